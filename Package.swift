@@ -1,0 +1,68 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "virt-sanlock-cleanup",
+    products: [
+        .executable(name: "virt-sanlock-cleanup", targets: ["virt-sanlock-cleanup"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    ],
+    targets: [
+        // C seams: the only places that see sanlock's and libxml2's headers.
+        .systemLibrary(
+            name: "CSanlock",
+            pkgConfig: "libsanlock_client",
+            providers: [.apt(["libsanlock-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibXML2",
+            pkgConfig: "libxml-2.0",
+            providers: [.apt(["libxml2-dev"])]
+        ),
+        // Swift wrappers above the seams: Swift values and typed errors only.
+        .target(
+            name: "Sanlock",
+            dependencies: [
+                "CSanlock",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .target(
+            name: "LibXML",
+            dependencies: ["CLibXML2"]
+        ),
+        // The janitor itself, one folder per stage.
+        .target(
+            name: "SanlockCleanup",
+            dependencies: [
+                "Sanlock",
+                "LibXML",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "virt-sanlock-cleanup",
+            dependencies: [
+                "SanlockCleanup",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "SanlockCleanupTests",
+            dependencies: ["SanlockCleanup", "Sanlock", "LibXML"]
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["SanlockCleanup", "Sanlock"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,60 @@
+/// The name of a directory entry exactly as the kernel returned it. Linux
+/// names are bytes, not text: they may hold newlines, `:`, `*` or invalid
+/// UTF-8, and every system call gets the original bytes back.
+public struct EntryName: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+    public init(_ string: String) { self.bytes = Array(string.utf8) }
+
+    /// The name as text when it is valid UTF-8.
+    public var string: String? { String(validating: bytes, as: UTF8.self) }
+
+    /// A one-line, printable rendering: control characters, backslashes and
+    /// bytes that are not UTF-8 are escaped (`\n`, `\\`, `\xff`), so a hostile
+    /// name can never forge report lines.
+    public var escaped: String {
+        guard let text = string else {
+            return bytes.map { byte in
+                (0x20..<0x7F).contains(byte) && byte != UInt8(ascii: "\\")
+                    ? String(UnicodeScalar(byte)) : Self.hexEscape(byte)
+            }.joined()
+        }
+        var result = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": result += "\\n"
+            case "\t": result += "\\t"
+            case "\r": result += "\\r"
+            case "\\": result += "\\\\"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value):
+                result += "\\u{\(String(scalar.value, radix: 16))}"
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+
+    public var description: String { escaped }
+
+    /// libvirt names auto leases by the MD5 of the disk path: 32 lowercase hex.
+    public var isAutoLeaseName: Bool {
+        bytes.count == 32 && bytes.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    }
+
+    public static func < (lhs: EntryName, rhs: EntryName) -> Bool {
+        lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
+    }
+
+    /// Calls `body` with the name as a NUL-terminated C string.
+    func withCString<Result>(_ body: (UnsafePointer<CChar>) throws -> Result) rethrows -> Result {
+        try (bytes + [0]).withUnsafeBufferPointer { buffer in
+            try buffer.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) }
+        }
+    }
+
+    private static func hexEscape(_ byte: UInt8) -> String {
+        let hex = String(byte, radix: 16)
+        return "\\x" + (hex.count == 1 ? "0" + hex : hex)
+    }
+}

@@ -1,0 +1,7 @@
+import ArgumentParser
+import SanlockCleanup
+
+@main
+struct VirtSanlockCleanup: ParsableCommand {
+    func run() throws {}
+}
