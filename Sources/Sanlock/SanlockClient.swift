@@ -104,6 +104,18 @@ public enum SanlockClient {
     }
 }
 
+extension SanlockClient {
+    /// Writes a fresh, free leader over the lease (what `sanlock_init` does).
+    /// Used only to undo `invalidate` when the file could not be unlinked
+    /// afterwards, so that libvirt finds a usable lease at the path again.
+    public static func reinitialize(_ resource: SanlockResource) throws(SanlockError) {
+        try resource.withCResource(for: .writeResource) { (res) throws(SanlockError) in
+            let rv = sanlock_write_resource(res, 0, 0, 0)
+            guard rv >= 0 else { throw SanlockError(.writeResource, code: rv) }
+        }
+    }
+}
+
 /// Reads one of sanlock's fixed-size, NUL-padded (not always terminated)
 /// name fields.
 func fixedString<T>(_ field: inout T) -> String {

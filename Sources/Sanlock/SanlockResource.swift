@@ -38,6 +38,13 @@ public struct JoinedLockspace: Sendable, Hashable {
     public let hostID: UInt64
     public let path: String
     public let offset: UInt64
+
+    public init(name: String, hostID: UInt64, path: String, offset: UInt64) {
+        self.name = name
+        self.hostID = hostID
+        self.path = path
+        self.offset = offset
+    }
 }
 
 /// Liveness of a host in a lockspace, as sanlock judges it from the host's
@@ -91,6 +98,12 @@ public struct ResourceOwners: Sendable, Hashable {
     public let shared: Bool
     /// The lease version: grows by one per acquire.
     public let lver: UInt64
+
+    public init(owners: [ResourceOwner], shared: Bool, lver: UInt64) {
+        self.owners = owners
+        self.shared = shared
+        self.lver = lver
+    }
 }
 
 public struct ResourceOwner: Sendable, Hashable {
@@ -98,4 +111,10 @@ public struct ResourceOwner: Sendable, Hashable {
     public let generation: UInt64
     /// Zero for shared holders, whose timestamps live in their mode blocks.
     public let timestamp: UInt64
+
+    public init(hostID: UInt64, generation: UInt64, timestamp: UInt64) {
+        self.hostID = hostID
+        self.generation = generation
+        self.timestamp = timestamp
+    }
 }

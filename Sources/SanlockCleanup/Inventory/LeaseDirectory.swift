@@ -122,23 +122,29 @@ public final class LeaseDirectory: Sendable {
         return Array(buffer.prefix(min(total, length)))
     }
 
-    /// Removes an entry, provided it is still the file `expected` describes
-    /// and `path(of:)` still reaches that same file: sanlock acquired the
-    /// lease through the path, so both must name the inode we remove.
-    public func unlink(_ name: EntryName, expected: FileIdentity) throws(FileSystemError) {
+    /// Checks that the entry is still the file `expected` describes, both
+    /// through the directory descriptor and through `path(of:)`: sanlock
+    /// opens leases by path, so both must lead to the inode we act on.
+    public func verifyPath(of name: EntryName, names expected: FileIdentity) throws(FileSystemError) {
         let current = try status(of: name)
         guard current.identity == expected else {
-            throw FileSystemError(.unlink, path: path(of: name), errno: .resourceBusy, detail: "replaced by another file")
+            throw FileSystemError(.stat, path: path(of: name), errno: .resourceBusy, detail: "replaced by another file")
         }
         var byPath = stat()
-        let lstatResult = (Array((path.hasSuffix("/") ? path : path + "/").utf8) + name.bytes + [0])
+        let rv = (Array((path.hasSuffix("/") ? path : path + "/").utf8) + name.bytes + [0])
             .withUnsafeBufferPointer { buffer in
                 buffer.withMemoryRebound(to: CChar.self) { lstat($0.baseAddress!, &byPath) }
             }
-        guard lstatResult == 0, FileIdentity(byPath) == expected else {
-            throw FileSystemError(.unlink, path: path(of: name), errno: .resourceBusy,
+        guard rv == 0, FileIdentity(byPath) == expected else {
+            throw FileSystemError(.stat, path: path(of: name), errno: .resourceBusy,
                                   detail: "the lease directory path no longer leads to this file")
         }
+    }
+
+    /// Removes an entry, provided it is still the file `expected` describes
+    /// (see `verifyPath`).
+    public func unlink(_ name: EntryName, expected: FileIdentity) throws(FileSystemError) {
+        try verifyPath(of: name, names: expected)
         let rv = name.withCString { unlinkat(descriptor, $0, 0) }
         guard rv == 0 else { throw FileSystemError(.unlink, path: path(of: name), errno: Errno(rawValue: errno)) }
     }

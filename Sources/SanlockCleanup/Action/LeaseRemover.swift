@@ -1,0 +1,117 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Sanlock
+
+/// What happened to a lease the decision nominated for deletion.
+public enum RemovalOutcome: Sendable, Hashable {
+    case deleted
+    /// sanlock refused the lease because it is in use (or it changed under
+    /// us): not a failure.
+    case kept(Reason)
+    /// Something went wrong; the reason says what and what state the lease
+    /// was left in.
+    case failed(Reason)
+}
+
+/// Deletes a lease only while holding it: acquire (no wait on a failing
+/// owner) → invalidate (SANLK_WRITE_CLEAR) → unlink → release.
+///
+/// Why this order: releasing before unlinking would let another host take
+/// the lease in between; invalidating before unlinking makes the orphaned
+/// inode unacquirable for a host that opened the path earlier (measured: it
+/// then gets SANLK_LEADER_MAGIC for ever); the release after our own unlink
+/// answers -ENOENT, because the daemon reopens the lease by path.
+public struct LeaseRemover: Sendable {
+    public let directory: LeaseDirectory
+    public let lockspace: String
+    /// Liveness facts, to say how long a failing owner has before it is dead.
+    public let hosts: [UInt64: SanlockHost]?
+
+    public init(directory: LeaseDirectory, lockspace: String = LeaseClassifier.lockspaceName, hosts: [UInt64: SanlockHost]?) {
+        self.directory = directory
+        self.lockspace = lockspace
+        self.hosts = hosts
+    }
+
+    public func resource(for entry: LeaseEntry) -> SanlockResource {
+        SanlockResource(lockspace: lockspace, name: entry.name.string ?? "", path: directory.path(of: entry.name))
+    }
+
+    public func remove(_ entry: LeaseEntry, using connection: borrowing SanlockConnection) -> RemovalOutcome {
+        guard let expected = entry.status?.identity else { return .kept(.vanished) }
+        let resource = resource(for: entry)
+        do {
+            try connection.acquire(resource, ownerNoWait: true)
+        } catch {
+            return outcome(ofFailedAcquire: error, entry: entry)
+        }
+        // From here on we hold the lease: every path must release it.
+        do {
+            try directory.verifyPath(of: entry.name, names: expected)
+        } catch {
+            release(resource, on: connection)
+            return .failed(.replacedBeforeDeletion(error))
+        }
+        do {
+            try SanlockClient.invalidate(resource)
+        } catch {
+            release(resource, on: connection)
+            return .failed(.invalidateFailed(error))
+        }
+        do {
+            try directory.unlink(entry.name, expected: expected)
+        } catch {
+            // The file stays, invalidated: libvirt would then fail to start
+            // the guest that owns this disk. Put a fresh lease back.
+            let restored = (try? SanlockClient.reinitialize(resource)) != nil
+            release(resource, on: connection)
+            return .failed(.unlinkFailed(error, leaseRestored: restored))
+        }
+        release(resource, on: connection)
+        return .deleted
+    }
+
+    /// Releases a lease we hold. After an unlink (or a reinitialisation) the
+    /// daemon answers -ENOENT (or a leader mismatch) but forgets the lease
+    /// all the same; nothing to report.
+    private func release(_ resource: SanlockResource, on connection: borrowing SanlockConnection) {
+        _ = try? connection.release(resource)
+    }
+
+    /// Turns sanlock's refusal into a reason a person understands.
+    func outcome(ofFailedAcquire error: SanlockError, entry: LeaseEntry) -> RemovalOutcome {
+        switch error.code {
+        case -EEXIST:
+            return .kept(.heldByThisHost)
+        case SanlockCode.acquireIDLive:
+            return .kept(.heldByLiveHost(currentOwner(of: entry) ?? 0, .live))
+        case SanlockCode.acquireOwnedRetry:
+            let owner = currentOwner(of: entry) ?? 0
+            return .kept(.ownerHostFailing(owner, ioTimeout: hosts?[owner]?.ioTimeout ?? 0))
+        case -EAGAIN, SanlockCode.acquireShRetry:
+            return .kept(.heldShared(hosts: []))
+        case -EBUSY, SanlockCode.acquireOwned, SanlockCode.acquireOther, SanlockCode.acquireLVer:
+            return .kept(.acquireBusy(error))
+        case -ENOENT:
+            return .kept(.vanished)
+        case -ENOSPC, SanlockCode.acquireLockspace:
+            return .failed(.lockspaceNotJoined(error))
+        case SanlockCode.leaderMagic, SanlockCode.leaderLockspace, SanlockCode.leaderResource,
+             SanlockCode.leaderChecksum, SanlockCode.leaderVersion, -EISDIR, -EMSGSIZE, -EINVAL:
+            // The file is no longer the lease we saw: say what it is now.
+            let now = InventoryScanner(directory: directory, classifier: LeaseClassifier(probeHostIDs: [])).examine(entry.name)
+            let reason = Decision.verdict(for: now, in: DecisionContext(thisHostID: nil, hosts: nil)).reason
+            if case .autoLease = now.kind { return .failed(.acquireFailed(error)) }
+            return .kept(reason)
+        default:
+            return .failed(.acquireFailed(error))
+        }
+    }
+
+    /// Re-reads the leader to name the host that holds the lease now.
+    private func currentOwner(of entry: LeaseEntry) -> UInt64? {
+        let now = InventoryScanner(directory: directory, classifier: LeaseClassifier(probeHostIDs: [])).examine(entry.name)
+        return now.leaseState?.ownerID
+    }
+}

@@ -1,0 +1,131 @@
+import Sanlock
+
+/// What the janitor decided about one directory entry.
+public struct Verdict: Sendable, Hashable {
+    public enum Disposition: String, Sendable, Hashable {
+        case delete
+        case keep
+    }
+
+    public var disposition: Disposition
+    public var reason: Reason
+
+    public static func keep(_ reason: Reason) -> Verdict { Verdict(disposition: .keep, reason: reason) }
+    public static func delete(_ reason: Reason) -> Verdict { Verdict(disposition: .delete, reason: reason) }
+}
+
+/// Why an entry was kept, deleted or not deleted. Each case has a stable,
+/// machine-readable `code` (the JSON `reason`); the report renders the
+/// human sentence.
+public enum Reason: Sendable, Hashable {
+    // Entries that are not deletable leases, whatever their state.
+    case lockspace
+    case directory
+    case symlink(target: String?)
+    case specialFile(FileStatus.FileType)
+    case foreignFile
+    case uninitialised
+    case cleared
+    case corrupt(Corruption)
+    case unreadable(FileSystemError)
+    case vanished
+
+    // Leases in use.
+    case heldByThisHost
+    case heldByLiveHost(UInt64, HostState)
+    /// Held, and sanlock's liveness of the owner is not known (no daemon, or
+    /// the host does not appear in the lockspace).
+    case heldByHostOfUnknownState(UInt64)
+    /// The owner stopped renewing; sanlock declares it dead 8 × io_timeout +
+    /// 60 s after its last renewal, and the lease can be taken then.
+    case ownerHostFailing(UInt64, ioTimeout: UInt32)
+    case heldShared(hosts: [UInt64])
+    case sanlockReadFailed(SanlockError)
+
+    // Leases nobody uses.
+    case neverAcquired
+    case released(lastOwner: UInt64)
+    /// sanlock says the owner is dead (or left the lockspace): its leases
+    /// can be taken.
+    case ownerHostDead(UInt64, HostState)
+    /// Held by an earlier incarnation of a host that has since rejoined with
+    /// a new generation: the holder died with that incarnation.
+    case ownerHostRestarted(UInt64, heldGeneration: UInt64, currentGeneration: UInt64)
+    case sharedHoldersGone(hosts: [UInt64])
+
+    // What sanlock said when the janitor tried to take a lease to delete it.
+    case acquireBusy(SanlockError)
+    case lockspaceNotJoined(SanlockError)
+    case acquireFailed(SanlockError)
+    case invalidateFailed(SanlockError)
+    case replacedBeforeDeletion(FileSystemError)
+    case unlinkFailed(FileSystemError, leaseRestored: Bool)
+    case connectionFailed(SanlockError)
+
+    /// Stable identifier for scripts and JSON.
+    public var code: String {
+        switch self {
+        case .lockspace: "lockspace"
+        case .directory: "directory"
+        case .symlink: "symlink"
+        case .specialFile: "special-file"
+        case .foreignFile: "foreign-file"
+        case .uninitialised: "uninitialised"
+        case .cleared: "cleared"
+        case .corrupt(let corruption):
+            switch corruption {
+            case .badChecksum: "corrupt-checksum"
+            case .truncated: "corrupt-truncated"
+            case .wrongLockspace, .wrongResourceName: "corrupt-names"
+            case .unsupportedVersion: "corrupt-version"
+            case .notALease: "not-a-lease"
+            }
+        case .unreadable: "unreadable"
+        case .vanished: "vanished"
+        case .heldByThisHost: "held-by-this-host"
+        case .heldByLiveHost: "held-by-live-host"
+        case .heldByHostOfUnknownState: "held-by-host-unknown-state"
+        case .ownerHostFailing: "owner-host-failing"
+        case .heldShared: "held-shared"
+        case .sanlockReadFailed: "sanlock-read-failed"
+        case .neverAcquired: "never-acquired"
+        case .released: "released"
+        case .ownerHostDead: "owner-host-dead"
+        case .ownerHostRestarted: "owner-host-restarted"
+        case .sharedHoldersGone: "shared-holders-gone"
+        case .acquireBusy: "acquire-busy"
+        case .lockspaceNotJoined: "lockspace-not-joined"
+        case .acquireFailed: "acquire-failed"
+        case .invalidateFailed: "invalidate-failed"
+        case .replacedBeforeDeletion: "replaced"
+        case .unlinkFailed: "unlink-failed"
+        case .connectionFailed: "connection-failed"
+        }
+    }
+
+    /// The host a reason is about, when there is one.
+    public var hostID: UInt64? {
+        switch self {
+        case .heldByLiveHost(let host, _), .heldByHostOfUnknownState(let host), .ownerHostFailing(let host, _),
+             .released(let host), .ownerHostDead(let host, _), .ownerHostRestarted(let host, _, _):
+            host
+        case .heldShared(let hosts), .sharedHoldersGone(let hosts):
+            hosts.first
+        default:
+            nil
+        }
+    }
+
+    /// The sanlock or errno code behind the reason, when one exists.
+    public var errorCode: Int32? {
+        switch self {
+        case .sanlockReadFailed(let error), .acquireBusy(let error), .lockspaceNotJoined(let error),
+             .acquireFailed(let error), .invalidateFailed(let error), .connectionFailed(let error):
+            error.code
+        case .unreadable(let error), .replacedBeforeDeletion(let error), .unlinkFailed(let error, _):
+            error.errno.rawValue
+        default:
+            nil
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Sanlock
+
+/// Says what a lease-directory entry is from its name, its `fstatat` result
+/// and the first bytes of the file: pure, so every rule is unit-tested
+/// without a disk or a daemon.
+public struct LeaseClassifier: Sendable {
+    /// The lockspace libvirt's auto disk leases live in; also the name of its
+    /// file in the lease directory.
+    public static let lockspaceName = "__LIBVIRT__DISKS__"
+    /// Enough for the leader, the request record and the dblocks of hosts
+    /// 1...6 with 512-byte sectors: one read serves most clusters.
+    public static let initialReadLength = 4096
+
+    /// Host ids whose mode blocks may mark a shared holder: those that ever
+    /// joined the lockspace. nil: every host id up to the lease's num_hosts
+    /// (reads the whole lease; used when the lockspace file is unreadable).
+    public var probeHostIDs: [UInt64]?
+
+    public init(probeHostIDs: [UInt64]?) {
+        self.probeHostIDs = probeHostIDs?.sorted()
+    }
+
+    public enum Result: Sendable, Hashable {
+        case kind(EntryKind)
+        /// Call again with at least this many bytes from the file's start.
+        case needsBytes(Int)
+    }
+
+    /// What a non-regular entry is; nil for regular files.
+    public static func kind(ofNonRegular status: FileStatus, symlinkTarget: @autoclosure () -> String?) -> EntryKind? {
+        switch status.type {
+        case .regular: nil
+        case .directory: .directory
+        case .symlink: .symlink(target: symlinkTarget())
+        default: .special(status.type)
+        }
+    }
+
+    /// Regular files that are not auto-lease candidates need no read at all.
+    public static func kindWithoutReading(name: EntryName) -> EntryKind? {
+        if name.string == lockspaceName { return .lockspace }
+        if !name.isAutoLeaseName { return .foreignFile }
+        return nil
+    }
+
+    /// Classifies a regular file with an auto-lease name from its first bytes.
+    public func classify(name: EntryName, size: Int64, prefix: [UInt8]) -> Result {
+        prefix.withUnsafeBytes { bytes in classify(name: name, size: size, bytes: bytes) }
+    }
+
+    private func classify(name: EntryName, size: Int64, bytes: UnsafeRawBufferPointer) -> Result {
+        if size == 0 || bytes.allSatisfy({ $0 == 0 }) {
+            return .kind(.uninitialisedLease)
+        }
+        guard let leader = LeaderRecord(sector: bytes) else {
+            return .kind(.corruptLease(.truncated(size: size, needed: Int64(LeaderRecord.encodedSize))))
+        }
+        if leader.isCleared { return .kind(.clearedLease) }
+        guard leader.isPaxosLeader else { return .kind(.corruptLease(.notALease(magic: leader.magic))) }
+        guard leader.checksumIsValid else { return .kind(.corruptLease(.badChecksum(stored: leader.checksum))) }
+        guard leader.majorVersion == LeaderRecord.paxosVersionMajor else {
+            return .kind(.corruptLease(.unsupportedVersion(leader.version)))
+        }
+        guard leader.lockspaceName == Self.lockspaceName else {
+            return .kind(.corruptLease(.wrongLockspace(leader.lockspaceName)))
+        }
+        guard leader.resourceName == name.string else {
+            return .kind(.corruptLease(.wrongResourceName(leader.resourceName)))
+        }
+        let sectorSize = Int(leader.sectorSize)
+        guard sectorSize == 512 || sectorSize == 4096 else {
+            return .kind(.corruptLease(.unsupportedVersion(leader.version)))
+        }
+        let needed = PaxosLeaseLayout.minimumSize(numHosts: leader.numHosts, sectorSize: sectorSize)
+        guard size >= needed else { return .kind(.corruptLease(.truncated(size: size, needed: needed))) }
+
+        let candidates = (probeHostIDs ?? Array(1...max(leader.numHosts, 1))).filter { $0 >= 1 && $0 <= leader.numHosts }
+        if let highest = candidates.last {
+            let end = PaxosLeaseLayout.dblockOffset(hostID: highest, sectorSize: sectorSize) + sectorSize
+            if bytes.count < end { return .needsBytes(end) }
+        }
+        var shared: [ResourceOwner] = []
+        for hostID in candidates {
+            let offset = PaxosLeaseLayout.dblockOffset(hostID: hostID, sectorSize: sectorSize)
+            let sector = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + sectorSize)])
+            guard let mode = ModeBlock(dblockSector: sector), mode.isShared else { continue }
+            // While a shared acquire briefly holds the leader, its owner also
+            // has the flag set; sanlock counts that host once, as owner.
+            if leader.isHeld, hostID == leader.ownerID { continue }
+            shared.append(ResourceOwner(hostID: hostID, generation: mode.generation, timestamp: 0))
+        }
+        return .kind(.autoLease(LeaseState(
+            ownerID: leader.ownerID, ownerGeneration: leader.ownerGeneration, lver: leader.lver,
+            held: leader.isHeld, sharedHolders: shared, source: .disk)))
+    }
+}

@@ -1,0 +1,106 @@
+import Sanlock
+
+/// One entry of the lease directory and everything the inventory learned
+/// about it. Facts only: what to do with it is the decision's business.
+public struct LeaseEntry: Sendable, Hashable {
+    public let name: EntryName
+    /// Absolute path (escaped for names that are not UTF-8).
+    public let path: String
+    /// nil when the entry vanished before it could be examined.
+    public let status: FileStatus?
+    public var kind: EntryKind
+
+    public init(name: EntryName, path: String, status: FileStatus?, kind: EntryKind) {
+        self.name = name
+        self.path = path
+        self.status = status
+        self.kind = kind
+    }
+
+    /// The lease state, for auto leases.
+    public var leaseState: LeaseState? {
+        if case .autoLease(let state) = kind { return state }
+        return nil
+    }
+}
+
+/// What an entry of the lease directory is.
+public enum EntryKind: Sendable, Hashable {
+    /// `__LIBVIRT__DISKS__`, the lockspace every host joins.
+    case lockspace
+    /// A lease as libvirt makes it: 32-hex name, valid leader in lockspace
+    /// `__LIBVIRT__DISKS__` whose resource name is the file name.
+    case autoLease(LeaseState)
+    /// An auto-lease name whose file is empty or zero-filled (no magic):
+    /// libvirt creates the file, zeroes it, then asks sanlock to initialise
+    /// it, so this is a lease being made, or one whose maker crashed.
+    case uninitialisedLease
+    /// A lease invalidated with SANLK_WRITE_CLEAR (a janitor that was stopped
+    /// between invalidating and unlinking it): no host can ever acquire it.
+    case clearedLease
+    /// An auto-lease name whose content is not a usable lease.
+    case corruptLease(Corruption)
+    /// A regular file whose name is not an auto-lease name.
+    case foreignFile
+    case directory
+    case symlink(target: String?)
+    /// FIFO, socket, device node.
+    case special(FileStatus.FileType)
+    /// The entry exists but could not be examined.
+    case unreadable(FileSystemError)
+    /// The entry disappeared between listing and examining it.
+    case vanished
+}
+
+/// Why a file with an auto-lease name is not a usable lease.
+public enum Corruption: Sendable, Hashable {
+    case badChecksum(stored: UInt32)
+    /// Shorter than the leader plus one dblock per host.
+    case truncated(size: Int64, needed: Int64)
+    case wrongLockspace(String)
+    case wrongResourceName(String)
+    case unsupportedVersion(UInt32)
+    /// Neither zero nor a sanlock magic.
+    case notALease(magic: UInt32)
+}
+
+/// Who holds a lease, or held it last.
+public struct LeaseState: Sendable, Hashable {
+    /// Where the holder information came from.
+    public enum Source: String, Sendable, Hashable, Codable {
+        /// Decoded by this tool from the leader and mode blocks on disk.
+        case disk
+        /// Read by the sanlock daemon (`sanlock_read_resource_owners`).
+        case sanlock
+    }
+
+    /// Owner recorded in the leader: the current owner when `held`, else the
+    /// last host that held it (release keeps it). 0 when never acquired.
+    public var ownerID: UInt64
+    public var ownerGeneration: UInt64
+    /// Lease version: 0 for a lease never acquired.
+    public var lver: UInt64
+    /// The leader is held exclusively by `ownerID`.
+    public var held: Bool
+    /// Hosts holding the lease in shared mode (shareable disks).
+    public var sharedHolders: [ResourceOwner]
+    public var source: Source
+    /// The daemon could not read the lease although the disk decoder could.
+    public var sanlockReadError: SanlockError?
+
+    public init(
+        ownerID: UInt64, ownerGeneration: UInt64, lver: UInt64, held: Bool,
+        sharedHolders: [ResourceOwner] = [], source: Source = .disk, sanlockReadError: SanlockError? = nil
+    ) {
+        self.ownerID = ownerID
+        self.ownerGeneration = ownerGeneration
+        self.lver = lver
+        self.held = held
+        self.sharedHolders = sharedHolders
+        self.source = source
+        self.sanlockReadError = sanlockReadError
+    }
+
+    public var neverAcquired: Bool { lver == 0 && ownerID == 0 }
+    public var isFree: Bool { !held && sharedHolders.isEmpty }
+}

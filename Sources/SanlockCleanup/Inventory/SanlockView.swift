@@ -1,0 +1,133 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Sanlock
+
+/// What the local sanlock daemon says: whether it is there, whether this
+/// host joined the lockspace (and from which file), and which hosts of the
+/// lockspace are alive.
+public struct SanlockView: Sendable {
+    public enum Availability: Sendable, Hashable {
+        case reachable(version: UInt32)
+        case unreachable(SanlockError)
+    }
+
+    public var availability: Availability
+    /// This host's membership of the lockspace, if joined.
+    public var joined: JoinedLockspace?
+    /// Every lockspace the daemon has joined (for messages).
+    public var joinedNames: [String] = []
+    public var lockspaceQueryError: SanlockError?
+    /// False when the lockspace was joined from another file than the lease
+    /// directory's: its leases would be judged against the wrong hosts.
+    public var joinedFromThisDirectory: Bool = false
+    /// sanlock's liveness verdict per host id; nil when not available.
+    public var hosts: [UInt64: SanlockHost]?
+    public var hostsError: SanlockError?
+
+    public var daemonReachable: Bool {
+        if case .reachable = availability { return true }
+        return false
+    }
+
+    public var thisHostID: UInt64? { joined?.hostID }
+
+    static func gather(lockspace: String, directory: LeaseDirectory) -> SanlockView {
+        let version: UInt32
+        do {
+            version = try SanlockClient.daemonVersion()
+        } catch {
+            return SanlockView(availability: .unreachable(error))
+        }
+        var view = SanlockView(availability: .reachable(version: version))
+        do {
+            let lockspaces = try SanlockClient.lockspaces()
+            view.joinedNames = lockspaces.map(\.name)
+            view.joined = lockspaces.first { $0.name == lockspace }
+        } catch {
+            view.lockspaceQueryError = error
+        }
+        if let joined = view.joined {
+            var byPath = stat()
+            let ours = try? directory.status(of: EntryName(lockspace))
+            view.joinedFromThisDirectory = stat(joined.path, &byPath) == 0 && joined.offset == 0
+                && ours?.identity == FileIdentity(device: UInt64(byPath.st_dev), inode: UInt64(byPath.st_ino))
+            do {
+                let hosts = try SanlockClient.hosts(in: lockspace)
+                view.hosts = Dictionary(hosts.map { ($0.hostID, $0) }, uniquingKeysWith: { first, _ in first })
+            } catch {
+                view.hostsError = error
+            }
+        }
+        return view
+    }
+
+    /// Why a cleaning run cannot proceed, or nil when it can.
+    func problem(configuredHostID: UInt64?) -> JanitorError? {
+        if case .unreachable(let error) = availability {
+            if error.code == -EACCES || error.code == -EPERM { return .sanlockPermissionDenied(error) }
+            return .daemonUnreachable(error)
+        }
+        if let error = lockspaceQueryError { return .daemonUnreachable(error) }
+        guard let joined else {
+            return .lockspaceNotJoined(lockspace: LeaseClassifier.lockspaceName, joined: joinedNames)
+        }
+        if !joinedFromThisDirectory { return .lockspaceJoinedElsewhere(path: joined.path, offset: joined.offset) }
+        return nil
+    }
+
+    func warnings(configuredHostID: UInt64?) -> [String] {
+        var warnings: [String] = []
+        if let joined, let configuredHostID, configuredHostID != joined.hostID {
+            warnings.append("host_id in the configuration is \(configuredHostID) but this host joined \(joined.name) as host \(joined.hostID); using \(joined.hostID)")
+        }
+        if let hostsError {
+            warnings.append("cannot read host liveness from sanlock (\(hostsError)): leases held by any host are kept")
+        }
+        return warnings
+    }
+}
+
+/// Conditions under which the janitor deletes nothing and exits non-zero.
+public enum JanitorError: Error, Sendable, CustomStringConvertible {
+    case configuration(String)
+    case leaseDirectory(FileSystemError)
+    case daemonUnreachable(SanlockError)
+    case sanlockPermissionDenied(SanlockError)
+    case lockspaceNotJoined(lockspace: String, joined: [String])
+    case lockspaceJoinedElsewhere(path: String, offset: UInt64)
+
+    public var description: String {
+        switch self {
+        case .configuration(let message):
+            return message
+        case .leaseDirectory(let error):
+            return "lease directory: \(error)"
+        case .daemonUnreachable(let error):
+            return "cannot reach the sanlock daemon (\(error)); is sanlock running? (SANLOCK_RUN_DIR=\(Self.runDirectory))"
+        case .sanlockPermissionDenied(let error):
+            return "not allowed to talk to the sanlock daemon (\(error)); run as root"
+        case .lockspaceNotJoined(let lockspace, let joined):
+            let others = joined.isEmpty ? "none" : joined.joined(separator: ", ")
+            return "this host has not joined the lockspace \(lockspace) (joined: \(others)); is libvirtd running with the sanlock lock manager?"
+        case .lockspaceJoinedElsewhere(let path, let offset):
+            return "this host joined \(LeaseClassifier.lockspaceName) from \(path):\(offset), not from the lease directory's lockspace file"
+        }
+    }
+
+    /// A short stable identifier for JSON.
+    public var code: String {
+        switch self {
+        case .configuration: "configuration"
+        case .leaseDirectory: "lease-directory"
+        case .daemonUnreachable: "daemon-unreachable"
+        case .sanlockPermissionDenied: "permission-denied"
+        case .lockspaceNotJoined: "lockspace-not-joined"
+        case .lockspaceJoinedElsewhere: "lockspace-joined-elsewhere"
+        }
+    }
+
+    static var runDirectory: String {
+        getenv("SANLOCK_RUN_DIR").map { String(cString: $0) } ?? "/run/sanlock"
+    }
+}

@@ -1,0 +1,90 @@
+import Sanlock
+
+extension Reason {
+    /// The sentence a person reads in the report.
+    public var sentence: String {
+        switch self {
+        case .lockspace:
+            return "lockspace file of \(LeaseClassifier.lockspaceName)"
+        case .directory:
+            return "directory (never touched)"
+        case .symlink(let target):
+            return "symlink\(target.map { " to \(printable($0))" } ?? "") (never followed, never deleted)"
+        case .specialFile(let type):
+            return "\(type.rawValue), not a lease"
+        case .foreignFile:
+            return "not a libvirt auto lease name (not touched)"
+        case .uninitialised:
+            return "uninitialised lease (no sanlock magic): libvirt may be creating it"
+        case .cleared:
+            return "invalidated lease (SANLK_WRITE_CLEAR) left by an interrupted cleanup; no host can acquire it"
+        case .corrupt(let corruption):
+            switch corruption {
+            case .badChecksum(let stored):
+                return "corrupt lease: leader checksum mismatch (stored 0x\(hex(stored)))"
+            case .truncated(let size, let needed):
+                return "corrupt lease: \(size) bytes, a lease needs \(needed)"
+            case .wrongLockspace(let name):
+                return "corrupt lease: leader belongs to lockspace \(printable(name))"
+            case .wrongResourceName(let name):
+                return "corrupt lease: leader names resource \(printable(name)), not this file"
+            case .unsupportedVersion(let version):
+                return "corrupt lease: unsupported leader version or sector size (version 0x\(hex(version)))"
+            case .notALease(let magic):
+                return "not a sanlock lease (magic 0x\(hex(magic)))"
+            }
+        case .unreadable(let error):
+            return "cannot examine it: \(error.detail ?? error.errno.description)"
+        case .vanished:
+            return "disappeared during the run"
+        case .heldByThisHost:
+            return "held by this host"
+        case .heldByLiveHost(let host, let state):
+            if host == 0 { return "held by another live host" }
+            return state == .unknown ? "held by host \(host) (just joined, treated as live)" : "held by live host \(host)"
+        case .heldByHostOfUnknownState(let host):
+            return "held by host \(host) (its liveness is unknown: sanlock not consulted or host not in the lockspace)"
+        case .ownerHostFailing(let host, let ioTimeout):
+            let name = host == 0 ? "owner host" : "owner host \(host)"
+            let io = ioTimeout == 0 ? 10 : Int(ioTimeout)
+            return "\(name) failing (stopped renewing); sanlock declares it dead \(8 * io + 60) s after its last renewal: retry after that"
+        case .heldShared(let hosts):
+            return hosts.isEmpty ? "held in shared mode by live hosts" : "held shared by host\(hosts.count > 1 ? "s" : "") \(list(hosts))"
+        case .sanlockReadFailed(let error):
+            return "sanlock cannot read it: \(error)"
+        case .neverAcquired:
+            return "free, never acquired"
+        case .released(let host):
+            return "free, last held by host \(host)"
+        case .ownerHostDead(let host, let state):
+            return state == .free ? "held by host \(host), which has left the lockspace" : "held by host \(host), which sanlock reports dead"
+        case .ownerHostRestarted(let host, let held, let current):
+            return "held by host \(host) generation \(held); that host has restarted since (generation \(current))"
+        case .sharedHoldersGone(let hosts):
+            return "shared holder\(hosts.count > 1 ? "s" : "") \(list(hosts)) gone"
+        case .acquireBusy(let error):
+            return "another host is acquiring it right now (\(error.symbolicName)); retry later"
+        case .lockspaceNotJoined(let error):
+            return "lockspace not joined on this host (\(error.symbolicName)); nothing deleted"
+        case .acquireFailed(let error):
+            return "could not acquire it: \(error)"
+        case .invalidateFailed(let error):
+            return "could not invalidate it (\(error)); released intact"
+        case .replacedBeforeDeletion(let error):
+            return "\(error.detail ?? "replaced") during the run; released intact"
+        case .unlinkFailed(let error, let restored):
+            return "could not unlink it (\(error.errno)); "
+                + (restored ? "a fresh lease was written back and released"
+                    : "it is left invalidated: delete it by hand")
+        case .connectionFailed(let error):
+            return "cannot register with sanlock: \(error)"
+        }
+    }
+}
+
+private func hex<T: BinaryInteger>(_ value: T) -> String { String(value, radix: 16) }
+
+private func list(_ hosts: [UInt64]) -> String { hosts.map(String.init).joined(separator: ", ") }
+
+/// Names from disk can hold anything; keep report lines single.
+private func printable(_ text: String) -> String { EntryName(text).escaped }

@@ -1,0 +1,104 @@
+import Foundation
+import Sanlock
+
+/// Everything one run found, decided and did.
+public struct RunReport: Sendable {
+    public var mode: RunConfiguration.Mode
+    public var leaseDirectory: String
+    public var thisHostID: UInt64?
+    public var daemon: SanlockView.Availability
+    public var leases: [LeaseReport]
+    public var warnings: [String]
+    public var startedAt: Date
+    public var duration: Double
+
+    public var summary: Summary { Summary(leases) }
+
+    /// 0 when the run completed (leases kept because they are in use are not
+    /// failures), 2 when some deletion failed.
+    public var exitStatus: ExitStatus { summary.failed > 0 ? .deletionsFailed : .success }
+}
+
+/// The process exit statuses, documented in the man page and README.
+public enum ExitStatus: Int32, Sendable {
+    case success = 0
+    /// Nothing was deleted: configuration, lease directory or sanlock problem.
+    case fatal = 1
+    /// The run completed but at least one deletion failed unexpectedly.
+    case deletionsFailed = 2
+    /// Bad command line (swift-argument-parser's EX_USAGE).
+    case usage = 64
+}
+
+/// One directory entry's line in the report.
+public struct LeaseReport: Sendable {
+    public enum Action: String, Sendable, Hashable, Codable, CaseIterable {
+        case deleted
+        case kept
+        case wouldDelete = "would-delete"
+        case failed
+    }
+
+    public let entry: LeaseEntry
+    public let verdict: Verdict
+    public let action: Action
+    /// The final reason: the decision's, or sanlock's when it refused.
+    public let reason: Reason
+
+    public init(entry: LeaseEntry, verdict: Verdict, outcome: RemovalOutcome?, mode: RunConfiguration.Mode) {
+        self.entry = entry
+        self.verdict = verdict
+        switch (verdict.disposition, mode, outcome) {
+        case (.keep, _, _):
+            (action, reason) = (.kept, verdict.reason)
+        case (.delete, .dryRun, _):
+            (action, reason) = (.wouldDelete, verdict.reason)
+        case (.delete, .clean, .deleted?):
+            (action, reason) = (.deleted, verdict.reason)
+        case (.delete, .clean, .kept(let refusal)?):
+            (action, reason) = (.kept, refusal)
+        case (.delete, .clean, .failed(let failure)?):
+            (action, reason) = (.failed, failure)
+        case (.delete, .clean, nil):
+            (action, reason) = (.failed, verdict.reason)
+        }
+    }
+
+    /// The host the line is about: the reason's, else the lease's last owner.
+    public var ownerHostID: UInt64? {
+        if let host = reason.hostID, host != 0 { return host }
+        if let state = entry.leaseState, state.ownerID != 0 { return state.ownerID }
+        return nil
+    }
+
+    public var sizeBytes: Int64 { entry.status?.size ?? 0 }
+}
+
+/// Counts for the summary line, JSON and metrics.
+public struct Summary: Sendable, Hashable {
+    public var entries = 0
+    public var deleted = 0
+    public var wouldDelete = 0
+    public var kept = 0
+    public var failed = 0
+    public var bytesReclaimed: Int64 = 0
+    public var bytesReclaimable: Int64 = 0
+    public var byReason: [String: Int] = [:]
+
+    init(_ leases: [LeaseReport]) {
+        entries = leases.count
+        for lease in leases {
+            byReason[lease.reason.code, default: 0] += 1
+            switch lease.action {
+            case .deleted:
+                deleted += 1
+                bytesReclaimed += lease.sizeBytes
+            case .wouldDelete:
+                wouldDelete += 1
+                bytesReclaimable += lease.sizeBytes
+            case .kept: kept += 1
+            case .failed: failed += 1
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+/// The report for people: one line per entry with its verdict and reason,
+/// then a summary.
+public enum TextReport {
+    public static func render(_ report: RunReport) -> String {
+        var lines: [String] = []
+        let host = report.thisHostID.map { "host \($0)" } ?? "host id unknown"
+        let mode = report.mode == .dryRun ? "dry run, nothing changed" : "cleaning"
+        lines.append("\(report.leaseDirectory) (\(host), \(mode))")
+        let width = LeaseReport.Action.allCases.map(\.rawValue.count).max() ?? 0
+        for lease in report.leases {
+            let action = lease.action.rawValue.padding(toLength: width, withPad: " ", startingAt: 0)
+            lines.append("\(action)  \(lease.entry.name.escaped)  \(lease.reason.sentence)")
+        }
+        lines.append(summaryLine(report))
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    public static func summaryLine(_ report: RunReport) -> String {
+        let summary = report.summary
+        var parts: [String] = []
+        if report.mode == .dryRun {
+            parts.append("\(summary.wouldDelete) would be deleted (\(byteCount(summary.bytesReclaimable)))")
+        } else {
+            parts.append("\(summary.deleted) deleted (\(byteCount(summary.bytesReclaimed)) reclaimed)")
+        }
+        parts.append("\(summary.kept) kept")
+        parts.append("\(summary.failed) failed")
+        let entries = summary.entries == 1 ? "1 entry" : "\(summary.entries) entries"
+        return "summary: \(entries): " + parts.joined(separator: ", ")
+            + " in \(String(format1: report.duration)) s"
+    }
+
+    /// Binary units, one decimal: leases are 1 MiB each.
+    public static func byteCount(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : "\(String(format1: value)) \(units[unit])"
+    }
+}
+
+extension String {
+    /// A number with one decimal, without Foundation's locale-dependent
+    /// formatting.
+    init(format1 value: Double) {
+        let tenths = Int((value * 10).rounded())
+        self = "\(tenths / 10).\(abs(tenths % 10))"
+    }
+}

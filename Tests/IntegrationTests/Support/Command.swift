@@ -1,0 +1,107 @@
+import Foundation
+
+/// The result of a finished child process.
+struct CommandResult: Sendable {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+
+    var succeeded: Bool { status == 0 }
+}
+
+struct CommandError: Error, CustomStringConvertible {
+    var command: [String]
+    var result: CommandResult
+    var description: String {
+        "\(command.joined(separator: " ")) exited \(result.status): \(result.stderr)\(result.stdout)"
+    }
+}
+
+/// Runs child processes without blocking the test's cooperative thread:
+/// waits through the termination handler, output goes to temporary files
+/// (pipes could fill up and stall a chatty child).
+enum Command {
+    static func run(_ arguments: [String], environment: [String: String] = [:], check: Bool = true) async throws -> CommandResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try resolve(arguments[0]))
+        process.arguments = Array(arguments.dropFirst())
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let outURL = FileManager.default.temporaryDirectory.appendingPathComponent("vsc-out-\(UUID().uuidString)")
+        let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("vsc-err-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: outURL)
+            try? FileManager.default.removeItem(at: errURL)
+        }
+        let out = try FileHandle(forWritingTo: outURL)
+        let err = try FileHandle(forWritingTo: errURL)
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        }
+        try out.close()
+        try err.close()
+        let result = CommandResult(
+            status: status,
+            stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+        if check, !result.succeeded { throw CommandError(command: arguments, result: result) }
+        return result
+    }
+
+    /// Starts a long-running child (a daemon, a lease holder) and returns it.
+    static func start(_ arguments: [String], environment: [String: String] = [:], logFile: String? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try resolve(arguments[0]))
+        process.arguments = Array(arguments.dropFirst())
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.standardInput = FileHandle.nullDevice
+        if let logFile {
+            _ = FileManager.default.createFile(atPath: logFile, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
+            process.standardOutput = handle
+            process.standardError = handle
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+        }
+        try process.run()
+        return process
+    }
+
+    static func resolve(_ name: String) throws -> String {
+        if name.hasPrefix("/") { return name }
+        for directory in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"] {
+            let candidate = directory + "/" + name
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw CommandError(command: [name], result: CommandResult(status: 127, stdout: "", stderr: "not found"))
+    }
+
+    static func exists(_ name: String) -> Bool { (try? resolve(name)) != nil }
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes.
+func waitUntil(timeout: Double, _ what: String, _ condition: () async throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+        if try await condition() { return }
+        if Date() > deadline { throw TimeoutError(what: what, seconds: timeout) }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}
+
+struct TimeoutError: Error, CustomStringConvertible {
+    var what: String
+    var seconds: Double
+    var description: String { "timed out after \(seconds) s waiting for \(what)" }
+}

@@ -1,0 +1,102 @@
+import Foundation
+
+/// The janitor's JSON report, decoded independently of the code that writes
+/// it, so the tests hold the documented schema to account.
+struct JanitorDocument: Decodable, Sendable {
+    struct Lease: Decodable, Sendable {
+        var name: String
+        var path: String
+        var kind: String
+        var action: String
+        var reason: String
+        var detail: String
+        var ownerHostId: UInt64?
+        var held: Bool?
+        var sharedHolders: [UInt64]?
+        var lver: UInt64?
+        var stateSource: String?
+        var sizeBytes: Int64?
+    }
+
+    struct Summary: Decodable, Sendable {
+        var entries: Int
+        var deleted: Int
+        var wouldDelete: Int
+        var kept: Int
+        var failed: Int
+        var bytesReclaimed: Int64
+        var bytesReclaimable: Int64
+    }
+
+    struct Failure: Decodable, Sendable {
+        var code: String
+        var message: String
+    }
+
+    var schemaVersion: Int
+    var mode: String
+    var leaseDirectory: String
+    var hostId: UInt64?
+    var leases: [Lease]
+    var summary: Summary?
+    var error: Failure?
+    var warnings: [String]?
+
+    func lease(_ name: String) -> Lease? { leases.first { $0.name == name } }
+}
+
+struct JanitorRun: Sendable {
+    var result: CommandResult
+    var document: JanitorDocument?
+
+    var status: Int32 { result.status }
+
+    func lease(_ name: String) throws -> JanitorDocument.Lease {
+        guard let lease = document?.lease(name) else {
+            throw CommandError(command: ["lease \(name) not in report"], result: result)
+        }
+        return lease
+    }
+}
+
+/// Runs the built `virt-sanlock-cleanup` binary as a user would.
+enum Janitor {
+    /// The executable next to the test bundle (`swift build` puts both in
+    /// the same directory), unless VSC_BINARY names another.
+    static var binary: String {
+        if let path = ProcessInfo.processInfo.environment["VSC_BINARY"] { return path }
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("virt-sanlock-cleanup").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return "virt-sanlock-cleanup"
+    }
+
+    /// Runs with `--format json` (unless `json: false`) and a config file
+    /// that does not exist, so the machine's own configuration never matters.
+    static func run(
+        _ arguments: [String], daemon: TestSanlockDaemon?, runDirectory: String? = nil,
+        json: Bool = true, environment: [String: String] = [:]
+    ) async throws -> JanitorRun {
+        var env = environment
+        env["SANLOCK_RUN_DIR"] = daemon?.runDirectory ?? runDirectory ?? "/nonexistent/sanlock-run"
+        var args = [binary]
+        if !arguments.contains("--config") { args += ["--config", "/nonexistent/qemu-sanlock.conf"] }
+        args += arguments
+        if json { args += ["--format", "json"] }
+        let result = try await Command.run(args, environment: env, check: false)
+        var document: JanitorDocument?
+        if json, !result.stdout.isEmpty {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            do {
+                document = try decoder.decode(JanitorDocument.self, from: Data(result.stdout.utf8))
+            } catch {
+                throw CommandError(command: args + ["(invalid JSON: \(error))"], result: result)
+            }
+        }
+        return JanitorRun(result: result, document: document)
+    }
+}

@@ -1,0 +1,235 @@
+import Foundation
+import Testing
+
+/// Whether this machine can run the daemon tests: root, the sanlock tools
+/// and unshare (each daemon gets its own mount namespace for /var/log).
+enum DaemonTestEnvironment {
+    static var missing: String? {
+        if getuid() != 0 { return "not root" }
+        for tool in ["sanlock", "unshare", "mount"] where !Command.exists(tool) {
+            return "\(tool) not installed (apt-get install sanlock util-linux)"
+        }
+        return nil
+    }
+
+    static var available: Bool { missing == nil }
+
+    /// Under CI a skipped daemon test would hide a broken setup: fail instead.
+    static var mustRun: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+}
+
+/// Escapes a path for sanlock's "LS:NAME:PATH:OFFSET" strings.
+func sanlockEscaped(_ path: String) -> String {
+    path.replacingOccurrences(of: ":", with: "\\:")
+}
+
+/// A scratch directory on a real file system (sanlock needs O_DIRECT, which
+/// tmpfs refuses), removed by `remove()`.
+struct ScratchDirectory: Sendable {
+    let path: String
+
+    init(prefix: String = "vsc-test") throws {
+        let base = ProcessInfo.processInfo.environment["VSC_TEST_TMPDIR"] ?? "/var/tmp"
+        var template = Array("\(base)/\(prefix)-XXXXXX".utf8CString)
+        guard let result = mkdtemp(&template) else {
+            throw CommandError(command: ["mkdtemp"], result: CommandResult(status: errno, stdout: "", stderr: "mkdtemp failed"))
+        }
+        path = String(cString: result)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// A lease directory shared by the test hosts, with its lockspace file.
+struct TestLeaseDirectory: Sendable {
+    static let lockspace = "__LIBVIRT__DISKS__"
+    let path: String
+
+    var lockspacePath: String { path + "/" + Self.lockspace }
+
+    func lockspaceSpec(hostID: Int) -> String {
+        "\(Self.lockspace):\(hostID):\(sanlockEscaped(lockspacePath)):0"
+    }
+
+    func path(of name: String) -> String { path + "/" + name }
+
+    func resourceSpec(_ name: String, shared: Bool = false) -> String {
+        "\(Self.lockspace):\(name):\(sanlockEscaped(path(of: name))):0" + (shared ? ":SH" : "")
+    }
+
+    /// A zero-filled 1 MiB file, as libvirt makes before `sanlock_init`.
+    func createZeroFile(_ name: String, size: Int = 1 << 20) throws {
+        guard FileManager.default.createFile(atPath: path(of: name), contents: Data(count: size)) else {
+            throw CommandError(command: ["create", name], result: CommandResult(status: 1, stdout: "", stderr: "cannot create"))
+        }
+    }
+}
+
+/// A private sanlock daemon standing in for one host (domain.md §6): its own
+/// SANLOCK_RUN_DIR, no watchdog, its own /var/log through a mount namespace,
+/// a fixed host name so a rejoin after a crash is not delayed.
+final class TestSanlockDaemon: @unchecked Sendable {
+    let runDirectory: String
+    let hostName: String
+    private let process: Process
+    private(set) var holders: [Process] = []
+    private let lock = NSLock()
+
+    var environment: [String: String] { ["SANLOCK_RUN_DIR": runDirectory] }
+
+    private init(runDirectory: String, hostName: String, process: Process) {
+        self.runDirectory = runDirectory
+        self.hostName = hostName
+        self.process = process
+    }
+
+    static func start(runDirectory: String, hostName: String) async throws -> TestSanlockDaemon {
+        try FileManager.default.createDirectory(atPath: runDirectory + "/log", withIntermediateDirectories: true)
+        let process = try Command.start(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c",
+             "mount --bind \"$SANLOCK_RUN_DIR/log\" /var/log && exec sanlock daemon -D -w 0 -U root -G root -l 0 -e \"$1\"",
+             "sh", hostName],
+            environment: ["SANLOCK_RUN_DIR": runDirectory, "SANLOCK_PRIVILEGED": "0"],
+            logFile: runDirectory + "/daemon.out")
+        let daemon = TestSanlockDaemon(runDirectory: runDirectory, hostName: hostName, process: process)
+        do {
+            try await waitUntil(timeout: 10, "sanlock daemon \(hostName)") {
+                guard process.isRunning else { throw TimeoutError(what: "daemon exited early", seconds: 0) }
+                return try await daemon.client(["status"], check: false).succeeded
+            }
+        } catch {
+            process.terminate()
+            throw error
+        }
+        return daemon
+    }
+
+    @discardableResult
+    func client(_ arguments: [String], check: Bool = true) async throws -> CommandResult {
+        try await Command.run(["sanlock", "client"] + arguments, environment: environment, check: check)
+    }
+
+    /// Formats the lockspace file (once per directory, by the first host).
+    func initLockspace(in directory: TestLeaseDirectory) async throws {
+        try directory.createZeroFile(TestLeaseDirectory.lockspace)
+        try await client(["init", "-o", "1", "-s", directory.lockspaceSpec(hostID: 0)])
+    }
+
+    /// Joins the lockspace with io_timeout 1: about 3 s.
+    func join(_ directory: TestLeaseDirectory, hostID: Int) async throws {
+        try await client(["add_lockspace", "-o", "1", "-s", directory.lockspaceSpec(hostID: hostID)])
+    }
+
+    func leave(_ directory: TestLeaseDirectory, hostID: Int) async throws {
+        try await client(["rem_lockspace", "-s", directory.lockspaceSpec(hostID: hostID)])
+    }
+
+    /// Creates a lease the way libvirt does: zero-filled file, then sanlock_init.
+    func createLease(_ name: String, in directory: TestLeaseDirectory) async throws {
+        try directory.createZeroFile(name)
+        try await client(["init", "-r", directory.resourceSpec(name)])
+    }
+
+    /// Starts a "guest" holding the lease (`sanlock client command`), and
+    /// returns once sanlock granted it.
+    func hold(_ name: String, in directory: TestLeaseDirectory, shared: Bool = false) async throws -> Process {
+        let ready = runDirectory + "/held-\(UUID().uuidString)"
+        let holder = try Command.start(
+            ["sanlock", "client", "command", "-r", directory.resourceSpec(name, shared: shared),
+             "-c", "/bin/sh", "-c", "touch \"$0\"; exec sleep 600", ready],
+            environment: environment)
+        lock.withLock { holders.append(holder) }
+        try await waitUntil(timeout: 10, "lease \(name) held by \(hostName)") {
+            if !holder.isRunning { throw TimeoutError(what: "holder of \(name) exited (acquire refused)", seconds: 0) }
+            return FileManager.default.fileExists(atPath: ready)
+        }
+        return holder
+    }
+
+    /// Stops a holder; sanlock releases its lease when the process dies.
+    func release(_ holder: Process) async throws {
+        holder.terminate()
+        try await waitUntil(timeout: 5, "holder exit") { !holder.isRunning }
+        // The daemon notices the exit asynchronously.
+        try await Task.sleep(for: .milliseconds(300))
+    }
+
+    /// A host crash: the daemon dies without releasing anything.
+    func crash() {
+        for holder in lock.withLock({ holders }) { kill(holder.processIdentifier, SIGKILL) }
+        kill(process.processIdentifier, SIGKILL)
+        killDaemonChildren()
+    }
+
+    func stop() async {
+        for holder in lock.withLock({ holders }) where holder.isRunning { holder.terminate() }
+        _ = try? await client(["shutdown", "-f", "1"], check: false)
+        try? await waitUntil(timeout: 5, "daemon exit") { !self.process.isRunning }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            killDaemonChildren()
+        }
+    }
+
+    /// `unshare … exec sanlock` leaves sanlock as the child's image, but be
+    /// sure no daemon of ours outlives the test: find it by its pid file.
+    private func killDaemonChildren() {
+        if let text = try? String(contentsOfFile: runDirectory + "/sanlock.pid", encoding: .utf8),
+           let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            kill(pid, SIGKILL)
+        }
+    }
+}
+
+/// One test's world: a scratch directory with a lease directory and one or
+/// more hosts that joined its lockspace.
+final class SanlockCluster: @unchecked Sendable {
+    let scratch: ScratchDirectory
+    let leases: TestLeaseDirectory
+    private(set) var hosts: [Int: TestSanlockDaemon] = [:]
+
+    init(leaseDirectoryName: String = "leases") throws {
+        scratch = try ScratchDirectory()
+        leases = TestLeaseDirectory(path: scratch.path + "/" + leaseDirectoryName)
+        try FileManager.default.createDirectory(atPath: leases.path, withIntermediateDirectories: true)
+    }
+
+    /// Starts host `id` (daemon name "host<id>") and joins the lockspace.
+    @discardableResult
+    func startHost(_ id: Int, join: Bool = true) async throws -> TestSanlockDaemon {
+        let daemon = try await TestSanlockDaemon.start(runDirectory: scratch.path + "/run\(id)", hostName: "host\(id)")
+        hosts[id] = daemon
+        if !FileManager.default.fileExists(atPath: leases.lockspacePath) {
+            try await daemon.initLockspace(in: leases)
+        }
+        if join { try await daemon.join(leases, hostID: id) }
+        return daemon
+    }
+
+    func host(_ id: Int) -> TestSanlockDaemon { hosts[id]! }
+
+    func tearDown() async {
+        for daemon in hosts.values { await daemon.stop() }
+        scratch.remove()
+    }
+}
+
+/// Runs `body` with a cluster and always tears it down.
+func withCluster<T>(
+    leaseDirectoryName: String = "leases",
+    hosts: [Int] = [1],
+    _ body: (SanlockCluster) async throws -> T
+) async throws -> T {
+    let cluster = try SanlockCluster(leaseDirectoryName: leaseDirectoryName)
+    do {
+        for id in hosts { try await cluster.startHost(id) }
+        let result = try await body(cluster)
+        await cluster.tearDown()
+        return result
+    } catch {
+        await cluster.tearDown()
+        throw error
+    }
+}
