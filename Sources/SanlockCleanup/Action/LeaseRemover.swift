@@ -63,9 +63,13 @@ public struct LeaseRemover: Sendable {
             try directory.unlink(entry.name, expected: expected)
         } catch {
             // The file stays, invalidated: libvirt would then fail to start
-            // the guest that owns this disk. Put a fresh lease back.
-            let restored = (try? SanlockClient.reinitialize(resource)) != nil
+            // the guest that owns this disk. Put a fresh lease back, after
+            // the release: releasing rewrites our paxos dblock (lver n), and
+            // a fresh leader (lver 0) beside that dblock makes every other
+            // host's acquire fail with SANLK_ACQUIRE_OTHER (measured). Nobody
+            // can take the lease in between: it is invalidated.
             release(resource, on: connection)
+            let restored = (try? SanlockClient.reinitialize(resource)) != nil
             return .failed(.unlinkFailed(error, leaseRestored: restored))
         }
         release(resource, on: connection)

@@ -21,6 +21,7 @@ struct CommandError: Error, CustomStringConvertible {
 /// waits through the termination handler, output goes to temporary files
 /// (pipes could fill up and stall a chatty child).
 enum Command {
+    @discardableResult
     static func run(_ arguments: [String], environment: [String: String] = [:], check: Bool = true) async throws -> CommandResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try resolve(arguments[0]))

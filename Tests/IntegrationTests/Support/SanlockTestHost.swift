@@ -136,13 +136,17 @@ final class TestSanlockDaemon: @unchecked Sendable {
     /// returns once sanlock granted it.
     func hold(_ name: String, in directory: TestLeaseDirectory, shared: Bool = false) async throws -> Process {
         let ready = runDirectory + "/held-\(UUID().uuidString)"
+        let log = ready + ".log"
         let holder = try Command.start(
             ["sanlock", "client", "command", "-r", directory.resourceSpec(name, shared: shared),
              "-c", "/bin/sh", "-c", "touch \"$0\"; exec sleep 600", ready],
-            environment: environment)
+            environment: environment, logFile: log)
         lock.withLock { holders.append(holder) }
         try await waitUntil(timeout: 10, "lease \(name) held by \(hostName)") {
-            if !holder.isRunning { throw TimeoutError(what: "holder of \(name) exited (acquire refused)", seconds: 0) }
+            if !holder.isRunning {
+                let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                throw HolderRefused(lease: name, host: hostName, output: output)
+            }
             return FileManager.default.fileExists(atPath: ready)
         }
         return holder
@@ -183,6 +187,13 @@ final class TestSanlockDaemon: @unchecked Sendable {
     }
 }
 
+struct HolderRefused: Error, CustomStringConvertible {
+    var lease: String
+    var host: String
+    var output: String
+    var description: String { "\(host) could not acquire \(lease): \(output)" }
+}
+
 /// One test's world: a scratch directory with a lease directory and one or
 /// more hosts that joined its lockspace.
 final class SanlockCluster: @unchecked Sendable {
@@ -198,13 +209,33 @@ final class SanlockCluster: @unchecked Sendable {
 
     /// Starts host `id` (daemon name "host<id>") and joins the lockspace.
     @discardableResult
-    func startHost(_ id: Int, join: Bool = true) async throws -> TestSanlockDaemon {
-        let daemon = try await TestSanlockDaemon.start(runDirectory: scratch.path + "/run\(id)", hostName: "host\(id)")
+    func startHost(_ id: Int, join: Bool = true, runDirectory: String? = nil) async throws -> TestSanlockDaemon {
+        let daemon = try await launch(id, runDirectory: runDirectory)
+        if join { try await daemon.join(leases, hostID: id) }
+        return daemon
+    }
+
+    /// Starts several hosts and joins them at once: a join takes about 3 s
+    /// whatever else happens, so joining in parallel saves that per host.
+    func startHosts(_ ids: [Int], runDirectories: [Int: String] = [:]) async throws {
+        for id in ids { try await launch(id, runDirectory: runDirectories[id]) }
+        let leases = self.leases
+        let daemons = ids.map { ($0, hosts[$0]!) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (id, daemon) in daemons {
+                group.addTask { try await daemon.join(leases, hostID: id) }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    private func launch(_ id: Int, runDirectory: String?) async throws -> TestSanlockDaemon {
+        let daemon = try await TestSanlockDaemon.start(
+            runDirectory: runDirectory ?? scratch.path + "/run\(id)", hostName: "host\(id)")
         hosts[id] = daemon
         if !FileManager.default.fileExists(atPath: leases.lockspacePath) {
             try await daemon.initLockspace(in: leases)
         }
-        if join { try await daemon.join(leases, hostID: id) }
         return daemon
     }
 
@@ -224,7 +255,7 @@ func withCluster<T>(
 ) async throws -> T {
     let cluster = try SanlockCluster(leaseDirectoryName: leaseDirectoryName)
     do {
-        for id in hosts { try await cluster.startHost(id) }
+        try await cluster.startHosts(hosts)
         let result = try await body(cluster)
         await cluster.tearDown()
         return result

@@ -1,0 +1,199 @@
+import Foundation
+import Sanlock
+@testable import SanlockCleanup
+import Testing
+
+/// The facts about sanlock this tool relies on, checked in-process through
+/// our own wrapper against a real daemon: what the on-disk decoder reads
+/// matches what sanlock reports, how sanlock refuses an acquire and how the
+/// remover words it, and what SANLK_WRITE_CLEAR does under a held lease.
+///
+/// libsanlock_client finds the daemon through SANLOCK_RUN_DIR in this
+/// process's environment. `make check` runs this suite in its own test
+/// process with the variable set; run alone otherwise, it sets it once.
+@Suite("sanlock behaviour through the Swift wrapper", .serialized, .enabled(if: DaemonTestEnvironment.shouldRun))
+struct SanlockBehaviourTests {
+    /// Host 1 is the daemon this process talks to; host 2 is another host
+    /// sharing the lease directory.
+    static func withInProcessCluster(_ body: (SanlockCluster) async throws -> Void) async throws {
+        let cluster = try SanlockCluster()
+        let runDirectory: String
+        if let configured = ProcessInfo.processInfo.environment["SANLOCK_RUN_DIR"], !configured.isEmpty {
+            runDirectory = configured
+        } else {
+            runDirectory = cluster.scratch.path + "/run1"
+            setenv("SANLOCK_RUN_DIR", runDirectory, 1)
+        }
+        // A run directory left by an earlier, killed run would hold a stale pid file.
+        try? FileManager.default.removeItem(atPath: runDirectory)
+        do {
+            try await cluster.startHosts([1, 2], runDirectories: [1: runDirectory])
+            try await body(cluster)
+        } catch {
+            await cluster.tearDown()
+            throw error
+        }
+        await cluster.tearDown()
+    }
+
+    @Test("The on-disk decoder reads what sanlock reads: free, released, held, shared, other host")
+    func decoderAgreesWithSanlock() async throws {
+        try await Self.withInProcessCluster { cluster in
+            let dir = cluster.leases
+            let names = ["never", "released", "held", "shared", "host2", "shared2"].map { label in
+                (label, String(label.utf8.map { String(format: "%02x", $0) }.joined().padding(toLength: 32, withPad: "0", startingAt: 0)))
+            }
+            let name = Dictionary(uniqueKeysWithValues: names)
+            for (_, lease) in names { try await cluster.host(1).createLease(lease, in: dir) }
+            let released = try await cluster.host(1).hold(name["released"]!, in: dir)
+            try await cluster.host(1).release(released)
+            _ = try await cluster.host(1).hold(name["held"]!, in: dir)
+            _ = try await cluster.host(1).hold(name["shared"]!, in: dir, shared: true)
+            _ = try await cluster.host(2).hold(name["host2"]!, in: dir)
+            _ = try await cluster.host(2).hold(name["shared2"]!, in: dir, shared: true)
+            _ = try await cluster.host(1).hold(name["shared2"]!, in: dir, shared: true)
+
+            let directory = try LeaseDirectory(path: dir.path)
+            let scanner = InventoryScanner(directory: directory, classifier: LeaseClassifier(probeHostIDs: [1, 2]))
+            let everyHost = InventoryScanner(directory: directory, classifier: LeaseClassifier(probeHostIDs: nil))
+            for (label, lease) in names {
+                let resource = SanlockResource(lockspace: TestLeaseDirectory.lockspace, name: lease, path: dir.path(of: lease))
+                let owners = try SanlockClient.readOwners(of: resource)
+                let lver = try SanlockClient.readResource(resource)
+                let entry = scanner.examine(EntryName(lease))
+                let state = try #require(entry.leaseState, "\(label): \(entry.kind)")
+                #expect(everyHost.examine(EntryName(lease)) == entry, "\(label): probing all 2000 hosts differs")
+
+                let exclusive = owners.owners.first { $0.timestamp != 0 }
+                #expect(state.held == (exclusive != nil), "\(label)")
+                if let exclusive {
+                    #expect(state.ownerID == exclusive.hostID, "\(label)")
+                    #expect(state.ownerGeneration == exclusive.generation, "\(label)")
+                }
+                #expect(state.lver == lver, "\(label)")
+                #expect(state.lver == owners.lver, "\(label)")
+                let sharedBySanlock = owners.owners.filter { $0.timestamp == 0 }
+                #expect(state.sharedHolders.map(\.hostID).sorted() == sharedBySanlock.map(\.hostID).sorted(), "\(label)")
+                #expect(state.sharedHolders.map(\.generation).sorted() == sharedBySanlock.map(\.generation).sorted(), "\(label)")
+                #expect(owners.shared == !sharedBySanlock.isEmpty, "\(label)")
+            }
+            // Spot checks of the facts the decision relies on.
+            let releasedState = try #require(scanner.examine(EntryName(name["released"]!)).leaseState)
+            #expect(!releasedState.held && releasedState.ownerID == 1 && releasedState.lver == 1)
+            let neverState = try #require(scanner.examine(EntryName(name["never"]!)).leaseState)
+            #expect(neverState.neverAcquired)
+            let sharedTwice = try #require(scanner.examine(EntryName(name["shared2"]!)).leaseState)
+            #expect(sharedTwice.sharedHolders.map(\.hostID).sorted() == [1, 2])
+        }
+    }
+
+    @Test("Every acquire refusal becomes a reason a person understands")
+    func acquireRefusals() async throws {
+        try await Self.withInProcessCluster { cluster in
+            let dir = cluster.leases
+            let heldHere = String(repeating: "1", count: 32)
+            let heldThere = String(repeating: "2", count: 32)
+            let sharedThere = String(repeating: "3", count: 32)
+            let cleared = String(repeating: "4", count: 32)
+            let missing = String(repeating: "5", count: 32)
+            let otherLockspace = String(repeating: "6", count: 32)
+            for lease in [heldHere, heldThere, sharedThere, cleared, missing] {
+                try await cluster.host(1).createLease(lease, in: dir)
+            }
+            _ = try await cluster.host(1).hold(heldHere, in: dir)
+            _ = try await cluster.host(2).hold(heldThere, in: dir)
+            _ = try await cluster.host(2).hold(sharedThere, in: dir, shared: true)
+            try await cluster.host(1).client(["init", "-z", "1", "-r", dir.resourceSpec(cleared)])
+            try dir.createZeroFile(otherLockspace)
+            try await cluster.host(1).client(["init", "-r", "NOT_JOINED:\(otherLockspace):\(sanlockEscaped(dir.path(of: otherLockspace))):0"])
+
+            let directory = try LeaseDirectory(path: dir.path)
+            let scanner = InventoryScanner(directory: directory, classifier: LeaseClassifier(probeHostIDs: [1, 2]))
+            let hosts = Dictionary(uniqueKeysWithValues: try SanlockClient.hosts(in: TestLeaseDirectory.lockspace).map { ($0.hostID, $0) })
+            let remover = LeaseRemover(directory: directory, hosts: hosts)
+            let connection = try SanlockConnection()
+            let missingEntry = scanner.examine(EntryName(missing))
+            try FileManager.default.removeItem(atPath: dir.path(of: missing))
+
+            #expect(remover.remove(scanner.examine(EntryName(heldHere)), using: connection) == .kept(.heldByThisHost))
+            #expect(remover.remove(scanner.examine(EntryName(heldThere)), using: connection) == .kept(.heldByLiveHost(2, .live)))
+            #expect(remover.remove(scanner.examine(EntryName(sharedThere)), using: connection) == .kept(.heldShared(hosts: [])))
+            #expect(remover.remove(scanner.examine(EntryName(cleared)), using: connection) == .kept(.cleared))
+            #expect(remover.remove(missingEntry, using: connection) == .kept(.vanished))
+            let notJoined = LeaseRemover(directory: directory, lockspace: "NOT_JOINED", hosts: hosts)
+            guard case .failed(.lockspaceNotJoined(let error)) = notJoined.remove(scanner.examine(EntryName(otherLockspace)), using: connection) else {
+                Issue.record("acquire in a lockspace this host has not joined was not reported as such")
+                return
+            }
+            #expect(error.code == -ENOSPC)
+            for lease in [heldHere, heldThere, sharedThere, cleared, otherLockspace] {
+                #expect(FileManager.default.fileExists(atPath: dir.path(of: lease)), "\(lease) removed")
+            }
+        }
+    }
+
+    @Test("SANLK_WRITE_CLEAR under a held lease: a stale opener of the inode can never win it")
+    func invalidateWhileHeld() async throws {
+        try await Self.withInProcessCluster { cluster in
+            let dir = cluster.leases
+            let lease = String(repeating: "c", count: 32)
+            try await cluster.host(1).createLease(lease, in: dir)
+            // The stale opener: host 2 reaches the same inode through a hard
+            // link made before the cleanup.
+            let staleLink = cluster.scratch.path + "/stale-opener"
+            try FileManager.default.linkItem(atPath: dir.path(of: lease), toPath: staleLink)
+            let resource = SanlockResource(lockspace: TestLeaseDirectory.lockspace, name: lease, path: dir.path(of: lease))
+
+            let connection = try SanlockConnection()
+            try connection.acquire(resource)
+            try SanlockClient.invalidate(resource)  // allowed while held
+            #expect(unlink(dir.path(of: lease)) == 0)
+            #expect(throws: SanlockError(.release, code: -ENOENT)) { try connection.release(resource) }
+
+            let leader = try leaderOnDisk(staleLink)
+            #expect(leader.isCleared)
+            // Host 2 tries the orphaned inode: refused for ever (SANLK_LEADER_MAGIC).
+            let attempt = try await cluster.host(2).client(
+                ["command", "-r", "\(TestLeaseDirectory.lockspace):\(lease):\(sanlockEscaped(staleLink)):0", "-c", "/bin/true"],
+                check: false)
+            #expect(attempt.status != 0)
+            #expect(attempt.stdout.contains("-223") || attempt.stderr.contains("-223"), "\(attempt.stdout)\(attempt.stderr)")
+            // And so does this host, once the lease is released.
+            #expect(throws: SanlockError(.acquire, code: SanlockCode.leaderMagic)) { try connection.acquire(SanlockResource(
+                lockspace: TestLeaseDirectory.lockspace, name: lease, path: staleLink)) }
+        }
+    }
+
+    @Test("When unlink fails after invalidating, a fresh lease is written back")
+    func unlinkFailureRestoresLease() async throws {
+        try #require(Command.exists("chattr"), "chattr (e2fsprogs) is needed")
+        try await Self.withInProcessCluster { cluster in
+            let dir = cluster.leases
+            let lease = String(repeating: "d", count: 32)
+            try await cluster.host(1).createLease(lease, in: dir)
+            // Append-only directory: files stay writable, entries cannot be removed.
+            try await Command.run(["chattr", "+a", dir.path])
+            let directory = try LeaseDirectory(path: dir.path)
+            let scanner = InventoryScanner(directory: directory, classifier: LeaseClassifier(probeHostIDs: [1, 2]))
+            let remover = LeaseRemover(directory: directory, hosts: nil)
+            let outcome = remover.remove(scanner.examine(EntryName(lease)), using: try SanlockConnection())
+            try await Command.run(["chattr", "-a", dir.path])
+            guard case .failed(.unlinkFailed(let error, let restored)) = outcome else {
+                Issue.record("unexpected outcome \(outcome)")
+                return
+            }
+            #expect(error.errno == .notPermitted)
+            #expect(restored)
+            let leader = try leaderOnDisk(dir.path(of: lease))
+            #expect(leader.isPaxosLeader && leader.checksumIsValid && !leader.isHeld)
+            // libvirt can use it again.
+            let guest = try await cluster.host(2).hold(lease, in: dir)
+            try await cluster.host(2).release(guest)
+        }
+    }
+}
+
+private func leaderOnDisk(_ path: String) throws -> LeaderRecord {
+    let data = try Data(contentsOf: URL(fileURLWithPath: path)).prefix(512)
+    return try #require(data.withUnsafeBytes { LeaderRecord(sector: $0) })
+}
