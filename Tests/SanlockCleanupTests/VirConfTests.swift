@@ -209,6 +209,9 @@ private func str(_ value: String) -> VirConfValue { .string(value) }
                   "integer -9223372036854775809 is out of range -9223372036854775808...9223372036854775807"),
         ErrorCase("UInt64.max", "a = 18446744073709551615", line: 1,
                   "integer 18446744073709551615 is out of range -9223372036854775808...9223372036854775807"),
+        // 1844674407370955161 × 10 fits in 64 bits; adding the last 6 does not.
+        ErrorCase("2^64, overflowing on the last addition", "a = 18446744073709551616", line: 1,
+                  "integer 18446744073709551616 is out of range -9223372036854775808...9223372036854775807"),
         ErrorCase("more digits than 64 bits hold", "a = 1\nb = +123456789012345678901234567890", line: 2,
                   "integer +123456789012345678901234567890 is out of range -9223372036854775808...9223372036854775807"),
         ErrorCase("overflow inside a list", "a = [\n1,\n99999999999999999999]", line: 3,
