@@ -1,0 +1,241 @@
+import SystemPackage
+
+/// A configuration problem: the file, the line when one is to blame, and,
+/// for a bad setting, its name.
+public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var path: String
+    public var line: Int?
+    public var key: String?
+    /// Set when the file could not be read.
+    public var errno: Errno?
+    public var message: String
+
+    public init(path: String, line: Int? = nil, key: String? = nil, errno: Errno? = nil, message: String) {
+        self.path = path
+        self.line = line
+        self.key = key
+        self.errno = errno
+        self.message = message
+    }
+
+    public init(_ syntaxError: VirConfError) {
+        self.init(path: syntaxError.path, line: syntaxError.line, message: syntaxError.message)
+    }
+
+    public var description: String {
+        if let line { return "\(path):\(line): \(message)" }
+        return "\(path): \(message)"
+    }
+}
+
+/// The settings of libvirt's sanlock lock driver (`qemu-sanlock.conf`, or
+/// `libxl-sanlock.conf` for Xen), read with the same types, defaults and
+/// first-occurrence-wins rule as libvirt, plus range checks libvirt leaves to
+/// sanlock (host id) or does not make (lease directory).
+public struct LockManagerConfig: Sendable, Hashable {
+    public static let defaultPath = "/etc/libvirt/qemu-sanlock.conf"
+    public static let defaultLeaseDirectory = "/var/lib/libvirt/sanlock"
+    /// sanlock's highest host id: a lockspace holds at most 2000 hosts
+    /// (`sanlock_admin.h`, max_hosts for 512-byte sectors).
+    public static let maximumHostID: UInt64 = 2000
+    /// libvirt's `MAX_CONFIG_FILE_SIZE`: a bigger file is refused.
+    public static let maximumFileSize = 10 * 1024 * 1024
+
+    public var autoDiskLeases: Bool
+    public var diskLeaseDirectory: String
+    /// 1...2000 when set.
+    public var hostID: UInt64?
+    /// Seconds; 0 leaves sanlock's default (10 s).
+    public var ioTimeout: UInt32
+    public var requireLeaseForDisks: Bool
+    /// Owner libvirt gives the lease files it creates (a name or `+uid`).
+    public var user: String?
+    public var group: String?
+    /// The file the settings came from.
+    public var path: String
+    /// False when the file was missing and these are libvirt's defaults.
+    public var fileExisted: Bool
+
+    public init() {
+        autoDiskLeases = false
+        diskLeaseDirectory = Self.defaultLeaseDirectory
+        hostID = nil
+        ioTimeout = 0
+        requireLeaseForDisks = true
+        user = nil
+        group = nil
+        path = Self.defaultPath
+        fileExisted = false
+    }
+
+    /// `text` is the content of the file at `path`, so `fileExisted` is true.
+    public static func parse(_ text: String, path: String) throws(ConfigurationError) -> LockManagerConfig {
+        try parse(bytes: Array(text.utf8), path: path)
+    }
+
+    public static func parse(bytes: [UInt8], path: String) throws(ConfigurationError) -> LockManagerConfig {
+        let conf: VirConf
+        do {
+            conf = try VirConf.parse(bytes: bytes, path: path)
+        } catch {
+            throw ConfigurationError(error)
+        }
+        return try LockManagerConfig(conf)
+    }
+
+    /// Reads the file as libvirt does at startup: a missing file means the
+    /// defaults; any other failure to read it is an error.
+    public static func load(path: String = defaultPath) throws(ConfigurationError) -> LockManagerConfig {
+        guard !path.isEmpty else {
+            throw ConfigurationError(path: path, message: "no configuration file named (empty path)")
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = try readFile(path)
+        } catch {
+            switch error {
+            case .missing:
+                var defaults = LockManagerConfig()
+                defaults.path = path
+                return defaults
+            case .tooLarge:
+                throw ConfigurationError(
+                    path: path,
+                    message: "file is larger than \(maximumFileSize) bytes, libvirt's limit for configuration files")
+            case .system(let errno, let operation):
+                throw ConfigurationError(path: path, errno: errno, message: "cannot \(operation) the file: \(errno)")
+            }
+        }
+        return try parse(bytes: bytes, path: path)
+    }
+
+    /// libvirt refuses to start with automatic disk leases but no host id;
+    /// this is that check, kept apart from parsing so that a host id given
+    /// another way (e.g. on the command line) can be filled in first.
+    public func checkHostIDForAutoDiskLeases() throws(ConfigurationError) {
+        guard autoDiskLeases, hostID == nil else { return }
+        throw ConfigurationError(
+            path: path, key: "host_id",
+            message: "automatic disk leases are enabled (auto_disk_leases = 1) but no host_id is set")
+    }
+
+    private init(_ conf: VirConf) throws(ConfigurationError) {
+        self.init()
+        path = conf.path
+        fileExisted = true
+        let reader = SettingReader(conf: conf)
+        if let value = try reader.bool("auto_disk_leases") { autoDiskLeases = value }
+        if let value = try reader.string("disk_lease_dir") {
+            try reader.checkAbsoluteDirectory(value, key: "disk_lease_dir")
+            diskLeaseDirectory = value
+        }
+        if let value = try reader.unsigned32("host_id") {
+            guard (1...Self.maximumHostID).contains(UInt64(value)) else {
+                let hint = value == 0 ? " (0 means \"no host id\" to libvirt: remove the line instead)" : ""
+                throw reader.failure("host_id", "'host_id' must be in range 1:\(Self.maximumHostID), found \(value)\(hint)")
+            }
+            hostID = UInt64(value)
+        }
+        // The default depends on auto_disk_leases, so it is read after it.
+        requireLeaseForDisks = !autoDiskLeases
+        if let value = try reader.bool("require_lease_for_disks") { requireLeaseForDisks = value }
+        if let value = try reader.unsigned32("io_timeout") { ioTimeout = value }
+        user = try reader.string("user")
+        group = try reader.string("group")
+    }
+}
+
+/// Typed access to settings, with libvirt's `virConfGetValue*` rules: a
+/// missing setting is nil, a setting of the wrong type or range is an error.
+private struct SettingReader {
+    let conf: VirConf
+
+    func failure(_ key: String, _ message: String) -> ConfigurationError {
+        ConfigurationError(path: conf.path, line: conf.line(of: key), key: key, message: message)
+    }
+
+    /// Like `virConfGetValueBool`: only the integers 0 and 1.
+    func bool(_ key: String) throws(ConfigurationError) -> Bool? {
+        guard let value = conf.value(for: key) else { return nil }
+        guard case .integer(let number) = value else {
+            throw failure(key, "expected 0 or 1 for '\(key)', found \(Self.describe(value))")
+        }
+        guard number == 0 || number == 1 else {
+            throw failure(key, "'\(key)' must be 0 or 1, found \(number)")
+        }
+        return number == 1
+    }
+
+    /// Like `virConfGetValueString`.
+    func string(_ key: String) throws(ConfigurationError) -> String? {
+        guard let value = conf.value(for: key) else { return nil }
+        guard case .string(let string) = value else {
+            throw failure(key, "expected a string for '\(key)', found \(Self.describe(value))")
+        }
+        return string
+    }
+
+    /// Like `virConfGetValueUInt`: a non-negative integer that fits in 32 bits.
+    func unsigned32(_ key: String) throws(ConfigurationError) -> UInt32? {
+        guard let value = conf.value(for: key) else { return nil }
+        guard case .integer(let number) = value else {
+            throw failure(key, "expected an unsigned integer for '\(key)', found \(Self.describe(value))")
+        }
+        guard let result = UInt32(exactly: number) else {
+            throw failure(key, "'\(key)' must be in range 0:\(UInt32.max), found \(number)")
+        }
+        return result
+    }
+
+    /// libvirt would hand a relative directory to sanlock relative to the
+    /// daemon's working directory; we refuse to guess which files it meant.
+    func checkAbsoluteDirectory(_ directory: String, key: String) throws(ConfigurationError) {
+        guard !directory.isEmpty else {
+            throw failure(key, "'\(key)' must not be empty")
+        }
+        guard !directory.utf8.contains(0) else {
+            throw failure(key, "'\(key)' must not contain a NUL byte")
+        }
+        guard directory.hasPrefix("/") else {
+            throw failure(key, "'\(key)' must be an absolute path, found \"\(directory)\"")
+        }
+    }
+
+    static func describe(_ value: VirConfValue) -> String {
+        switch value {
+        case .integer(let number): "the integer \(number)"
+        case .string(let string): "the string \"\(string)\""
+        case .list: "a list"
+        }
+    }
+}
+
+private enum ReadFailure: Error {
+    case missing
+    case tooLarge
+    case system(Errno, operation: String)
+}
+
+private func readFile(_ path: String) throws(ReadFailure) -> [UInt8] {
+    let descriptor: FileDescriptor
+    do {
+        descriptor = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
+    } catch {
+        let errno = error as? Errno ?? .ioError
+        throw errno == .noSuchFileOrDirectory ? .missing : .system(errno, operation: "open")
+    }
+    defer { try? descriptor.close() }
+    var contents: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+    while true {
+        let count: Int
+        do {
+            count = try chunk.withUnsafeMutableBytes { try descriptor.read(into: $0) }
+        } catch {
+            throw .system(error as? Errno ?? .ioError, operation: "read")
+        }
+        if count == 0 { return contents }
+        contents.append(contentsOf: chunk[..<count])
+        if contents.count > LockManagerConfig.maximumFileSize { throw .tooLarge }
+    }
+}
