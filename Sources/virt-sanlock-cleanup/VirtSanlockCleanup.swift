@@ -65,7 +65,7 @@ struct VirtSanlockCleanup: ParsableCommand {
         do {
             lockManager = try LockManagerConfig.load(path: config)
         } catch {
-            throw fail(.configuration(error.description), mode: mode, leaseDirectory: leaseDirectory ?? "")
+            throw fail(.configuration("configuration: \(error)"), mode: mode, leaseDirectory: leaseDirectory ?? "")
         }
         let runConfiguration = RunConfiguration(
             leaseDirectory: leaseDirectory ?? lockManager.diskLeaseDirectory,

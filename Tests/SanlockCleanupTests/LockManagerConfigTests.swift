@@ -133,6 +133,12 @@ private final class TemporaryDirectory {
         #expect(config.fileExisted == true)
     }
 
+    @Test func hostIDZeroMeansUnsetAsForLibvirt() throws {
+        let config = try LockManagerConfig.parse("host_id = 0\nauto_disk_leases = 1", path: confPath)
+        #expect(config.hostID == nil)
+        #expect(throws: ConfigurationError.self) { try config.checkHostIDForAutoDiskLeases() }
+    }
+
     @Test func everySetting() throws {
         let text = """
             auto_disk_leases = 1
@@ -255,8 +261,6 @@ private final class TemporaryDirectory {
                          "'disk_lease_dir' must be an absolute path, found \" /srv\""),
 
         // host_id: virConfGetValueUInt, then sanlock's 1...2000.
-        SettingErrorCase("host_id = 0", line: 1, key: "host_id",
-                         "'host_id' must be in range 1:2000, found 0 (0 means \"no host id\" to libvirt: remove the line instead)"),
         SettingErrorCase("host_id = 2001", line: 1, key: "host_id", "'host_id' must be in range 1:2000, found 2001"),
         SettingErrorCase("host_id = 4294967295", line: 1, key: "host_id", "'host_id' must be in range 1:2000, found 4294967295"),
         SettingErrorCase("host_id = 4294967296", line: 1, key: "host_id", "'host_id' must be in range 0:4294967295, found 4294967296"),

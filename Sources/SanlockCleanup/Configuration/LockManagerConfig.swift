@@ -43,7 +43,7 @@ public struct LockManagerConfig: Sendable, Hashable {
 
     public var autoDiskLeases: Bool
     public var diskLeaseDirectory: String
-    /// 1...2000 when set.
+    /// 1...2000 when set; `host_id = 0` means unset, as for libvirt.
     public var hostID: UInt64?
     /// Seconds; 0 leaves sanlock's default (10 s).
     public var ioTimeout: UInt32
@@ -129,10 +129,10 @@ public struct LockManagerConfig: Sendable, Hashable {
             try reader.checkAbsoluteDirectory(value, key: "disk_lease_dir")
             diskLeaseDirectory = value
         }
-        if let value = try reader.unsigned32("host_id") {
+        // 0 is libvirt's "no host id" (its default), so it reads as unset.
+        if let value = try reader.unsigned32("host_id"), value != 0 {
             guard (1...Self.maximumHostID).contains(UInt64(value)) else {
-                let hint = value == 0 ? " (0 means \"no host id\" to libvirt: remove the line instead)" : ""
-                throw reader.failure("host_id", "'host_id' must be in range 1:\(Self.maximumHostID), found \(value)\(hint)")
+                throw reader.failure("host_id", "'host_id' must be in range 1:\(Self.maximumHostID), found \(value)")
             }
             hostID = UInt64(value)
         }

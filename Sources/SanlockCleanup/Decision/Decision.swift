@@ -46,8 +46,13 @@ public enum Decision {
 
     static func verdict(for state: LeaseState, in context: DecisionContext) -> Verdict {
         if let error = state.sanlockReadError { return .keep(.sanlockReadFailed(error)) }
+        // Shared holders first: while a shared acquire holds the leader for a
+        // moment, a dead leader owner must not hide living shared holders.
+        if !state.sharedHolders.isEmpty {
+            let shared = verdictForShared(state.sharedHolders, in: context)
+            if shared.disposition == .keep || !state.held { return shared }
+        }
         if state.held { return verdictForHeld(state, in: context) }
-        if !state.sharedHolders.isEmpty { return verdictForShared(state.sharedHolders, in: context) }
         if state.neverAcquired { return .delete(.neverAcquired) }
         return .delete(.released(lastOwner: state.ownerID))
     }

@@ -9,7 +9,10 @@ public enum TextReport {
         let width = LeaseReport.Action.allCases.map(\.rawValue.count).max() ?? 0
         for lease in report.leases {
             let action = lease.action.rawValue.padding(toLength: width, withPad: " ", startingAt: 0)
-            lines.append("\(action)  \(lease.entry.name.escaped)  \(lease.reason.sentence)")
+            // Auto lease names are 32 characters: align the reasons on them.
+            let name = lease.entry.name.escaped
+            let padded = name.count < 32 ? name.padding(toLength: 32, withPad: " ", startingAt: 0) : name
+            lines.append("\(action)  \(padded)  \(lease.reason.sentence)")
         }
         lines.append(summaryLine(report))
         return lines.joined(separator: "\n") + "\n"

@@ -229,6 +229,7 @@ final class SanlockCluster: @unchecked Sendable {
         }
     }
 
+    @discardableResult
     private func launch(_ id: Int, runDirectory: String?) async throws -> TestSanlockDaemon {
         let daemon = try await TestSanlockDaemon.start(
             runDirectory: runDirectory ?? scratch.path + "/run\(id)", hostName: "host\(id)")

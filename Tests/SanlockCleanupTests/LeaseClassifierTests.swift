@@ -1,0 +1,172 @@
+@testable import Sanlock
+@testable import SanlockCleanup
+import Testing
+
+@Suite("Classifying lease-directory entries")
+struct LeaseClassifierTests {
+    let classifier = LeaseClassifier(probeHostIDs: [1, 2, 3])
+    let name = String(repeating: "a", count: 31) + "1"
+    let megabyte: Int64 = 1 << 20
+
+    func classify(_ bytes: [UInt8], name: String? = nil, size: Int64? = nil, using classifier: LeaseClassifier? = nil) -> LeaseClassifier.Result {
+        (classifier ?? self.classifier).classify(name: EntryName(name ?? self.name), size: size ?? megabyte, prefix: bytes)
+    }
+
+    @Test func realNeverAcquiredLease() {
+        let bytes = LeaseFixtures.lease(leader: LeaseFixtures.neverAcquired)
+        #expect(classify(bytes) == .kind(.autoLease(LeaseState(ownerID: 0, ownerGeneration: 0, lver: 0, held: false))))
+    }
+
+    @Test func realReleasedLease() {
+        let bytes = LeaseFixtures.lease(leader: LeaseFixtures.released)
+        #expect(classify(bytes, name: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2")
+            == .kind(.autoLease(LeaseState(ownerID: 1, ownerGeneration: 1, lver: 1, held: false))))
+    }
+
+    @Test func realSharedLease() {
+        var bytes = LeaseFixtures.lease(leader: LeaseFixtures.sharedLeader)
+        bytes.replaceSubrange(1024..<1536, with: LeaseFixtures.sector(LeaseFixtures.sharedHost1DBlock))
+        let expected = LeaseState(ownerID: 1, ownerGeneration: 1, lver: 1, held: false,
+                                  sharedHolders: [ResourceOwner(hostID: 1, generation: 1, timestamp: 0)])
+        #expect(classify(bytes, name: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3") == .kind(.autoLease(expected)))
+    }
+
+    @Test func sharedHoldersOfUnprobedHostsAreNotSeen() {
+        let bytes = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name), shared: [2: 5, 5: 1])
+        guard case .kind(.autoLease(let state)) = classify(bytes) else { Issue.record("not a lease"); return }
+        #expect(state.sharedHolders == [ResourceOwner(hostID: 2, generation: 5, timestamp: 0)])
+        #expect(state.isFree == false)
+    }
+
+    @Test func theExclusiveOwnerIsNotAlsoASharedHolder() {
+        let bytes = LeaseFixtures.lease(
+            leader: LeaseFixtures.leader(name: name, owner: 2, generation: 1, lver: 3, timestamp: 99), shared: [2: 1, 3: 1])
+        guard case .kind(.autoLease(let state)) = classify(bytes) else { Issue.record("not a lease"); return }
+        #expect(state.held && state.ownerID == 2)
+        #expect(state.sharedHolders.map(\.hostID) == [3])
+    }
+
+    @Test func probingAHighHostIDAsksForMoreBytes() {
+        let far = LeaseClassifier(probeHostIDs: [1, 1500])
+        let bytes = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name))
+        #expect(classify(bytes, using: far) == .needsBytes(1502 * 512))
+        let whole = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name), shared: [1500: 7], sectors: 1502)
+        guard case .kind(.autoLease(let state)) = classify(whole, using: far) else { Issue.record("not a lease"); return }
+        #expect(state.sharedHolders.map(\.hostID) == [1500])
+    }
+
+    @Test func withoutAProbeListEveryHostUpToNumHostsIsRead() {
+        let all = LeaseClassifier(probeHostIDs: nil)
+        let bytes = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name, numHosts: 10))
+        #expect(classify(bytes, using: all) == .needsBytes(12 * 512))
+    }
+
+    @Test("Zero-filled or empty files are uninitialised leases", arguments: [0, 512, 4096])
+    func uninitialised(size: Int) {
+        #expect(classify([UInt8](repeating: 0, count: size), size: Int64(size)) == .kind(.uninitialisedLease))
+    }
+
+    @Test func zeroMagicWithDataIsNotALease() {
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        bytes[700] = 1
+        #expect(classify(bytes) == .kind(.corruptLease(.notALease(magic: 0))))
+    }
+
+    @Test func clearedLease() {
+        let bytes = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name, magic: LeaderRecord.clearedMagic))
+        #expect(classify(bytes) == .kind(.clearedLease))
+    }
+
+    @Test func badChecksum() {
+        var bytes = LeaseFixtures.lease(leader: LeaseFixtures.released)
+        bytes[48] = 7  // lver
+        guard case .kind(.corruptLease(.badChecksum)) = classify(bytes, name: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2") else {
+            Issue.record("checksum not checked")
+            return
+        }
+    }
+
+    @Test func leaseOfAnotherLockspace() {
+        let bytes = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name, lockspace: "OTHER"))
+        #expect(classify(bytes) == .kind(.corruptLease(.wrongLockspace("OTHER"))))
+    }
+
+    @Test func leaderNamingAnotherResource() {
+        let bytes = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: String(repeating: "b", count: 32)))
+        #expect(classify(bytes) == .kind(.corruptLease(.wrongResourceName(String(repeating: "b", count: 32)))))
+    }
+
+    @Test func unsupportedVersion() {
+        let bytes = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name, version: 0x0005_0001))
+        #expect(classify(bytes) == .kind(.corruptLease(.unsupportedVersion(0x0005_0001))))
+    }
+
+    @Test func oddSectorSize() {
+        let bytes = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name, sectorSize: 1024))
+        #expect(classify(bytes) == .kind(.corruptLease(.unsupportedVersion(0x0006_0004))))
+    }
+
+    @Test func truncatedLease() {
+        let bytes = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name))
+        #expect(classify(bytes, size: 8192) == .kind(.corruptLease(.truncated(size: 8192, needed: 1_025_024))))
+        #expect(classify(Array(bytes.prefix(100)), size: 100) == .kind(.corruptLease(.truncated(size: 100, needed: 256))))
+    }
+
+    @Test func junkMagic() {
+        let bytes = [UInt8](repeating: 0x5A, count: 4096)
+        #expect(classify(bytes) == .kind(.corruptLease(.notALease(magic: 0x5A5A_5A5A))))
+    }
+
+    @Test func namesDecideBeforeAnyRead() {
+        #expect(LeaseClassifier.kindWithoutReading(name: EntryName("__LIBVIRT__DISKS__")) == .lockspace)
+        #expect(LeaseClassifier.kindWithoutReading(name: EntryName(String(repeating: "A", count: 32))) == .foreignFile)
+        #expect(LeaseClassifier.kindWithoutReading(name: EntryName(String(repeating: "a", count: 33))) == .foreignFile)
+        #expect(LeaseClassifier.kindWithoutReading(name: EntryName("x:" + String(repeating: "a", count: 30))) == .foreignFile)
+        #expect(LeaseClassifier.kindWithoutReading(name: EntryName(name)) == nil)
+    }
+
+    @Test func nonRegularEntries() {
+        func status(_ type: FileStatus.FileType) -> FileStatus {
+            FileStatus(identity: FileIdentity(device: 1, inode: 2), type: type, size: 0, modified: 0, changed: 0)
+        }
+        #expect(LeaseClassifier.kind(ofNonRegular: status(.directory), symlinkTarget: nil) == .directory)
+        #expect(LeaseClassifier.kind(ofNonRegular: status(.symlink), symlinkTarget: "/x") == .symlink(target: "/x"))
+        #expect(LeaseClassifier.kind(ofNonRegular: status(.fifo), symlinkTarget: nil) == .special(.fifo))
+        #expect(LeaseClassifier.kind(ofNonRegular: status(.blockDevice), symlinkTarget: nil) == .special(.blockDevice))
+        #expect(LeaseClassifier.kind(ofNonRegular: status(.regular), symlinkTarget: nil) == nil)
+    }
+}
+
+@Suite("Entry names")
+struct EntryNameTests {
+    @Test(arguments: [
+        ("plain", "plain"),
+        ("new\nline", "new\\nline"),
+        ("tab\there", "tab\\there"),
+        ("back\\slash", "back\\\\slash"),
+        ("bell\u{07}", "bell\\u{7}"),
+        ("a:b c*", "a:b c*"),
+        ("é", "é"),
+    ])
+    func escaping(raw: String, escaped: String) {
+        #expect(EntryName(raw).escaped == escaped)
+    }
+
+    @Test func invalidUTF8IsHexEscaped() {
+        let name = EntryName(bytes: [0x61, 0xFF, 0x0A, 0x5C])
+        #expect(name.string == nil)
+        #expect(name.escaped == "a\\xff\\x0a\\x5c")
+    }
+
+    @Test func autoLeaseNames() {
+        #expect(EntryName("bfa0240911bc17753e0b473688822159").isAutoLeaseName)
+        #expect(!EntryName("BFA0240911BC17753E0B473688822159").isAutoLeaseName)
+        #expect(!EntryName("bfa0240911bc17753e0b47368882215").isAutoLeaseName)
+        #expect(!EntryName("bfa0240911bc17753e0b47368882215g").isAutoLeaseName)
+        #expect(!EntryName("__LIBVIRT__DISKS__").isAutoLeaseName)
+    }
+
+    @Test func orderIsByBytes() {
+        #expect([EntryName("b"), EntryName("B"), EntryName("a")].sorted() == [EntryName("B"), EntryName("a"), EntryName("b")])
+    }
+}
