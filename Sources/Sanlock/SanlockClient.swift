@@ -40,12 +40,16 @@ public enum SanlockClient {
     /// Every host the lockspace's delta leases show, with sanlock's verdict on
     /// its liveness. Right after a join the daemon answers -EAGAIN for about a
     /// second; this retries for up to `patience` seconds.
-    public static func hosts(in lockspace: String, patience: Double = 3) throws(SanlockError) -> [SanlockHost] {
+    ///
+    /// Without `hostID`, hosts whose delta lease has no timestamp (never
+    /// joined, or left cleanly: FREE) are not listed; with it, that one host
+    /// is returned whatever its state.
+    public static func hosts(in lockspace: String, hostID: UInt64 = 0, patience: Double = 3) throws(SanlockError) -> [SanlockHost] {
         var waited = 0.0
         while true {
             var array: UnsafeMutablePointer<sanlk_host>?
             var count: Int32 = 0
-            let rv = sanlock_get_hosts(lockspace, 0, &array, &count, 0)
+            let rv = sanlock_get_hosts(lockspace, hostID, &array, &count, 0)
             defer { free(array) }
             if rv == -EAGAIN, waited < patience {
                 usleep(100_000)
