@@ -1,0 +1,167 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LibXML
+
+/// Every guest libvirt describes on this host: live ones from the status
+/// directories, persistent ones from the config directories, and every file
+/// that could not be used. A plain value, so the decision that consumes it
+/// is a pure function.
+public struct GuestInventory: Sendable {
+    /// From status XML: running, paused or otherwise active guests (stale
+    /// ones included, marked by `processAlive == false`).
+    public var running: [Guest]
+    /// From persistent definitions (state `.shutoff`).
+    public var defined: [Guest]
+    /// A status directory or file that exists but could not be read or
+    /// parsed. Any entry here means the inventory may miss a live guest: the
+    /// janitor must delete nothing.
+    public var statusErrors: [GuestSourceError]
+    /// A config directory or definition that could not be used: it only
+    /// names disks of stopped guests, so this is a warning.
+    public var definitionWarnings: [GuestSourceError]
+
+    public init(
+        running: [Guest] = [], defined: [Guest] = [],
+        statusErrors: [GuestSourceError] = [], definitionWarnings: [GuestSourceError] = []
+    ) {
+        self.running = running
+        self.defined = defined
+        self.statusErrors = statusErrors
+        self.definitionWarnings = definitionWarnings
+    }
+
+    public static let defaultStatusDirectories = ["/run/libvirt/qemu", "/run/libvirt/libxl"]
+    public static let defaultConfigDirectories = ["/etc/libvirt/qemu", "/etc/libvirt/libxl"]
+
+    /// The status files were all read: deleting is allowed as far as the
+    /// guest inventory goes.
+    public var isComplete: Bool { statusErrors.isEmpty }
+
+    /// Status files whose qemu process is gone.
+    public var staleGuests: [Guest] { running.filter(\.isStale) }
+
+    public static func load(statusDirectories: [String], configDirectories: [String]) -> GuestInventory {
+        load(
+            statusDirectories: statusDirectories, configDirectories: configDirectories,
+            limits: .default, isProcessAlive: ProcessLiveness.isAlive)
+    }
+
+    /// Reads `*.xml` directly in each directory (never subdirectories such
+    /// as `autostart/` or `networks/`, nor `*.xml.new`, `*.pid`, `*.log`).
+    /// A directory that does not exist is normal; one that exists and cannot
+    /// be listed is an error like an unreadable file.
+    ///
+    /// Symlinks are followed: libvirt never makes one here, but its own
+    /// loader would follow one and treat the target as a guest, and
+    /// following can only add guests (keep more leases) whereas skipping
+    /// could hide a live guest's disks. A dangling one is an error.
+    public static func load(
+        statusDirectories: [String], configDirectories: [String],
+        limits: XMLParseLimits, isProcessAlive: (Int32) -> Bool
+    ) -> GuestInventory {
+        var inventory = GuestInventory()
+        for directory in statusDirectories {
+            let result = readGuests(in: directory, limits: limits, parse: GuestXML.status(from:))
+            inventory.running += result.guests.map { guest in
+                var guest = guest
+                guest.processAlive = guest.domainType == "xen" ? nil : guest.pid.map(isProcessAlive)
+                return guest
+            }
+            inventory.statusErrors += result.errors
+        }
+        for directory in configDirectories {
+            let result = readGuests(in: directory, limits: limits, parse: GuestXML.definition(from:))
+            inventory.defined += result.guests
+            inventory.definitionWarnings += result.errors
+        }
+        return inventory
+    }
+
+    private static func readGuests(
+        in directory: String, limits: XMLParseLimits,
+        parse: (XMLDocument) throws(GuestSourceError) -> Guest
+    ) -> (guests: [Guest], errors: [GuestSourceError]) {
+        let names: [EntryName]
+        do {
+            guard let listed = try xmlEntryNames(in: directory) else { return ([], []) }
+            names = listed
+        } catch {
+            return ([], [error])
+        }
+        var guests: [Guest] = []
+        var errors: [GuestSourceError] = []
+        let prefix = Array(directory.utf8) + (directory.hasSuffix("/") ? [] : [UInt8(ascii: "/")])
+        for name in names {
+            let pathBytes = prefix + name.bytes
+            let displayPath = String(decoding: prefix, as: UTF8.self) + name.escaped
+            do {
+                let document = try XMLDocument.parse(filePathBytes: pathBytes, displayPath: displayPath, limits: limits)
+                guests.append(try parse(document))
+            } catch let error as XMLError {
+                // Deleted between readdir and open: the guest stopped (or was
+                // undefined) while we looked; libvirt replaces these files by
+                // rename, so a live guest's file never disappears.
+                if case .io(errno: ENOENT) = error.kind, !entryExists(pathBytes) { continue }
+                errors.append(GuestSourceError(
+                    file: displayPath, line: error.line, column: error.column, message: error.message))
+            } catch let error as GuestSourceError {
+                errors.append(error)
+            } catch {
+                errors.append(GuestSourceError(file: displayPath, message: "\(error)"))
+            }
+        }
+        return (guests, errors)
+    }
+
+    /// Names ending in `.xml`, sorted by bytes; `nil` when the directory
+    /// does not exist.
+    static func xmlEntryNames(in directory: String) throws(GuestSourceError) -> [EntryName]? {
+        guard let stream = opendir(directory) else {
+            let code = errno
+            if code == ENOENT { return nil }
+            throw GuestSourceError(file: directory, message: "cannot open directory: \(String(cString: strerror(code)))")
+        }
+        defer { closedir(stream) }
+        let suffix = Array(".xml".utf8)
+        var names: [EntryName] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(stream) else {
+                let code = errno
+                if code != 0 {
+                    throw GuestSourceError(file: directory, message: "cannot read directory: \(String(cString: strerror(code)))")
+                }
+                break
+            }
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) }
+            // libvirt loads every entry whose name ends in ".xml" (hidden ones
+            // too), so the same set is read here.
+            if bytes.count >= suffix.count, Array(bytes.suffix(suffix.count)) == suffix {
+                names.append(EntryName(bytes: bytes))
+            }
+        }
+        return names.sorted()
+    }
+
+    private static func entryExists(_ pathBytes: [UInt8]) -> Bool {
+        var status = stat()
+        let rv = (pathBytes + [0]).withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { lstat($0.baseAddress!, &status) }
+        }
+        return rv == 0 || errno != ENOENT
+    }
+}
+
+/// Whether a status file's pid is still a process.
+public enum ProcessLiveness {
+    /// `kill(pid, 0)`: only ESRCH means gone; EPERM (another user's process)
+    /// and anything unexpected count as alive. A reused pid therefore reads
+    /// as alive, which errs on the side of keeping leases. This must run in
+    /// the host's pid namespace: elsewhere every qemu looks gone.
+    public static func isAlive(_ pid: Int32) -> Bool {
+        guard pid > 0 else { return false }
+        if kill(pid, 0) == 0 { return true }
+        return errno != ESRCH
+    }
+}
