@@ -57,7 +57,8 @@ let package = Package(
         ),
         .testTarget(
             name: "SanlockCleanupTests",
-            dependencies: ["SanlockCleanup", "Sanlock", "LibXML"]
+            dependencies: ["SanlockCleanup", "Sanlock", "LibXML"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -16,28 +16,48 @@ public struct Janitor: Sendable {
 
     /// Runs the janitor. Throws only for fatal conditions, before anything
     /// was deleted: when it cannot be sure, it deletes nothing.
-    public func run() throws(JanitorError) -> RunReport {
+    public func run(progress: (@Sendable (Int, Int) -> Void)? = nil) throws(JanitorError) -> RunReport {
         let started = Date()
         let clock = ContinuousClock.now
         var warnings: [String] = []
         let cleaning = configuration.mode == .clean
+        /// In a cleaning run a problem stops everything; in a dry run it is
+        /// reported and the run goes on from what can be known.
+        func problem(_ error: JanitorError, dryRunNote: String) throws(JanitorError) {
+            if cleaning { throw error }
+            warnings.append("\(error.description); \(dryRunNote)")
+        }
 
+        // Inventory: the directory, sanlock's view, the guests.
         let directory: LeaseDirectory
         do {
             directory = try LeaseDirectory(path: configuration.leaseDirectory)
         } catch {
             throw .leaseDirectory(error)
         }
-
         let sanlock = SanlockView.gather(lockspace: LeaseClassifier.lockspaceName, directory: directory)
-        if let problem = sanlock.problem(configuredHostID: configuration.configuredHostID) {
-            if cleaning { throw problem }
-            warnings.append("\(problem.description); reporting from the leases on disk only")
+        if let error = sanlock.problem() {
+            try problem(error, dryRunNote: "reporting from the leases on disk only")
         }
         warnings += sanlock.warnings(configuredHostID: configuration.configuredHostID)
+        if let given = configuration.hostIDOverride, let joined = sanlock.thisHostID, given != joined {
+            try problem(.hostIDMismatch(given: given, joined: joined), dryRunNote: "using \(joined)")
+        }
+        let thisHostID = sanlock.thisHostID ?? configuration.hostIDOverride ?? configuration.configuredHostID
+
+        let runLock = cleaning ? try RunLock.acquire(leaseDirectory: directory.identity, hostID: thisHostID) : nil
+
+        let guests = GuestInventory.load(
+            statusDirectories: configuration.statusDirectories, configDirectories: configuration.configDirectories)
+        if !guests.isComplete {
+            try problem(.guestsUnknown(guests.statusErrors), dryRunNote: "a cleaning run would delete nothing")
+        }
+        warnings += guests.definitionWarnings.map { "guest definition ignored: \($0)" }
+        warnings += guests.staleGuests.map { guest in
+            "stale status file \(guest.file): guest \(guest.name) is \(guest.state.rawValue) but its process \(guest.pid.map(String.init) ?? "") is gone; its leases are kept"
+        }
 
         let lockspaceImage = readLockspaceImage(in: directory, warnings: &warnings)
-
         // Shared holders can only be hosts that joined the lockspace at some
         // point: probe only their mode blocks rather than all 2000.
         var probeHostIDs: Set<UInt64>? = nil
@@ -45,7 +65,6 @@ public struct Janitor: Sendable {
         if let hosts = sanlock.hosts { probeHostIDs = (probeHostIDs ?? []).union(hosts.keys) }
         let scanner = InventoryScanner(
             directory: directory, classifier: LeaseClassifier(probeHostIDs: probeHostIDs.map { Array($0) }))
-
         let names: [EntryName]
         do {
             names = try directory.entryNames()
@@ -58,31 +77,51 @@ public struct Janitor: Sendable {
         // is there. A cleaning run does not ask: the acquire is sanlock's
         // authoritative read, and asking first costs 1 MiB of I/O per lease.
         if !cleaning, sanlock.daemonReachable {
-            entries = parallelMap(entries, workers: configuration.jobs) { entry in
-                Self.refinedBySanlock(entry, remover: LeaseRemover(directory: directory, hosts: nil))
-            }
+            let reader = LeaseRemover(directory: directory, hosts: nil)
+            entries = parallelMap(entries, workers: configuration.jobs) { Self.refinedBySanlock($0, remover: reader) }
         }
 
-        let context = DecisionContext(thisHostID: sanlock.thisHostID ?? configuration.configuredHostID, hosts: sanlock.hosts)
+        let hosts = sanlock.hosts.map { completeHostTable($0, entries: entries) }
+        try checkRetiredHosts(hosts: hosts, thisHostID: thisHostID, warnings: &warnings, problem: problem)
+
+        // Decision.
+        let context = DecisionContext(
+            thisHostID: thisHostID, hosts: hosts, guests: GuestIndex(guests),
+            policy: configuration.policy, now: Date().timeIntervalSince1970)
         let verdicts = Decision.verdicts(for: entries, in: context)
 
+        // Action.
         var outcomes = [RemovalOutcome?](repeating: nil, count: entries.count)
         if cleaning {
             let candidates = verdicts.indices.filter { verdicts[$0].disposition == .delete }
-            let remover = LeaseRemover(directory: directory, hosts: sanlock.hosts)
-            let results = removeInParallel(candidates.map { entries[$0] }, remover: remover)
+            let remover = LeaseRemover(directory: directory, hosts: hosts, classifier: scanner.classifier)
+            let results = removeInParallel(candidates.map { entries[$0] }, remover: remover, progress: progress)
             for (index, outcome) in zip(candidates, results) { outcomes[index] = outcome }
         }
+        withExtendedLifetime(runLock) {}
 
-        let leases = entries.indices.map { index in
-            LeaseReport(entry: entries[index], verdict: verdicts[index], outcome: outcomes[index], mode: configuration.mode)
+        // Report.
+        var leases: [LeaseReport] = []
+        var outOfScope = 0
+        for index in entries.indices {
+            if verdicts[index].reason == .notRetiredHost {
+                outOfScope += 1
+                continue
+            }
+            let name = entries[index].name
+            leases.append(LeaseReport(
+                entry: entries[index], verdict: verdicts[index], outcome: outcomes[index], mode: configuration.mode,
+                guestUse: name.string.flatMap(context.guests.use(of:)),
+                unknownDisk: name.isAutoLeaseName && name.string.flatMap(context.guests.use(of:)) == nil))
         }
         return RunReport(
             mode: configuration.mode,
             leaseDirectory: directory.path,
-            thisHostID: context.thisHostID,
+            thisHostID: thisHostID,
             daemon: sanlock.availability,
             leases: leases,
+            outOfScope: outOfScope,
+            retiredHosts: configuration.policy.retiredHosts.sorted(),
             warnings: warnings,
             startedAt: started,
             duration: (ContinuousClock.now - clock).seconds)
@@ -105,6 +144,51 @@ public struct Janitor: Sendable {
                 warnings.append("cannot read the lockspace file: \(error)")
             }
             return nil
+        }
+    }
+
+    /// `sanlock_get_hosts` lists only hosts with a timestamp; ask about every
+    /// other host a lease or `--retired-host` names, so that "not listed"
+    /// never has to be guessed. A host sanlock cannot tell about stays out
+    /// of the table, which the decision treats as unknown (kept).
+    private func completeHostTable(_ listed: [UInt64: SanlockHost], entries: [LeaseEntry]) -> [UInt64: SanlockHost] {
+        var wanted = configuration.policy.retiredHosts
+        for entry in entries {
+            guard let state = entry.leaseState else { continue }
+            if state.ownerID != 0 { wanted.insert(state.ownerID) }
+            for holder in state.sharedHolders { wanted.insert(holder.hostID) }
+        }
+        var table = listed
+        for host in wanted.subtracting(listed.keys).sorted() {
+            if let answer = try? SanlockClient.hosts(in: LeaseClassifier.lockspaceName, hostID: host).first {
+                table[host] = answer
+            }
+        }
+        return table
+    }
+
+    /// Retirement is refused for this host and for live hosts; a failing host
+    /// is reported with how long sanlock needs to declare it dead.
+    private func checkRetiredHosts(
+        hosts: [UInt64: SanlockHost]?, thisHostID: UInt64?, warnings: inout [String],
+        problem: (JanitorError, String) throws(JanitorError) -> Void
+    ) throws(JanitorError) {
+        for host in configuration.policy.retiredHosts.sorted() {
+            if host == thisHostID { throw .retiringThisHost(host) }
+            guard let hosts else {
+                warnings.append("host \(host)'s liveness is unknown without the sanlock daemon")
+                continue
+            }
+            switch hosts[host]?.state {
+            case .live?, .unknown?:
+                try problem(.retiredHostLive(host, hosts[host]!.state), "showing what would be purged")
+            case .failing?:
+                warnings.append("host \(host) is failing: sanlock declares it dead within 60 s (8 × io_timeout + 60 s after its last renewal); its leases are kept until then: run again after that")
+            case nil:
+                warnings.append("sanlock could not tell host \(host)'s state; its held leases are kept")
+            case .dead?, .free?:
+                break
+            }
         }
     }
 
@@ -132,24 +216,31 @@ public struct Janitor: Sendable {
         return refined
     }
 
-    private func removeInParallel(_ candidates: [LeaseEntry], remover: LeaseRemover) -> [RemovalOutcome] {
+    private func removeInParallel(
+        _ candidates: [LeaseEntry], remover: LeaseRemover, progress: (@Sendable (Int, Int) -> Void)?
+    ) -> [RemovalOutcome] {
         // Once sanlock says the lockspace is gone, stop: every further acquire
         // would fail the same way.
         let lockspaceLost = Atomic<Bool>(false)
+        let done = Atomic<Int>(0)
         let logger = self.logger
+        let total = candidates.count
         return parallelMap(candidates, workers: configuration.jobs, setUp: { WorkerConnection() }) { entry, connection in
-            if lockspaceLost.load(ordering: .relaxed) {
-                return .failed(.lockspaceNotJoined(SanlockError(.acquire, code: -ENOSPC)))
-            }
             let outcome: RemovalOutcome
-            switch connection {
-            case .connected(let registered):
-                outcome = remover.remove(entry, using: registered)
-            case .failed(let error):
-                outcome = .failed(.connectionFailed(error))
+            if lockspaceLost.load(ordering: .relaxed) {
+                outcome = .failed(.lockspaceNotJoined(SanlockError(.acquire, code: -ENOSPC)))
+            } else if case .autoLease = entry.kind {
+                switch connection {
+                case .connected(let registered): outcome = remover.remove(entry, using: registered)
+                case .failed(let error): outcome = .failed(.connectionFailed(error))
+                }
+            } else {
+                outcome = remover.removeUnacquirable(entry)
             }
             if case .failed(.lockspaceNotJoined) = outcome { lockspaceLost.store(true, ordering: .relaxed) }
             logger.debug("\(entry.name.escaped): \(outcome)")
+            let count = done.add(1, ordering: .relaxed).newValue
+            progress?(count, total)
             return outcome
         }
     }

@@ -18,8 +18,9 @@ struct VirtSanlockCleanup: ParsableCommand {
 
             Exit status: 0 the run completed (leases kept because they are in use \
             are not failures); 1 fatal error, nothing deleted (configuration, lease \
-            directory, sanlock daemon or lockspace problem); 2 the run completed \
-            but some deletions failed; 64 bad command line.
+            directory, sanlock daemon or lockspace problem, unreadable guest status \
+            XML); 2 the run completed but some deletions failed; 3 another janitor is \
+            working on this lease directory; 64 bad command line.
             """,
         version: "0.1.0"
     )
@@ -44,12 +45,51 @@ struct VirtSanlockCleanup: ParsableCommand {
             help: ArgumentHelp("Parallel sanlock connections.", valueName: "n"))
     var jobs: Int = RunConfiguration.defaultJobs
 
+    @Option(name: .customLong("status-dir"),
+            help: ArgumentHelp(
+                "A directory of libvirt status XML (running and paused guests); repeatable. Default: /run/libvirt/qemu and /run/libvirt/libxl.",
+                valueName: "dir"))
+    var statusDirectories: [String] = []
+
+    @Option(name: .customLong("config-dir"),
+            help: ArgumentHelp(
+                "A directory of persistent guest definitions, to name the disks of stopped guests; repeatable. Default: /etc/libvirt/qemu and /etc/libvirt/libxl.",
+                valueName: "dir"))
+    var configDirectories: [String] = []
+
+    @Option(name: .customLong("host-id"),
+            help: ArgumentHelp("This host's sanlock host id, when the daemon cannot tell (overrides host_id).", valueName: "n"))
+    var hostID: UInt64?
+
+    @Flag(name: .customLong("any-host"),
+          help: "Delete free leases whichever host held them last, as the stock script does. Unsafe on a lease directory shared by several hosts: a guest paused on another host looks exactly like an abandoned lease.")
+    var anyHost = false
+
+    @Option(name: .customLong("retired-host"),
+            help: ArgumentHelp(
+                "Purge the leases last held by host N, which has left for good (refused while N is live); repeatable.",
+                valueName: "n"))
+    var retiredHosts: [UInt64] = []
+
+    @Option(name: .customLong("min-age"),
+            help: ArgumentHelp("Keep leases changed more recently than this (e.g. 30m, 2h, 0).", valueName: "duration"))
+    var minimumAge: String = "1h"
+
     @Flag(name: .shortAndLong, help: "Log each step on stderr.")
     var verbose = false
 
     mutating func validate() throws {
         guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
         if let leaseDirectory, leaseDirectory.isEmpty { throw ValidationError("--lease-dir must not be empty") }
+        for id in [hostID].compactMap({ $0 }) + retiredHosts where !(1...LockManagerConfig.maximumHostID).contains(id) {
+            throw ValidationError("host ids are between 1 and \(LockManagerConfig.maximumHostID), not \(id)")
+        }
+        do {
+            _ = try DurationText.seconds(minimumAge)
+        } catch {
+            throw ValidationError("--min-age: \(error)")
+        }
+        if anyHost, !retiredHosts.isEmpty { throw ValidationError("--any-host and --retired-host cannot be combined") }
     }
 
     func run() throws {
@@ -71,7 +111,13 @@ struct VirtSanlockCleanup: ParsableCommand {
             leaseDirectory: leaseDirectory ?? lockManager.diskLeaseDirectory,
             mode: mode,
             jobs: jobs,
-            configuredHostID: lockManager.hostID)
+            configuredHostID: lockManager.hostID,
+            hostIDOverride: hostID,
+            statusDirectories: statusDirectories.isEmpty ? GuestInventory.defaultStatusDirectories : statusDirectories,
+            configDirectories: configDirectories.isEmpty ? GuestInventory.defaultConfigDirectories : configDirectories,
+            policy: DeletionPolicy(
+                anyHost: anyHost, retiredHosts: Set(retiredHosts),
+                minimumAge: (try? DurationText.seconds(minimumAge)) ?? DeletionPolicy.defaultMinimumAge))
 
         let report: RunReport
         do {
@@ -99,7 +145,7 @@ struct VirtSanlockCleanup: ParsableCommand {
         if format == .json {
             print(JSONReport.render(fatal: error, mode: mode, leaseDirectory: leaseDirectory), terminator: "")
         }
-        return ExitCode(ExitStatus.fatal.rawValue)
+        return ExitCode(error.exitStatus.rawValue)
     }
 }
 

@@ -47,15 +47,17 @@ struct SafetyTests {
             try dir.createZeroFile("notes.txt", size: 10)
             try await host.createLease(free, in: dir)
 
-            let run = try await Janitor.run(["--lease-dir", dir.path], daemon: host)
+            // Within the minimum age, also the uninitialised and invalidated
+            // leases stay (past it they are deleted: LeaseDirectoryTests).
+            let run = try await Janitor.run(["--lease-dir", dir.path, "--min-age", "1h"], daemon: host)
             #expect(run.status == 0, "\(run.result.stderr)")
             let expected: [(String, String, String)] = [
-                (uninitialised, "uninitialised", "uninitialised"),
-                (empty, "uninitialised", "uninitialised"),
+                (uninitialised, "uninitialised", "too-recent"),
+                (empty, "uninitialised", "too-recent"),
                 (badChecksum, "corrupt", "corrupt-checksum"),
                 (truncated, "corrupt", "corrupt-truncated"),
                 (wrongName, "corrupt", "corrupt-names"),
-                (cleared, "cleared", "cleared"),
+                (cleared, "cleared", "too-recent"),
                 (junk, "corrupt", "not-a-lease"),
                 (hexDirectory, "directory", "directory"),
                 (hexSymlink, "symlink", "symlink"),
@@ -70,13 +72,24 @@ struct SafetyTests {
                 #expect(lease.action == "kept", "\(name)")
                 #expect(lexists(dir.path(of: name)), "\(name) was removed")
             }
-            #expect(try run.lease(free).action == "deleted")
+            #expect(try run.lease(free).action == "kept")
+            #expect(try run.lease(free).reason == "too-recent")
+            let now = try await Janitor.run(["--lease-dir", dir.path, "--min-age", "0"], daemon: host)
+            #expect(try now.lease(free).action == "deleted")
             #expect(FileManager.default.fileExists(atPath: outside.path(of: hexSymlink)), "symlink target removed")
             let targetSize = try FileManager.default.attributesOfItem(atPath: outside.path(of: hexSymlink))[.size] as? Int
             #expect(targetSize == 1 << 20)
             let target = try FileManager.default.destinationOfSymbolicLink(atPath: dir.path(of: hexSymlink))
             #expect(target == outside.path(of: hexSymlink))
-            #expect(run.document?.summary?.deleted == 1)
+            #expect(run.document?.summary?.deleted == 0)
+            // Past the minimum age: the free lease, the two uninitialised and
+            // the invalidated one go; everything else is still there.
+            #expect(now.document?.summary?.deleted == 4)
+            for (name, kind, _) in expected {
+                let gone = [uninitialised, empty, cleared].contains(name)
+                #expect(lexists(dir.path(of: name)) == !gone, "\(name) (\(kind))")
+                #expect(try now.lease(name).action == (gone ? "deleted" : "kept"), "\(name)")
+            }
         }
     }
 

@@ -37,8 +37,6 @@ struct DecisionTests {
         (.symlink(target: "/elsewhere/lease"), "symlink"),
         (.special(.fifo), "special-file"),
         (.foreignFile, "foreign-file"),
-        (.uninitialisedLease, "uninitialised"),
-        (.clearedLease, "cleared"),
         (.corruptLease(.badChecksum(stored: 1)), "corrupt-checksum"),
         (.corruptLease(.truncated(size: 1, needed: 2)), "corrupt-truncated"),
         (.corruptLease(.wrongLockspace("X")), "corrupt-names"),
@@ -66,10 +64,166 @@ struct DecisionTests {
         }
     }
 
-    @Test(arguments: [me, other, 7])
-    func releasedIsDeletedWithItsLastOwner(owner: UInt64) {
-        #expect(verdict(Self.lease(owner: owner, held: false), [Self.host(1, .live), Self.host(2, .live)])
-            == .delete(.released(lastOwner: owner)))
+    // MARK: The last-holder rule.
+
+    @Test func releasedByThisHostIsDeleted() {
+        #expect(verdict(Self.lease(owner: Self.me, held: false), [Self.host(1, .live)]) == .delete(.released(lastOwner: Self.me)))
+        #expect(verdict(Self.lease(owner: Self.me, held: false), nil) == .delete(.released(lastOwner: Self.me)))
+    }
+
+    static let lastHolderCases: [(HostState?, Verdict)] = [
+        (.live, .keep(.lastHeldByLiveHost(other, .live))),
+        (.unknown, .keep(.lastHeldByLiveHost(other, .unknown))),
+        (.failing, .keep(.lastHeldByFailingHost(other))),
+        (.dead, .delete(.lastHolderGone(other, .dead))),
+        (.free, .delete(.lastHolderGone(other, .free))),
+        (nil, .keep(.lastHeldByHostOfUnknownState(other))),
+    ]
+
+    @Test(arguments: lastHolderCases)
+    func releasedByAnotherHost(state: HostState?, expected: Verdict) {
+        let hosts = [Self.host(Self.me, .live)] + (state.map { [Self.host(Self.other, $0)] } ?? [])
+        #expect(verdict(Self.lease(owner: Self.other, held: false), hosts) == expected)
+    }
+
+    @Test func releasedByAnotherHostWithoutLivenessIsKept() {
+        #expect(verdict(Self.lease(owner: Self.other, held: false), nil) == .keep(.lastHeldByHostOfUnknownState(Self.other)))
+    }
+
+    @Test(arguments: [HostState.live, .failing, .unknown])
+    func anyHostRestoresTheStockBehaviour(state: HostState) {
+        var context = Self.context([Self.host(Self.me, .live), Self.host(Self.other, state)])
+        context.policy.anyHost = true
+        #expect(Decision.verdict(for: Self.lease(owner: Self.other, held: false), in: context)
+            == .delete(.released(lastOwner: Self.other)))
+        // --any-host is about free leases only: held ones stay held.
+        #expect(Decision.verdict(for: Self.lease(owner: Self.other, held: true), in: context).disposition == .keep)
+    }
+
+    // MARK: Retirement.
+
+    @Test func retirementNarrowsToTheRetiredHostsLeases() {
+        var context = Self.context([Self.host(Self.me, .live), Self.host(2, .dead), Self.host(3, .live)])
+        context.policy.retiredHosts = [2]
+        #expect(Decision.verdict(for: Self.lease(owner: 2, held: false), in: context) == .delete(.released(lastOwner: 2)))
+        #expect(Decision.verdict(for: Self.lease(owner: 2, held: true), in: context) == .delete(.ownerHostDead(2, .dead)))
+        #expect(Decision.verdict(for: Self.lease(owner: 3, held: false), in: context) == .keep(.notRetiredHost))
+        #expect(Decision.verdict(for: Self.lease(owner: Self.me, held: false), in: context) == .keep(.notRetiredHost))
+        #expect(Decision.verdict(for: Self.lease(owner: 0, generation: 0, lver: 0, held: false), in: context) == .keep(.notRetiredHost))
+        #expect(Decision.verdict(for: Self.entry(.uninitialisedLease), in: context) == .keep(.notRetiredHost))
+        #expect(Decision.verdict(for: Self.lease(owner: 3, held: false, shared: [(2, 3)]), in: context)
+            == .delete(.sharedHoldersGone(hosts: [2])))
+    }
+
+    @Test func aFailingRetiredHostKeepsItsLeasesUntilDead() {
+        var context = Self.context([Self.host(Self.me, .live), Self.host(2, .failing, io: 1)])
+        context.policy.retiredHosts = [2]
+        #expect(Decision.verdict(for: Self.lease(owner: 2, held: true), in: context) == .keep(.ownerHostFailing(2, ioTimeout: 1)))
+        #expect(Decision.verdict(for: Self.lease(owner: 2, held: false), in: context) == .keep(.lastHeldByFailingHost(2)))
+    }
+
+    // MARK: Minimum age.
+
+    static func aged(_ kind: EntryKind, modifiedSecondsAgo age: Double, now: Double = 1_000_000) -> LeaseEntry {
+        LeaseEntry(name: EntryName(String(repeating: "a", count: 32)), path: "/l/a",
+                   status: FileStatus(identity: FileIdentity(device: 1, inode: 1), type: .regular, size: 1 << 20,
+                                      modified: now - age, changed: now),
+                   kind: kind)
+    }
+
+    @Test(arguments: [
+        (EntryKind.autoLease(LeaseState(ownerID: 0, ownerGeneration: 0, lver: 0, held: false)), Reason.neverAcquired),
+        (EntryKind.uninitialisedLease, Reason.abandonedUninitialised),
+        (EntryKind.clearedLease, Reason.abandonedCleared),
+    ])
+    func minimumAgeGuardsEveryDeletion(kind: EntryKind, reason: Reason) {
+        var context = Self.context([Self.host(Self.me, .live)])
+        context.now = 1_000_000
+        context.policy.minimumAge = 3600
+        #expect(Decision.verdict(for: Self.aged(kind, modifiedSecondsAgo: 3599), in: context)
+            == .keep(.tooRecent(age: 3599, minimumAge: 3600)))
+        #expect(Decision.verdict(for: Self.aged(kind, modifiedSecondsAgo: 3601), in: context) == .delete(reason))
+        // A file from the future (clock skew on NFS) is recent.
+        #expect(Decision.verdict(for: Self.aged(kind, modifiedSecondsAgo: -50), in: context).disposition == .keep)
+    }
+
+    @Test func minimumAgeNeverTurnsAKeepIntoADelete() {
+        var context = Self.context([Self.host(Self.me, .live), Self.host(Self.other, .live)])
+        context.now = 1_000_000
+        context.policy.minimumAge = 0
+        let held = Self.aged(.autoLease(LeaseState(ownerID: 2, ownerGeneration: 3, lver: 1, held: true)), modifiedSecondsAgo: 1e6)
+        #expect(Decision.verdict(for: held, in: context) == .keep(.heldByLiveHost(2, .live)))
+    }
+
+    // MARK: Guests on this host.
+
+    static func guests(_ uses: [(String, GuestState, Bool, Bool)]) -> GuestIndex {
+        var inventory = GuestInventory()
+        for (index, (name, state, status, stale)) in uses.enumerated() {
+            let disk = GuestDisk(sourcePath: "/images/\(name).qcow2")
+            inventory.running += status ? [Guest(name: name, state: state, pid: Int32(100 + index), file: "/run/\(name).xml",
+                                                  isStatus: true, processAlive: !stale, disks: [disk])] : []
+            inventory.defined += status ? [] : [Guest(name: name, state: .shutoff, file: "/etc/\(name).xml", isStatus: false, disks: [disk])]
+        }
+        return GuestIndex(inventory)
+    }
+
+    static func lease(of guest: String, _ state: LeaseState) -> LeaseEntry {
+        LeaseEntry(name: EntryName(DiskLeaseName.forSourcePath("/images/\(guest).qcow2")), path: "/l", status: nil, kind: .autoLease(state))
+    }
+
+    @Test(arguments: [GuestState.running, .paused, .pmsuspended, .blocked, .crashed, .shutdown, .nostate, .unknown])
+    func anActiveGuestsLeaseIsKeptWhateverSanlockSays(state: GuestState) {
+        var context = Self.context([Self.host(Self.me, .live)])
+        context.guests = Self.guests([("web1", state, true, false)])
+        let free = LeaseState(ownerID: Self.me, ownerGeneration: 3, lver: 2, held: false)
+        let verdict = Decision.verdict(for: Self.lease(of: "web1", free), in: context)
+        guard verdict.disposition == .keep, case .usedByGuest(let use) = verdict.reason else {
+            Issue.record("\(state): \(verdict)")
+            return
+        }
+        #expect(use.guest == "web1" && use.state == state && use.diskPath == "/images/web1.qcow2")
+        // Also with --any-host, and in a dry run without any daemon.
+        context.policy.anyHost = true
+        context.hosts = nil
+        #expect(Decision.verdict(for: Self.lease(of: "web1", free), in: context).disposition == .keep)
+    }
+
+    @Test func aStaleStatusFileStillProtects() {
+        var context = Self.context([Self.host(Self.me, .live)])
+        context.guests = Self.guests([("ghost", .running, true, true)])
+        let verdict = Decision.verdict(for: Self.lease(of: "ghost", LeaseState(ownerID: 1, ownerGeneration: 3, lver: 1, held: false)), in: context)
+        guard verdict.disposition == .keep, case .staleGuestStatus(let use) = verdict.reason else {
+            Issue.record("\(verdict)")
+            return
+        }
+        #expect(use.guest == "ghost" && use.stale)
+    }
+
+    @Test func aStoppedGuestsLeaseIsDeletable() {
+        var context = Self.context([Self.host(Self.me, .live)])
+        context.guests = Self.guests([("db1", .shutoff, false, false)])
+        #expect(Decision.verdict(for: Self.lease(of: "db1", LeaseState(ownerID: 1, ownerGeneration: 3, lver: 1, held: false)), in: context)
+            == .delete(.released(lastOwner: 1)))
+        #expect(context.guests.use(of: DiskLeaseName.forSourcePath("/images/db1.qcow2"))?.guest == "db1")
+    }
+
+    @Test func aGuestInStatusShutoffDoesNotProtect() {
+        var context = Self.context([Self.host(Self.me, .live)])
+        context.guests = Self.guests([("off", .shutoff, true, false)])
+        #expect(Decision.verdict(for: Self.lease(of: "off", LeaseState(ownerID: 0, ownerGeneration: 0, lver: 0, held: false)), in: context)
+            == .delete(.neverAcquired))
+    }
+
+    @Test func unmappedVolumesKeepUnknownLeases() {
+        var inventory = GuestInventory()
+        inventory.running = [Guest(name: "pooled", state: .paused, pid: 5, file: "/run/pooled.xml", isStatus: true, processAlive: true,
+                                   disks: [GuestDisk(type: "volume", sourcePath: nil, volume: VolumeSource(pool: "p", volume: "v"))])]
+        var context = Self.context([Self.host(Self.me, .live)])
+        context.guests = GuestIndex(inventory)
+        let unknown = LeaseEntry(name: EntryName(String(repeating: "9", count: 32)), path: "/l", status: nil,
+                                 kind: .autoLease(LeaseState(ownerID: 0, ownerGeneration: 0, lver: 0, held: false)))
+        #expect(Decision.verdict(for: unknown, in: context) == .keep(.unmappedVolumeGuests(["pooled"])))
     }
 
     // MARK: Held leases: sanlock's view of the owner decides.

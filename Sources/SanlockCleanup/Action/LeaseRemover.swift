@@ -27,12 +27,20 @@ public struct LeaseRemover: Sendable {
     public let lockspace: String
     /// Liveness facts, to say how long a failing owner has before it is dead.
     public let hosts: [UInt64: SanlockHost]?
+    /// To look at an entry again when sanlock's answer or a re-check needs it.
+    public let classifier: LeaseClassifier
 
-    public init(directory: LeaseDirectory, lockspace: String = LeaseClassifier.lockspaceName, hosts: [UInt64: SanlockHost]?) {
+    public init(
+        directory: LeaseDirectory, lockspace: String = LeaseClassifier.lockspaceName,
+        hosts: [UInt64: SanlockHost]?, classifier: LeaseClassifier = LeaseClassifier(probeHostIDs: [])
+    ) {
         self.directory = directory
         self.lockspace = lockspace
         self.hosts = hosts
+        self.classifier = classifier
     }
+
+    private var scanner: InventoryScanner { InventoryScanner(directory: directory, classifier: classifier) }
 
     public func resource(for entry: LeaseEntry) -> SanlockResource {
         SanlockResource(lockspace: lockspace, name: entry.name.string ?? "", path: directory.path(of: entry.name))
@@ -76,6 +84,29 @@ public struct LeaseRemover: Sendable {
         return .deleted
     }
 
+    /// Removes an uninitialised or invalidated lease file. sanlock cannot
+    /// grant a lease in such a file, so there is nothing to hold: look again
+    /// right before unlinking that it is still the same file, unchanged and
+    /// still unusable, then unlink it.
+    public func removeUnacquirable(_ entry: LeaseEntry) -> RemovalOutcome {
+        guard let before = entry.status else { return .kept(.vanished) }
+        let now = scanner.examine(entry.name)
+        guard let after = now.status, after.identity == before.identity else { return .kept(.vanished) }
+        guard now.kind == entry.kind else {
+            return .kept(Decision.nominate(now, in: DecisionContext(thisHostID: nil, hosts: nil)).reason)
+        }
+        guard after.modified == before.modified, after.size == before.size else {
+            return .kept(.tooRecent(age: 0, minimumAge: 0))
+        }
+        do {
+            try directory.unlink(entry.name, expected: before.identity)
+        } catch {
+            if error.errno == .noSuchFileOrDirectory { return .kept(.vanished) }
+            return .failed(.removeFailed(error))
+        }
+        return .deleted
+    }
+
     /// Releases a lease we hold. After an unlink (or a reinitialisation) the
     /// daemon answers -ENOENT (or a leader mismatch) but forgets the lease
     /// all the same; nothing to report.
@@ -104,8 +135,8 @@ public struct LeaseRemover: Sendable {
         case SanlockCode.leaderMagic, SanlockCode.leaderLockspace, SanlockCode.leaderResource,
              SanlockCode.leaderChecksum, SanlockCode.leaderVersion, -EISDIR, -EMSGSIZE, -EINVAL:
             // The file is no longer the lease we saw: say what it is now.
-            let now = InventoryScanner(directory: directory, classifier: LeaseClassifier(probeHostIDs: [])).examine(entry.name)
-            let reason = Decision.verdict(for: now, in: DecisionContext(thisHostID: nil, hosts: nil)).reason
+            let now = scanner.examine(entry.name)
+            let reason = Decision.nominate(now, in: DecisionContext(thisHostID: nil, hosts: nil)).reason
             if case .autoLease = now.kind { return .failed(.acquireFailed(error)) }
             return .kept(reason)
         default:
@@ -115,7 +146,6 @@ public struct LeaseRemover: Sendable {
 
     /// Re-reads the leader to name the host that holds the lease now.
     private func currentOwner(of entry: LeaseEntry) -> UInt64? {
-        let now = InventoryScanner(directory: directory, classifier: LeaseClassifier(probeHostIDs: [])).examine(entry.name)
-        return now.leaseState?.ownerID
+        scanner.examine(entry.name).leaseState?.ownerID
     }
 }

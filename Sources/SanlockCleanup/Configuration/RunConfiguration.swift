@@ -15,15 +15,57 @@ public struct RunConfiguration: Sendable, Hashable {
     public var jobs: Int
     /// `host_id` from the configuration file, if any.
     public var configuredHostID: UInt64?
+    /// `--host-id`: this host's id when the daemon cannot tell.
+    public var hostIDOverride: UInt64?
+    /// Status XML of running and paused guests.
+    public var statusDirectories: [String]
+    /// Persistent guest definitions, to name the disks of stopped guests.
+    public var configDirectories: [String]
+    public var policy: DeletionPolicy
 
-    public init(leaseDirectory: String, mode: Mode, jobs: Int = RunConfiguration.defaultJobs, configuredHostID: UInt64? = nil) {
+    public init(
+        leaseDirectory: String, mode: Mode, jobs: Int = RunConfiguration.defaultJobs,
+        configuredHostID: UInt64? = nil, hostIDOverride: UInt64? = nil,
+        statusDirectories: [String] = GuestInventory.defaultStatusDirectories,
+        configDirectories: [String] = GuestInventory.defaultConfigDirectories,
+        policy: DeletionPolicy = DeletionPolicy()
+    ) {
         self.leaseDirectory = leaseDirectory
         self.mode = mode
         self.jobs = max(1, jobs)
         self.configuredHostID = configuredHostID
+        self.hostIDOverride = hostIDOverride
+        self.statusDirectories = statusDirectories
+        self.configDirectories = configDirectories
+        self.policy = policy
     }
 
     /// Four connections was the knee measured on two cores (domain.md §5):
     /// the daemon's disk I/O is the floor beyond it.
     public static let defaultJobs = 4
+}
+
+/// The knobs of the keep-or-delete rules.
+public struct DeletionPolicy: Sendable, Hashable {
+    /// Delete free leases whoever held them last (the stock script's
+    /// behaviour; unsafe on a shared directory, where a guest paused on
+    /// another host looks exactly like an abandoned lease).
+    public var anyHost: Bool
+    /// Retirement: only leases last held by these hosts are considered.
+    public var retiredHosts: Set<UInt64>
+    /// Keep files changed more recently than this (seconds): libvirt creates
+    /// a lease moments before acquiring it.
+    public var minimumAge: Double
+
+    public init(anyHost: Bool = false, retiredHosts: Set<UInt64> = [], minimumAge: Double = DeletionPolicy.defaultMinimumAge) {
+        self.anyHost = anyHost
+        self.retiredHosts = retiredHosts
+        self.minimumAge = minimumAge
+    }
+
+    /// One hour: libvirt creates a lease and acquires it within seconds of
+    /// a guest starting; an hour leaves a wide margin for slow starts and
+    /// clock skew between NFS clients and server, and costs nothing for a
+    /// janitor that runs weekly.
+    public static let defaultMinimumAge: Double = 3600
 }

@@ -3,16 +3,30 @@ import Sanlock
 /// What the decision knows besides the entries themselves.
 public struct DecisionContext: Sendable, Hashable {
     /// This host's id in the lockspace (from the daemon when joined, else
-    /// from the configuration); nil when unknown.
+    /// `--host-id` or the configuration); nil when unknown.
     public var thisHostID: UInt64?
     /// sanlock's liveness verdict for each host of the lockspace; nil when
-    /// the daemon was not asked (dry run without a daemon).
+    /// the daemon was not asked (dry run without a daemon). The inventory
+    /// asks sanlock about every host a lease names, so a host missing from
+    /// the table is one sanlock could not tell about: treated as unknown.
     public var hosts: [UInt64: SanlockHost]?
+    /// Which guest disk each lease name belongs to.
+    public var guests: GuestIndex
+    public var policy: DeletionPolicy
+    /// Seconds since the epoch, for the minimum age.
+    public var now: Double
 
-    public init(thisHostID: UInt64?, hosts: [UInt64: SanlockHost]?) {
+    public init(thisHostID: UInt64?, hosts: [UInt64: SanlockHost]?, guests: GuestIndex = GuestIndex(),
+                policy: DeletionPolicy = DeletionPolicy(minimumAge: 0), now: Double = 0) {
         self.thisHostID = thisHostID
         self.hosts = hosts
+        self.guests = guests
+        self.policy = policy
+        self.now = now
     }
+
+    /// sanlock's state of `host`, nil when unknown.
+    func state(of host: UInt64) -> HostState? { hosts?[host]?.state }
 }
 
 /// The keep-or-delete rules, all of them, as pure functions of the gathered
@@ -21,27 +35,72 @@ public struct DecisionContext: Sendable, Hashable {
 /// The rules only nominate leases: a `delete` verdict is carried out under
 /// the lease itself (acquire, invalidate, unlink, release), so a lease that
 /// a host takes after the facts were gathered is still safe. The rules keep
-/// what sanlock would refuse anyway (so no acquire is wasted on it) and what
-/// sanlock would hand over although it is still in use.
+/// what sanlock would refuse anyway (so no acquire is wasted on it) and,
+/// above all, what sanlock would hand over although it is still in use: the
+/// leases of paused guests, here (status XML) or on other hosts (last-holder
+/// rule).
 public enum Decision {
     public static func verdicts(for entries: [LeaseEntry], in context: DecisionContext) -> [Verdict] {
         entries.map { verdict(for: $0, in: context) }
     }
 
     public static func verdict(for entry: LeaseEntry, in context: DecisionContext) -> Verdict {
-        switch entry.kind {
-        case .lockspace: .keep(.lockspace)
-        case .directory: .keep(.directory)
-        case .symlink(let target): .keep(.symlink(target: target))
-        case .special(let type): .keep(.specialFile(type))
-        case .foreignFile: .keep(.foreignFile)
-        case .uninitialisedLease: .keep(.uninitialised)
-        case .clearedLease: .keep(.cleared)
-        case .corruptLease(let corruption): .keep(.corrupt(corruption))
-        case .unreadable(let error): .keep(.unreadable(error))
-        case .vanished: .keep(.vanished)
-        case .autoLease(let state): verdict(for: state, in: context)
+        let verdict = nominate(entry, in: context)
+        guard verdict.disposition == .delete else { return verdict }
+        // libvirt creates a lease moments before acquiring it, and a guest's
+        // acquire or release rewrites it (and so its modification time):
+        // leave recently changed files alone.
+        if let status = entry.status {
+            let age = context.now - status.modified
+            if age < context.policy.minimumAge {
+                return .keep(.tooRecent(age: max(0, age), minimumAge: context.policy.minimumAge))
+            }
         }
+        return verdict
+    }
+
+    static func nominate(_ entry: LeaseEntry, in context: DecisionContext) -> Verdict {
+        let retiring = !context.policy.retiredHosts.isEmpty
+        switch entry.kind {
+        case .autoLease(let state):
+            if retiring, !inRetirementScope(state, context.policy.retiredHosts) { return .keep(.notRetiredHost) }
+            if let name = entry.name.string, let use = context.guests.protectingUse(of: name) {
+                return .keep(use.stale ? .staleGuestStatus(use) : .usedByGuest(use))
+            }
+            let verdict = verdict(for: state, in: context)
+            if verdict.disposition == .delete, let name = entry.name.string,
+               context.guests.use(of: name) == nil, !context.guests.guestsWithUnmappedVolumes.isEmpty {
+                // A live guest has a pool volume disk whose lease we cannot
+                // name: this unknown lease may be it.
+                return .keep(.unmappedVolumeGuests(context.guests.guestsWithUnmappedVolumes))
+            }
+            return verdict
+        case .uninitialisedLease, .clearedLease:
+            if retiring { return .keep(.notRetiredHost) }
+            if let name = entry.name.string, let use = context.guests.protectingUse(of: name) {
+                return .keep(use.stale ? .staleGuestStatus(use) : .usedByGuest(use))
+            }
+            // No host can acquire such a file, so no lock guards its removal;
+            // the minimum age (applied by the caller) is what keeps libvirt's
+            // half-made lease safe. Left in place it breaks the guest's next
+            // start: libvirt sees the file exists and sanlock refuses it.
+            if case .clearedLease = entry.kind { return .delete(.abandonedCleared) }
+            return .delete(.abandonedUninitialised)
+        case .lockspace: return .keep(retiring ? .notRetiredHost : .lockspace)
+        case .directory: return .keep(.directory)
+        case .symlink(let target): return .keep(.symlink(target: target))
+        case .special(let type): return .keep(.specialFile(type))
+        case .foreignFile: return .keep(.foreignFile)
+        case .corruptLease(let corruption): return .keep(.corrupt(corruption))
+        case .unreadable(let error): return .keep(.unreadable(error))
+        case .vanished: return .keep(.vanished)
+        }
+    }
+
+    /// Retirement looks only at leases the retired hosts held last (or hold
+    /// shared).
+    static func inRetirementScope(_ state: LeaseState, _ retired: Set<UInt64>) -> Bool {
+        retired.contains(state.ownerID) || state.sharedHolders.contains { retired.contains($0.hostID) }
     }
 
     static func verdict(for state: LeaseState, in context: DecisionContext) -> Verdict {
@@ -54,15 +113,37 @@ public enum Decision {
         }
         if state.held { return verdictForHeld(state, in: context) }
         if state.neverAcquired { return .delete(.neverAcquired) }
-        return .delete(.released(lastOwner: state.ownerID))
+        return verdictForReleased(lastOwner: state.ownerID, in: context)
     }
+
+    /// The last-holder rule. A released lease keeps its last owner on disk.
+    /// If that host is alive, the lease may belong to a guest paused there
+    /// (libvirt releases leases on pause), which only that host's status
+    /// XML can tell: leave it to the janitor of that host.
+    private static func verdictForReleased(lastOwner: UInt64, in context: DecisionContext) -> Verdict {
+        if lastOwner == context.thisHostID || context.policy.anyHost
+            || context.policy.retiredHosts.contains(lastOwner) && context.state(of: lastOwner).map(isGone) == true {
+            return .delete(.released(lastOwner: lastOwner))
+        }
+        guard let state = context.state(of: lastOwner) else {
+            return .keep(.lastHeldByHostOfUnknownState(lastOwner))
+        }
+        switch state {
+        case .free, .dead: return .delete(.lastHolderGone(lastOwner, state))
+        case .failing: return .keep(.lastHeldByFailingHost(lastOwner))
+        case .live, .unknown: return .keep(.lastHeldByLiveHost(lastOwner, state))
+        }
+    }
+
+    private static func isGone(_ state: HostState) -> Bool { state == .free || state == .dead }
 
     private static func verdictForHeld(_ state: LeaseState, in context: DecisionContext) -> Verdict {
         let owner = state.ownerID
-        guard let host = context.hosts?[owner] else {
+        guard let hosts = context.hosts else {
             // Without sanlock's view of the owner, a held lease is in use.
             return owner == context.thisHostID ? .keep(.heldByThisHost) : .keep(.heldByHostOfUnknownState(owner))
         }
+        guard let host = hosts[owner] else { return .keep(.heldByHostOfUnknownState(owner)) }
         if state.ownerGeneration > 0, host.generation > state.ownerGeneration {
             return .delete(.ownerHostRestarted(
                 owner, heldGeneration: state.ownerGeneration, currentGeneration: host.generation))

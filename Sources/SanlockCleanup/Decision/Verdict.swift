@@ -30,6 +30,15 @@ public enum Reason: Sendable, Hashable {
     case unreadable(FileSystemError)
     case vanished
 
+    // Leases a guest on this host uses (status XML), whatever sanlock says.
+    case usedByGuest(GuestIndex.Use)
+    /// The status file says the guest is active but its process is gone:
+    /// kept until libvirt (or an admin) cleans the status file up.
+    case staleGuestStatus(GuestIndex.Use)
+    /// A lease no known disk maps to, while active guests use pool volumes
+    /// whose leases cannot be named.
+    case unmappedVolumeGuests([String])
+
     // Leases in use.
     case heldByThisHost
     case heldByLiveHost(UInt64, HostState)
@@ -41,10 +50,23 @@ public enum Reason: Sendable, Hashable {
     case ownerHostFailing(UInt64, ioTimeout: UInt32)
     case heldShared(hosts: [UInt64])
     case sanlockReadFailed(SanlockError)
+    /// Free, but last held by a live host: maybe a guest paused there.
+    case lastHeldByLiveHost(UInt64, HostState)
+    case lastHeldByFailingHost(UInt64)
+    case lastHeldByHostOfUnknownState(UInt64)
+    /// Changed more recently than the minimum age.
+    case tooRecent(age: Double, minimumAge: Double)
+    /// Retirement: not a lease of a retired host.
+    case notRetiredHost
 
     // Leases nobody uses.
     case neverAcquired
     case released(lastOwner: UInt64)
+    /// Free, last held by a host that is dead or has left the lockspace.
+    case lastHolderGone(UInt64, HostState)
+    /// Past the minimum age: an abandoned half-made or invalidated lease.
+    case abandonedUninitialised
+    case abandonedCleared
     /// sanlock says the owner is dead (or left the lockspace): its leases
     /// can be taken.
     case ownerHostDead(UInt64, HostState)
@@ -60,6 +82,9 @@ public enum Reason: Sendable, Hashable {
     case invalidateFailed(SanlockError)
     case replacedBeforeDeletion(FileSystemError)
     case unlinkFailed(FileSystemError, leaseRestored: Bool)
+    /// An unacquirable (uninitialised or invalidated) file could not be
+    /// unlinked; it is unchanged.
+    case removeFailed(FileSystemError)
     case connectionFailed(SanlockError)
 
     /// Stable identifier for scripts and JSON.
@@ -82,6 +107,17 @@ public enum Reason: Sendable, Hashable {
             }
         case .unreadable: "unreadable"
         case .vanished: "vanished"
+        case .usedByGuest: "used-by-guest"
+        case .staleGuestStatus: "stale-guest-status"
+        case .unmappedVolumeGuests: "unmapped-volume"
+        case .lastHeldByLiveHost: "last-held-by-live-host"
+        case .lastHeldByFailingHost: "last-held-by-failing-host"
+        case .lastHeldByHostOfUnknownState: "last-held-by-host-unknown-state"
+        case .tooRecent: "too-recent"
+        case .notRetiredHost: "not-retired-host"
+        case .lastHolderGone: "last-holder-gone"
+        case .abandonedUninitialised: "uninitialised-abandoned"
+        case .abandonedCleared: "cleared-abandoned"
         case .heldByThisHost: "held-by-this-host"
         case .heldByLiveHost: "held-by-live-host"
         case .heldByHostOfUnknownState: "held-by-host-unknown-state"
@@ -98,7 +134,7 @@ public enum Reason: Sendable, Hashable {
         case .acquireFailed: "acquire-failed"
         case .invalidateFailed: "invalidate-failed"
         case .replacedBeforeDeletion: "replaced"
-        case .unlinkFailed: "unlink-failed"
+        case .unlinkFailed, .removeFailed: "unlink-failed"
         case .connectionFailed: "connection-failed"
         }
     }
@@ -107,7 +143,9 @@ public enum Reason: Sendable, Hashable {
     public var hostID: UInt64? {
         switch self {
         case .heldByLiveHost(let host, _), .heldByHostOfUnknownState(let host), .ownerHostFailing(let host, _),
-             .released(let host), .ownerHostDead(let host, _), .ownerHostRestarted(let host, _, _):
+             .released(let host), .ownerHostDead(let host, _), .ownerHostRestarted(let host, _, _),
+             .lastHeldByLiveHost(let host, _), .lastHeldByFailingHost(let host), .lastHeldByHostOfUnknownState(let host),
+             .lastHolderGone(let host, _):
             host
         case .heldShared(let hosts), .sharedHoldersGone(let hosts):
             hosts.first
@@ -122,7 +160,7 @@ public enum Reason: Sendable, Hashable {
         case .sanlockReadFailed(let error), .acquireBusy(let error), .lockspaceNotJoined(let error),
              .acquireFailed(let error), .invalidateFailed(let error), .connectionFailed(let error):
             error.code
-        case .unreadable(let error), .replacedBeforeDeletion(let error), .unlinkFailed(let error, _):
+        case .unreadable(let error), .replacedBeforeDeletion(let error), .unlinkFailed(let error, _), .removeFailed(let error):
             error.errno.rawValue
         default:
             nil

@@ -63,7 +63,7 @@ public struct SanlockView: Sendable {
     }
 
     /// Why a cleaning run cannot proceed, or nil when it can.
-    func problem(configuredHostID: UInt64?) -> JanitorError? {
+    func problem() -> JanitorError? {
         if case .unreachable(let error) = availability {
             if error.code == -EACCES || error.code == -EPERM { return .sanlockPermissionDenied(error) }
             return .daemonUnreachable(error)
@@ -85,49 +85,5 @@ public struct SanlockView: Sendable {
             warnings.append("cannot read host liveness from sanlock (\(hostsError)): leases held by any host are kept")
         }
         return warnings
-    }
-}
-
-/// Conditions under which the janitor deletes nothing and exits non-zero.
-public enum JanitorError: Error, Sendable, CustomStringConvertible {
-    case configuration(String)
-    case leaseDirectory(FileSystemError)
-    case daemonUnreachable(SanlockError)
-    case sanlockPermissionDenied(SanlockError)
-    case lockspaceNotJoined(lockspace: String, joined: [String])
-    case lockspaceJoinedElsewhere(path: String, offset: UInt64)
-
-    public var description: String {
-        switch self {
-        case .configuration(let message):
-            return message
-        case .leaseDirectory(let error):
-            return "lease directory: \(error)"
-        case .daemonUnreachable(let error):
-            return "cannot reach the sanlock daemon (\(error)); is sanlock running? (SANLOCK_RUN_DIR=\(Self.runDirectory))"
-        case .sanlockPermissionDenied(let error):
-            return "not allowed to talk to the sanlock daemon (\(error)); run as root"
-        case .lockspaceNotJoined(let lockspace, let joined):
-            let others = joined.isEmpty ? "none" : joined.joined(separator: ", ")
-            return "this host has not joined the lockspace \(lockspace) (joined: \(others)); is libvirtd running with the sanlock lock manager?"
-        case .lockspaceJoinedElsewhere(let path, let offset):
-            return "this host joined \(LeaseClassifier.lockspaceName) from \(path):\(offset), not from the lease directory's lockspace file"
-        }
-    }
-
-    /// A short stable identifier for JSON.
-    public var code: String {
-        switch self {
-        case .configuration: "configuration"
-        case .leaseDirectory: "lease-directory"
-        case .daemonUnreachable: "daemon-unreachable"
-        case .sanlockPermissionDenied: "permission-denied"
-        case .lockspaceNotJoined: "lockspace-not-joined"
-        case .lockspaceJoinedElsewhere: "lockspace-joined-elsewhere"
-        }
-    }
-
-    static var runDirectory: String {
-        getenv("SANLOCK_RUN_DIR").map { String(cString: $0) } ?? "/run/sanlock"
     }
 }

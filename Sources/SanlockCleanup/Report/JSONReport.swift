@@ -34,11 +34,13 @@ public enum JSONReport {
         var sanlockDaemon: String
         var startedAt: String
         var durationSeconds: Double
+        var retiredHosts: [UInt64]
         var leases: [Lease]
         var summary: SummaryObject
         var warnings: [String]
 
         init(_ report: RunReport) {
+            retiredHosts = report.retiredHosts
             mode = report.mode.rawValue
             leaseDirectory = report.leaseDirectory
             hostId = report.thisHostID
@@ -49,7 +51,7 @@ public enum JSONReport {
             startedAt = ISO8601DateFormatter().string(from: report.startedAt)
             durationSeconds = (report.duration * 1000).rounded() / 1000
             leases = report.leases.map(Lease.init)
-            summary = SummaryObject(report.summary)
+            summary = SummaryObject(report.summary, outOfScope: report.outOfScope)
             warnings = report.warnings
         }
     }
@@ -69,6 +71,11 @@ public enum JSONReport {
         var sizeBytes: Int64?
         var modifiedAt: String?
         var errorCode: Int32?
+        var guest: String?
+        var guestState: String?
+        var disk: String?
+        var diskRole: String?
+        var unknownDisk: Bool?
 
         init(_ lease: LeaseReport) {
             name = lease.entry.name.string ?? lease.entry.name.escaped
@@ -89,6 +96,13 @@ public enum JSONReport {
                 ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: $0.modified))
             }
             errorCode = lease.reason.errorCode
+            if let use = lease.guestUse {
+                guest = use.guest
+                guestState = use.fromStatus ? use.state.rawValue : "shutoff"
+                disk = use.diskPath
+                diskRole = use.role.rawValue
+            }
+            if lease.entry.name.isAutoLeaseName { unknownDisk = lease.unknownDisk }
         }
     }
 
@@ -101,8 +115,10 @@ public enum JSONReport {
         var bytesReclaimed: Int64
         var bytesReclaimable: Int64
         var reasons: [String: Int]
+        var outOfScope: Int
 
-        init(_ summary: Summary) {
+        init(_ summary: Summary, outOfScope: Int) {
+            self.outOfScope = outOfScope
             entries = summary.entries
             deleted = summary.deleted
             wouldDelete = summary.wouldDelete

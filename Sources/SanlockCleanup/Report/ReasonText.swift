@@ -37,6 +37,30 @@ extension Reason {
             return "cannot examine it: \(error.detail ?? error.errno.description)"
         case .vanished:
             return "disappeared during the run"
+        case .usedByGuest(let use):
+            return "used by \(use.state.rawValue) guest \(use.guest) (\(use.role == .mirror ? "block job target" : "disk") \(printable(use.diskPath)))"
+        case .staleGuestStatus(let use):
+            let pid = use.pid.map { " (pid \($0))" } ?? ""
+            return "guest \(use.guest)'s status file says \(use.state.rawValue) but its process\(pid) is gone; kept while the status file remains (disk \(printable(use.diskPath)))"
+        case .unmappedVolumeGuests(let guests):
+            return "unknown disk kept: guest\(guests.count > 1 ? "s" : "") \(guests.joined(separator: ", ")) use storage-pool volumes whose leases cannot be named"
+        case .lastHeldByLiveHost(let host, let state):
+            let live = state == .unknown ? "host \(host) (just joined, treated as live)" : "live host \(host)"
+            return "free, last held by \(live): a guest may be paused there; run the janitor on host \(host)"
+        case .lastHeldByFailingHost(let host):
+            return "free, last held by host \(host), which is failing; sanlock declares it dead within 60 s: retry after that"
+        case .lastHeldByHostOfUnknownState(let host):
+            return "free, last held by host \(host), whose liveness is unknown (sanlock not consulted)"
+        case .tooRecent(let age, let minimum):
+            return "changed \(DurationText.format(age)) ago, less than the minimum age \(DurationText.format(minimum))"
+        case .notRetiredHost:
+            return "not a lease of a retired host"
+        case .lastHolderGone(let host, let state):
+            return "free, last held by host \(host), which \(state == .dead ? "sanlock reports dead" : "has left the lockspace")"
+        case .abandonedUninitialised:
+            return "uninitialised lease older than the minimum age: abandoned by libvirt"
+        case .abandonedCleared:
+            return "invalidated lease older than the minimum age: left by an interrupted cleanup"
         case .heldByThisHost:
             return "held by this host"
         case .heldByLiveHost(let host, let state):
@@ -47,7 +71,7 @@ extension Reason {
         case .ownerHostFailing(let host, let ioTimeout):
             let name = host == 0 ? "owner host" : "owner host \(host)"
             let io = ioTimeout == 0 ? 10 : Int(ioTimeout)
-            return "\(name) failing (stopped renewing); sanlock declares it dead \(8 * io + 60) s after its last renewal: retry after that"
+            return "\(name) failing (stopped renewing); sanlock declares it dead within 60 s (\(8 * io + 60) s after its last renewal): retry after that"
         case .heldShared(let hosts):
             return hosts.isEmpty ? "held in shared mode by live hosts" : "held shared by host\(hosts.count > 1 ? "s" : "") \(list(hosts))"
         case .sanlockReadFailed(let error):
@@ -76,6 +100,8 @@ extension Reason {
             return "could not unlink it (\(error.errno)); "
                 + (restored ? "a fresh lease was written back and released"
                     : "it is left invalidated: delete it by hand")
+        case .removeFailed(let error):
+            return "could not unlink it (\(error.errno)); left unchanged"
         case .connectionFailed(let error):
             return "cannot register with sanlock: \(error)"
         }

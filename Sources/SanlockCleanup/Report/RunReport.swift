@@ -8,6 +8,9 @@ public struct RunReport: Sendable {
     public var thisHostID: UInt64?
     public var daemon: SanlockView.Availability
     public var leases: [LeaseReport]
+    /// Retirement: entries outside the retired hosts' leases (not listed).
+    public var outOfScope: Int = 0
+    public var retiredHosts: [UInt64] = []
     public var warnings: [String]
     public var startedAt: Date
     public var duration: Double
@@ -26,6 +29,9 @@ public enum ExitStatus: Int32, Sendable {
     case fatal = 1
     /// The run completed but at least one deletion failed unexpectedly.
     case deletionsFailed = 2
+    /// Another janitor is already working on this lease directory (for this
+    /// host): nothing done. Not an error for a scheduled run.
+    case busy = 3
     /// Bad command line (swift-argument-parser's EX_USAGE).
     case usage = 64
 }
@@ -44,10 +50,18 @@ public struct LeaseReport: Sendable {
     public let action: Action
     /// The final reason: the decision's, or sanlock's when it refused.
     public let reason: Reason
+    /// The guest disk behind the lease, when a status file or definition
+    /// names it.
+    public let guestUse: GuestIndex.Use?
+    /// A lease name no known disk maps to.
+    public let unknownDisk: Bool
 
-    public init(entry: LeaseEntry, verdict: Verdict, outcome: RemovalOutcome?, mode: RunConfiguration.Mode) {
+    public init(entry: LeaseEntry, verdict: Verdict, outcome: RemovalOutcome?, mode: RunConfiguration.Mode,
+                guestUse: GuestIndex.Use? = nil, unknownDisk: Bool = false) {
         self.entry = entry
         self.verdict = verdict
+        self.guestUse = guestUse
+        self.unknownDisk = unknownDisk
         switch (verdict.disposition, mode, outcome) {
         case (.keep, _, _):
             (action, reason) = (.kept, verdict.reason)

@@ -12,10 +12,30 @@ public enum TextReport {
             // Auto lease names are 32 characters: align the reasons on them.
             let name = lease.entry.name.escaped
             let padded = name.count < 32 ? name.padding(toLength: 32, withPad: " ", startingAt: 0) : name
-            lines.append("\(action)  \(padded)  \(lease.reason.sentence)")
+            lines.append("\(action)  \(padded)  \(lease.reason.sentence)\(annotation(lease))")
         }
         lines.append(summaryLine(report))
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Names the guest disk behind a lease, unless the reason already does.
+    static func annotation(_ lease: LeaseReport) -> String {
+        switch lease.reason {
+        case .usedByGuest, .staleGuestStatus, .unmappedVolumeGuests: return ""
+        default: break
+        }
+        if let use = lease.guestUse { return "; " + describe(use) }
+        return lease.unknownDisk ? "; unknown disk" : ""
+    }
+
+    static func describe(_ use: GuestIndex.Use) -> String {
+        let state = use.fromStatus ? use.state.rawValue : "stopped"
+        let what = switch use.role {
+        case .disk: "disk"
+        case .mirror: "block job target"
+        case .backingImage: "backing image"
+        }
+        return "\(what) \(EntryName(use.diskPath).escaped) of \(state) guest \(use.guest)"
     }
 
     public static func summaryLine(_ report: RunReport) -> String {
@@ -28,7 +48,12 @@ public enum TextReport {
         }
         parts.append("\(summary.kept) kept")
         parts.append("\(summary.failed) failed")
-        let entries = summary.entries == 1 ? "1 entry" : "\(summary.entries) entries"
+        var entries = summary.entries == 1 ? "1 entry" : "\(summary.entries) entries"
+        if !report.retiredHosts.isEmpty {
+            let hosts = report.retiredHosts.map(String.init).joined(separator: ", ")
+            entries = "\(entries) of retired host\(report.retiredHosts.count > 1 ? "s" : "") \(hosts)"
+                + " (\(report.outOfScope) other entries not listed)"
+        }
         return "summary: \(entries): " + parts.joined(separator: ", ")
             + " in \(String(format1: report.duration)) s"
     }

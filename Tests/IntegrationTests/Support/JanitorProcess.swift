@@ -16,6 +16,10 @@ struct JanitorDocument: Decodable, Sendable {
         var lver: UInt64?
         var stateSource: String?
         var sizeBytes: Int64?
+        var guest: String?
+        var guestState: String?
+        var disk: String?
+        var unknownDisk: Bool?
     }
 
     struct Summary: Decodable, Sendable {
@@ -83,7 +87,13 @@ enum Janitor {
         var env = environment
         env["SANLOCK_RUN_DIR"] = daemon?.runDirectory ?? runDirectory ?? "/nonexistent/sanlock-run"
         var args = [binary]
+        // Isolation from the machine: no configuration, no libvirt XML, unless
+        // a test names its own; and no minimum age, since tests make their
+        // leases moments before running the janitor.
         if !arguments.contains("--config") { args += ["--config", "/nonexistent/qemu-sanlock.conf"] }
+        if !arguments.contains("--status-dir") { args += ["--status-dir", "/nonexistent/status"] }
+        if !arguments.contains("--config-dir") { args += ["--config-dir", "/nonexistent/definitions"] }
+        if !arguments.contains("--min-age") { args += ["--min-age", "0"] }
         args += arguments
         if json { args += ["--format", "json"] }
         let result = try await Command.run(args, environment: env, check: false)

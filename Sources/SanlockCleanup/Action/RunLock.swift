@@ -1,0 +1,52 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SystemPackage
+
+/// One janitor at a time per lease directory and host: an exclusive flock on
+/// a file under /run, named after the directory's device and inode and this
+/// host's id. Kept out of the lease directory on purpose: nothing is written
+/// to the shared directory but lease deletions, and janitors of different
+/// hosts may run at once (sanlock arbitrates every lease between them). The
+/// kernel drops the lock when the process exits, however it exits.
+public final class RunLock: Sendable {
+    public static let directory = "/run/virt-sanlock-cleanup"
+    private let descriptor: Int32
+    public let path: String
+
+    private init(descriptor: Int32, path: String) {
+        self.descriptor = descriptor
+        self.path = path
+    }
+
+    deinit { close(descriptor) }
+
+    public static func acquire(leaseDirectory: FileIdentity, hostID: UInt64?) throws(JanitorError) -> RunLock {
+        if mkdir(directory, 0o700) != 0, errno != EEXIST {
+            throw .runLock(FileSystemError(.open, path: directory, errno: Errno(rawValue: errno)))
+        }
+        let name = "lease-dir-\(leaseDirectory.device)-\(leaseDirectory.inode)-host-\(hostID.map(String.init) ?? "unknown").lock"
+        let path = directory + "/" + name
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .runLock(FileSystemError(.open, path: path, errno: Errno(rawValue: errno))) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let error = errno
+            let holder = Self.holder(fd)
+            close(fd)
+            if error == EWOULDBLOCK { throw .anotherJanitorRunning(holder: holder) }
+            throw .runLock(FileSystemError(.open, path: path, errno: Errno(rawValue: error)))
+        }
+        // Say who holds it, for the message a second run prints.
+        let text = Array("pid \(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        return RunLock(descriptor: fd, path: path)
+    }
+
+    private static func holder(_ fd: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else { return "pid unknown" }
+        return String(decoding: buffer[..<count], as: UTF8.self).trimming("\n")
+    }
+}

@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Sanlock
+
+/// Conditions under which the janitor deletes nothing and exits non-zero.
+public enum JanitorError: Error, Sendable, CustomStringConvertible {
+    case configuration(String)
+    case leaseDirectory(FileSystemError)
+    case daemonUnreachable(SanlockError)
+    case sanlockPermissionDenied(SanlockError)
+    case lockspaceNotJoined(lockspace: String, joined: [String])
+    case lockspaceJoinedElsewhere(path: String, offset: UInt64)
+    /// `--host-id` says one thing, the joined lockspace another.
+    case hostIDMismatch(given: UInt64, joined: UInt64)
+    /// A status directory or file could not be read: a live guest's disks
+    /// may be missing from what we know.
+    case guestsUnknown([GuestSourceError])
+    case retiringThisHost(UInt64)
+    case retiredHostLive(UInt64, HostState)
+    /// Another janitor is working on this lease directory for this host.
+    case anotherJanitorRunning(holder: String)
+    case runLock(FileSystemError)
+
+    public var description: String {
+        switch self {
+        case .configuration(let message):
+            return message
+        case .leaseDirectory(let error):
+            return "lease directory: \(error)"
+        case .daemonUnreachable(let error):
+            return "cannot reach the sanlock daemon (\(error)); is sanlock running? (SANLOCK_RUN_DIR=\(Self.runDirectory))"
+        case .sanlockPermissionDenied(let error):
+            return "not allowed to talk to the sanlock daemon (\(error)); run as root"
+        case .lockspaceNotJoined(let lockspace, let joined):
+            let others = joined.isEmpty ? "none" : joined.joined(separator: ", ")
+            return "this host has not joined the lockspace \(lockspace) (joined: \(others)); is libvirtd running with the sanlock lock manager?"
+        case .lockspaceJoinedElsewhere(let path, let offset):
+            return "this host joined \(LeaseClassifier.lockspaceName) from \(path):\(offset), not from the lease directory's lockspace file"
+        case .hostIDMismatch(let given, let joined):
+            return "--host-id \(given) but this host joined \(LeaseClassifier.lockspaceName) as host \(joined)"
+        case .guestsUnknown(let errors):
+            let list = errors.prefix(5).map(\.description).joined(separator: "; ")
+            let more = errors.count > 5 ? " (and \(errors.count - 5) more)" : ""
+            return "cannot read libvirt's status XML, so a running or paused guest may go unseen: \(list)\(more)"
+        case .retiringThisHost(let host):
+            return "--retired-host \(host) is this host; retire a host from another one"
+        case .retiredHostLive(let host, let state):
+            return "host \(host) is \(state == .unknown ? "possibly live (just seen, state unknown)" : "live") in the lockspace; refusing to purge its leases (stop sanlock on it first)"
+        case .anotherJanitorRunning(let holder):
+            return "another virt-sanlock-cleanup is working on this lease directory (\(holder)); nothing done"
+        case .runLock(let error):
+            return "cannot take the run lock: \(error)"
+        }
+    }
+
+    /// A short stable identifier for JSON.
+    public var code: String {
+        switch self {
+        case .configuration: "configuration"
+        case .leaseDirectory: "lease-directory"
+        case .daemonUnreachable: "daemon-unreachable"
+        case .sanlockPermissionDenied: "permission-denied"
+        case .lockspaceNotJoined: "lockspace-not-joined"
+        case .lockspaceJoinedElsewhere: "lockspace-joined-elsewhere"
+        case .hostIDMismatch: "host-id-mismatch"
+        case .guestsUnknown: "guests-unknown"
+        case .retiringThisHost: "retiring-this-host"
+        case .retiredHostLive: "retired-host-live"
+        case .anotherJanitorRunning: "another-janitor-running"
+        case .runLock: "run-lock"
+        }
+    }
+
+    /// The process exit status for this error.
+    public var exitStatus: ExitStatus {
+        if case .anotherJanitorRunning = self { return .busy }
+        return .fatal
+    }
+
+    static var runDirectory: String {
+        getenv("SANLOCK_RUN_DIR").map { String(cString: $0) } ?? "/run/sanlock"
+    }
+}
