@@ -96,25 +96,15 @@ public enum SanlockClient {
         }
     }
 
-    /// Overwrites the leader with sanlock's "cleared" magic
+    /// Re-initialises the lease area with sanlock's "cleared" magic
     /// (`SANLK_WRITE_CLEAR`): every later acquire of this inode fails with
-    /// SANLK_LEADER_MAGIC. Done while holding the lease, just before unlink,
-    /// so a host that opened the path earlier cannot win the orphaned inode.
+    /// SANLK_LEADER_MAGIC. sanlock allows it while the lease is held. The
+    /// janitor does not use it: it also zeroes every host's paxos dblock,
+    /// which lets a concurrent ballot commit on the cleared lease (see
+    /// `LeaderRecord.invalidating`).
     public static func invalidate(_ resource: SanlockResource) throws(SanlockError) {
         try resource.withCResource(for: .writeResource) { (res) throws(SanlockError) in
             let rv = sanlock_write_resource(res, 0, 0, UInt32(SANLK_WRITE_CLEAR))
-            guard rv >= 0 else { throw SanlockError(.writeResource, code: rv) }
-        }
-    }
-}
-
-extension SanlockClient {
-    /// Writes a fresh, free leader over the lease (what `sanlock_init` does).
-    /// Used only to undo `invalidate` when the file could not be unlinked
-    /// afterwards, so that libvirt finds a usable lease at the path again.
-    public static func reinitialize(_ resource: SanlockResource) throws(SanlockError) {
-        try resource.withCResource(for: .writeResource) { (res) throws(SanlockError) in
-            let rv = sanlock_write_resource(res, 0, 0, 0)
             guard rv >= 0 else { throw SanlockError(.writeResource, code: rv) }
         }
     }

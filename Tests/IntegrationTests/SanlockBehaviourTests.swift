@@ -1,5 +1,6 @@
 import Foundation
 import Sanlock
+import Synchronization
 @testable import SanlockCleanup
 import Testing
 
@@ -132,35 +133,56 @@ struct SanlockBehaviourTests {
         }
     }
 
-    @Test("SANLK_WRITE_CLEAR under a held lease: a stale opener of the inode can never win it")
-    func invalidateWhileHeld() async throws {
+    @Test("SANLK_WRITE_CLEAR is allowed under a held lease, but it zeroes every host's paxos ballot")
+    func writeClearWhileHeld() async throws {
         try await Self.withInProcessCluster { cluster in
             let dir = cluster.leases
             let lease = String(repeating: "c", count: 32)
+            try await cluster.host(1).createLease(lease, in: dir)
+            let resource = SanlockResource(lockspace: TestLeaseDirectory.lockspace, name: lease, path: dir.path(of: lease))
+            let connection = try SanlockConnection()
+            try connection.acquire(resource)
+            #expect(try dblock(of: 1, in: dir.path(of: lease)).contains { $0 != 0 }, "the acquire's ballot is on disk")
+            try SanlockClient.invalidate(resource)
+            #expect(try leaderOnDisk(dir.path(of: lease)).isCleared)
+            // The committed ballot is gone: a host mid-acquire could no longer
+            // see it, which is why the janitor invalidates only the leader.
+            #expect(try dblock(of: 1, in: dir.path(of: lease)).allSatisfy { $0 == 0 })
+            #expect(throws: SanlockError(.release, code: SanlockCode.leaderMagic)) { try connection.release(resource) }
+        }
+    }
+
+    @Test("Deleting under the lease: a stale opener of the inode can never win it, and the ballot stays")
+    func staleOpenerLoses() async throws {
+        try await Self.withInProcessCluster { cluster in
+            let dir = cluster.leases
+            let lease = String(repeating: "e", count: 32)
             try await cluster.host(1).createLease(lease, in: dir)
             // The stale opener: host 2 reaches the same inode through a hard
             // link made before the cleanup.
             let staleLink = cluster.scratch.path + "/stale-opener"
             try FileManager.default.linkItem(atPath: dir.path(of: lease), toPath: staleLink)
-            let resource = SanlockResource(lockspace: TestLeaseDirectory.lockspace, name: lease, path: dir.path(of: lease))
 
-            let connection = try SanlockConnection()
-            try connection.acquire(resource)
-            try SanlockClient.invalidate(resource)  // allowed while held
-            #expect(unlink(dir.path(of: lease)) == 0)
-            #expect(throws: SanlockError(.release, code: -ENOENT)) { try connection.release(resource) }
+            let directory = try LeaseDirectory(path: dir.path)
+            let scanner = InventoryScanner(directory: directory, classifier: LeaseClassifier(probeHostIDs: [1, 2]))
+            let remover = LeaseRemover(directory: directory, hosts: nil)
+            #expect(remover.remove(scanner.examine(EntryName(lease)), using: try SanlockConnection()) == .deleted)
+            #expect(!FileManager.default.fileExists(atPath: dir.path(of: lease)))
 
             let leader = try leaderOnDisk(staleLink)
-            #expect(leader.isCleared)
-            // Host 2 tries the orphaned inode: refused for ever (SANLK_LEADER_MAGIC).
+            #expect(leader.isCleared && leader.checksumIsValid)
+            #expect(leader.ownerID == 1 && leader.lver == 1, "only the magic changed")
+            #expect(try dblock(of: 1, in: staleLink).contains { $0 != 0 }, "our committed ballot is still there")
+            // Host 2 tries the orphaned inode: refused (SANLK_LEADER_MAGIC).
             let attempt = try await cluster.host(2).client(
                 ["command", "-r", "\(TestLeaseDirectory.lockspace):\(lease):\(sanlockEscaped(staleLink)):0", "-c", "/bin/true"],
                 check: false)
             #expect(attempt.status != 0)
             #expect(attempt.stdout.contains("-223") || attempt.stderr.contains("-223"), "\(attempt.stdout)\(attempt.stderr)")
-            // And so does this host, once the lease is released.
-            #expect(throws: SanlockError(.acquire, code: SanlockCode.leaderMagic)) { try connection.acquire(SanlockResource(
-                lockspace: TestLeaseDirectory.lockspace, name: lease, path: staleLink)) }
+            // And so does this host.
+            #expect(throws: SanlockError(.acquire, code: SanlockCode.leaderMagic)) {
+                try SanlockConnection().acquire(SanlockResource(lockspace: TestLeaseDirectory.lockspace, name: lease, path: staleLink))
+            }
         }
     }
 
@@ -186,11 +208,100 @@ struct SanlockBehaviourTests {
             #expect(restored)
             let leader = try leaderOnDisk(dir.path(of: lease))
             #expect(leader.isPaxosLeader && leader.checksumIsValid && !leader.isHeld)
+            #expect(leader.ownerID == 1 && leader.lver == 1, "released normally by this host")
             // libvirt can use it again.
             let guest = try await cluster.host(2).hold(lease, in: dir)
             try await cluster.host(2).release(guest)
         }
     }
+}
+
+extension SanlockBehaviourTests {
+    /// One "guest" hold during the churn.
+    struct Hold: Sendable {
+        var lease: String
+        var fileExistedAtRelease: Bool
+        var releaseCode: Int32
+    }
+
+    @Test("While guests start and stop, a janitor on another host never deletes a lease while it is held")
+    func churnDuringCleanup() async throws {
+        try await Self.withInProcessCluster { cluster in
+            let dir = cluster.leases
+            let names = (1...300).map { String(format: "%032x", 0xc0000 + $0) }
+            try await createLeases(names, host: cluster.host(1), in: dir)
+
+            // Guests on host 1 (this process) acquiring and releasing leases
+            // of the directory while host 2's janitor cleans it.
+            let stop = Atomic<Bool>(false)
+            let holds = Mutex<[Hold]>([])
+            let refusals = Mutex<[Int32: Int]>([:])
+            let group = DispatchGroup()
+            for worker in 0..<4 {
+                group.enter()
+                Thread {
+                    defer { group.leave() }
+                    guard let connection = try? SanlockConnection() else { return }
+                    var generator = SystemRandomNumberGenerator()
+                    var index = worker
+                    while !stop.load(ordering: .relaxed) {
+                        index = (index + Int.random(in: 1...37, using: &generator)) % names.count
+                        let lease = names[index]
+                        let resource = SanlockResource(lockspace: TestLeaseDirectory.lockspace, name: lease, path: dir.path(of: lease))
+                        do throws(SanlockError) {
+                            try connection.acquire(resource)
+                        } catch {
+                            refusals.withLock { $0[error.code, default: 0] += 1 }
+                            continue
+                        }
+                        usleep(UInt32.random(in: 2_000...20_000, using: &generator))
+                        let exists = FileManager.default.fileExists(atPath: dir.path(of: lease))
+                        var code: Int32 = 0
+                        do throws(SanlockError) { try connection.release(resource) } catch { code = error.code }
+                        holds.withLock { $0.append(Hold(lease: lease, fileExistedAtRelease: exists, releaseCode: code)) }
+                    }
+                }.start()
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let run = try await Janitor.run(["--lease-dir", dir.path, "--any-host"], daemon: cluster.host(2))
+            stop.store(true, ordering: .relaxed)
+            await withCheckedContinuation { continuation in
+                group.notify(queue: .global()) { continuation.resume() }
+            }
+
+            #expect(run.status == 0, "\(run.result.stderr)")
+            let allHolds = holds.withLock { $0 }
+            #expect(allHolds.count > 20, "the churn hardly ran: \(allHolds.count) holds")
+            for hold in allHolds {
+                #expect(hold.fileExistedAtRelease, "\(hold.lease) was deleted while a guest held it")
+                #expect(hold.releaseCode == 0, "\(hold.lease): release \(hold.releaseCode)")
+            }
+            // The report is what happened: deleted files are gone, kept ones
+            // are there, nothing failed.
+            let document = try #require(run.document)
+            var deleted = 0
+            for name in names {
+                let lease = try #require(document.lease(name))
+                let exists = FileManager.default.fileExists(atPath: dir.path(of: name))
+                #expect(lease.action != "failed", "\(name): \(lease.detail)")
+                #expect(exists == (lease.action == "kept"), "\(name): \(lease.action) but file \(exists ? "exists" : "is gone")")
+                if lease.action == "kept" {
+                    #expect(["held-by-live-host", "acquire-busy", "held-by-host-unknown-state"].contains(lease.reason),
+                            "\(name): kept for \(lease.reason)")
+                }
+                if lease.action == "deleted" { deleted += 1 }
+            }
+            let heldNames = Set(allHolds.map(\.lease))
+            print("churn: \(allHolds.count) holds of \(heldNames.count) leases, refusals \(refusals.withLock { $0 }), janitor deleted \(deleted), kept \(names.count - deleted)")
+            #expect(deleted > 0)
+        }
+    }
+}
+
+/// Host `host`'s paxos dblock (128 bytes of sector 1 + host).
+private func dblock(of host: Int, in path: String) throws -> [UInt8] {
+    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    return Array(data[((1 + host) * 512)..<((1 + host) * 512 + 128)])
 }
 
 private func leaderOnDisk(_ path: String) throws -> LeaderRecord {

@@ -327,7 +327,7 @@ struct ReasonTests {
         .neverAcquired, .released(lastOwner: 2), .ownerHostDead(2, .dead), .ownerHostRestarted(2, heldGeneration: 1, currentGeneration: 2),
         .sharedHoldersGone(hosts: [2]), .acquireBusy(SanlockError(.acquire, code: -16)),
         .lockspaceNotJoined(SanlockError(.acquire, code: -28)), .acquireFailed(SanlockError(.acquire, code: -5)),
-        .invalidateFailed(SanlockError(.writeResource, code: -5)),
+        .invalidateFailed(FileSystemError(.write, path: "/p", errno: .ioError)),
         .replacedBeforeDeletion(FileSystemError(.stat, path: "/p", errno: .resourceBusy)),
         .unlinkFailed(FileSystemError(.unlink, path: "/p", errno: .notPermitted), leaseRestored: true),
         .connectionFailed(SanlockError(.register, code: -13)),

@@ -67,6 +67,23 @@ public struct LeaderRecord: Sendable, Hashable {
             UnsafeRawBufferPointer(rebasing: sector[0..<Self.checksummedLength])) == checksum
     }
 
+    /// The same leader sector with sanlock's "cleared" magic and a fresh
+    /// checksum: every later read of it by sanlock fails with
+    /// SANLK_LEADER_MAGIC, so no host can acquire the lease again. Unlike
+    /// `sanlock_write_resource(SANLK_WRITE_CLEAR)`, which re-initialises the
+    /// whole lease area, this leaves the paxos dblocks alone, so a host that
+    /// is in the middle of a ballot still sees the committed owner there and
+    /// cannot commit itself (measured: with the dblocks zeroed it can).
+    /// nil when `sector` is shorter than a leader record.
+    public static func invalidating(sector: [UInt8]) -> [UInt8]? {
+        guard sector.count >= encodedSize else { return nil }
+        var bytes = sector
+        withUnsafeBytes(of: clearedMagic.littleEndian) { bytes.replaceSubrange(0..<4, with: $0) }
+        let checksum = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<checksummedLength])) }
+        withUnsafeBytes(of: checksum.littleEndian) { bytes.replaceSubrange(checksummedLength..<(checksummedLength + 4), with: $0) }
+        return bytes
+    }
+
     public var isPaxosLeader: Bool { magic == Self.paxosMagic }
     public var isCleared: Bool { magic == Self.clearedMagic }
     public var isDeltaLease: Bool { magic == Self.deltaMagic }

@@ -86,14 +86,10 @@ public enum Decision {
             // start: libvirt sees the file exists and sanlock refuses it.
             if case .clearedLease = entry.kind { return .delete(.abandonedCleared) }
             return .delete(.abandonedUninitialised)
-        case .lockspace: return .keep(retiring ? .notRetiredHost : .lockspace)
-        case .directory: return .keep(.directory)
-        case .symlink(let target): return .keep(.symlink(target: target))
-        case .special(let type): return .keep(.specialFile(type))
-        case .foreignFile: return .keep(.foreignFile)
-        case .corruptLease(let corruption): return .keep(.corrupt(corruption))
-        case .unreadable(let error): return .keep(.unreadable(error))
-        case .vanished: return .keep(.vanished)
+        case .lockspace:
+            return .keep(retiring ? .notRetiredHost : .lockspace)
+        case .directory, .symlink, .special, .foreignFile, .corruptLease, .unreadable, .vanished:
+            return .keep(Reason(describing: entry.kind))
         }
     }
 

@@ -79,13 +79,31 @@ public enum Reason: Sendable, Hashable {
     case acquireBusy(SanlockError)
     case lockspaceNotJoined(SanlockError)
     case acquireFailed(SanlockError)
-    case invalidateFailed(SanlockError)
+    case invalidateFailed(FileSystemError)
     case replacedBeforeDeletion(FileSystemError)
     case unlinkFailed(FileSystemError, leaseRestored: Bool)
     /// An unacquirable (uninitialised or invalidated) file could not be
     /// unlinked; it is unchanged.
     case removeFailed(FileSystemError)
     case connectionFailed(SanlockError)
+
+    /// What an entry is, as a reason to keep it: for entries that are not
+    /// usable leases (an auto lease reads as `.neverAcquired`, never used).
+    public init(describing kind: EntryKind) {
+        switch kind {
+        case .lockspace: self = .lockspace
+        case .directory: self = .directory
+        case .symlink(let target): self = .symlink(target: target)
+        case .special(let type): self = .specialFile(type)
+        case .foreignFile: self = .foreignFile
+        case .uninitialisedLease: self = .uninitialised
+        case .clearedLease: self = .cleared
+        case .corruptLease(let corruption): self = .corrupt(corruption)
+        case .unreadable(let error): self = .unreadable(error)
+        case .vanished: self = .vanished
+        case .autoLease: self = .neverAcquired
+        }
+    }
 
     /// Stable identifier for scripts and JSON.
     public var code: String {
@@ -158,9 +176,10 @@ public enum Reason: Sendable, Hashable {
     public var errorCode: Int32? {
         switch self {
         case .sanlockReadFailed(let error), .acquireBusy(let error), .lockspaceNotJoined(let error),
-             .acquireFailed(let error), .invalidateFailed(let error), .connectionFailed(let error):
+             .acquireFailed(let error), .connectionFailed(let error):
             error.code
-        case .unreadable(let error), .replacedBeforeDeletion(let error), .unlinkFailed(let error, _), .removeFailed(let error):
+        case .unreadable(let error), .replacedBeforeDeletion(let error), .unlinkFailed(let error, _), .removeFailed(let error),
+             .invalidateFailed(let error):
             error.errno.rawValue
         default:
             nil

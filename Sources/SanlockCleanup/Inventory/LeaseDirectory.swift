@@ -122,6 +122,32 @@ public final class LeaseDirectory: Sendable {
         return Array(buffer.prefix(min(total, length)))
     }
 
+    /// Overwrites the start of a regular file entry with `bytes` (a whole
+    /// number of sectors), provided it is still the file `expected`
+    /// describes: O_DIRECT and O_SYNC like sanlock's own writes, so the
+    /// sector is on the storage, not in a cache, when this returns.
+    public func writePrefix(of name: EntryName, bytes: [UInt8], expected: FileIdentity) throws(FileSystemError) {
+        let flags = O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_SYNC
+        var fd = name.withCString { openat(descriptor, $0, flags | openDirectFlag) }
+        if fd < 0, errno == EINVAL { fd = name.withCString { openat(descriptor, $0, flags) } }
+        guard fd >= 0 else { throw FileSystemError(.write, path: path(of: name), errno: Errno(rawValue: errno)) }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0, FileIdentity(status) == expected, status.st_mode & S_IFMT == S_IFREG else {
+            throw FileSystemError(.write, path: path(of: name), errno: .resourceBusy, detail: "replaced by another file")
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 4096)
+        defer { buffer.deallocate() }
+        buffer.copyBytes(from: bytes)
+        var written = 0
+        while written < bytes.count {
+            let count = pwrite(fd, buffer.baseAddress! + written, bytes.count - written, off_t(written))
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { throw FileSystemError(.write, path: path(of: name), errno: Errno(rawValue: errno)) }
+            written += count
+        }
+    }
+
     /// Checks that the entry is still the file `expected` describes, both
     /// through the directory descriptor and through `path(of:)`: sanlock
     /// opens leases by path, so both must lead to the inode we act on.
@@ -229,6 +255,7 @@ public struct FileSystemError: Error, Sendable, Hashable, CustomStringConvertibl
         case stat
         case open
         case read
+        case write
         case unlink
     }
 

@@ -95,10 +95,10 @@ extension Reason {
         case .invalidateFailed(let error):
             return "could not invalidate it (\(error)); released intact"
         case .replacedBeforeDeletion(let error):
-            return "\(error.detail ?? "replaced") during the run; released intact"
+            return "\(error.detail ?? "\(error.errno)") during the run; released intact"
         case .unlinkFailed(let error, let restored):
             return "could not unlink it (\(error.errno)); "
-                + (restored ? "a fresh lease was written back and released"
+                + (restored ? "the lease was put back as it was and released"
                     : "it is left invalidated: delete it by hand")
         case .removeFailed(let error):
             return "could not unlink it (\(error.errno)); left unchanged"

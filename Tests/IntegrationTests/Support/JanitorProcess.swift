@@ -41,6 +41,7 @@ struct JanitorDocument: Decodable, Sendable {
     var mode: String
     var leaseDirectory: String
     var hostId: UInt64?
+    var retiredHosts: [UInt64]?
     var leases: [Lease]
     var summary: Summary?
     var error: Failure?

@@ -167,6 +167,16 @@ final class TestSanlockDaemon: @unchecked Sendable {
         killDaemonChildren()
     }
 
+    /// The daemon alone dies (lease holders survive, as qemu survives a
+    /// sanlock crash); a new daemon can then be started on the same run
+    /// directory.
+    func crashDaemonOnly() {
+        kill(process.processIdentifier, SIGKILL)
+        killDaemonChildren()
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: runDirectory + "/sanlock.sock")
+    }
+
     func stop() async {
         for holder in lock.withLock({ holders }) where holder.isRunning { holder.terminate() }
         _ = try? await client(["shutdown", "-f", "1"], check: false)
