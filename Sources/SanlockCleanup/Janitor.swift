@@ -108,11 +108,11 @@ public struct Janitor: Sendable {
                 outOfScope += 1
                 continue
             }
-            let name = entries[index].name
+            // Only files that are (or were meant to be) leases map to disks.
+            let use = entries[index].kind.isLeaseFile ? entries[index].name.string.flatMap(context.guests.use(of:)) : nil
             leases.append(LeaseReport(
                 entry: entries[index], verdict: verdicts[index], outcome: outcomes[index], mode: configuration.mode,
-                guestUse: name.string.flatMap(context.guests.use(of:)),
-                unknownDisk: name.isAutoLeaseName && name.string.flatMap(context.guests.use(of:)) == nil))
+                guestUse: use, unknownDisk: entries[index].kind.isLeaseFile && use == nil))
         }
         return RunReport(
             mode: configuration.mode,

@@ -52,6 +52,17 @@ public enum EntryKind: Sendable, Hashable {
     case vanished
 }
 
+extension EntryKind {
+    /// A regular file with an auto-lease name: a lease, or one that was
+    /// meant to be (uninitialised, invalidated, corrupt).
+    public var isLeaseFile: Bool {
+        switch self {
+        case .autoLease, .uninitialisedLease, .clearedLease, .corruptLease: true
+        default: false
+        }
+    }
+}
+
 /// Why a file with an auto-lease name is not a usable lease.
 public enum Corruption: Sendable, Hashable {
     case badChecksum(stored: UInt32)

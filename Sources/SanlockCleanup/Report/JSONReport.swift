@@ -102,7 +102,7 @@ public enum JSONReport {
                 disk = use.diskPath
                 diskRole = use.role.rawValue
             }
-            if lease.entry.name.isAutoLeaseName { unknownDisk = lease.unknownDisk }
+            if lease.entry.kind.isLeaseFile { unknownDisk = lease.unknownDisk }
         }
     }
 
