@@ -6,7 +6,7 @@ DESTDIR  ?=
 # so it runs in a test process of its own with a private run directory.
 INPROCESS_RUN_DIR := /var/tmp/vsc-inprocess-$(shell echo $$PPID)
 
-.PHONY: all deps build release check test-unit test-integration demo clean
+.PHONY: all deps build release check test-unit test-integration demo man clean
 
 all: build
 
@@ -34,6 +34,11 @@ test-unit:
 demo: deps
 	$(SWIFT) build
 	.ci/demo .build/debug/virt-sanlock-cleanup
+
+# The man page is generated from man/virt-sanlock-cleanup.8.in and the
+# command-line definition; a test fails when it is out of date.
+man: build
+	.ci/man .build/debug/virt-sanlock-cleanup
 
 clean:
 	rm -rf .build

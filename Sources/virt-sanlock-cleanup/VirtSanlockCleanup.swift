@@ -75,6 +75,12 @@ struct VirtSanlockCleanup: ParsableCommand {
             help: ArgumentHelp("Keep leases changed more recently than this (e.g. 30m, 2h, 0).", valueName: "duration"))
     var minimumAge: String = "1h"
 
+    @Option(name: .customLong("metrics-file"),
+            help: ArgumentHelp(
+                "Write node_exporter textfile-collector metrics to this file (atomically), e.g. /var/lib/prometheus/node-exporter/virt-sanlock-cleanup.prom.",
+                valueName: "path"))
+    var metricsFile: String?
+
     @Flag(name: .shortAndLong, help: "Log each step on stderr.")
     var verbose = false
 
@@ -93,23 +99,62 @@ struct VirtSanlockCleanup: ParsableCommand {
     }
 
     func run() throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = verbose ? .debug : (quiet ? .error : .warning)
-            return handler
-        }
+        let started = ContinuousClock.now
+        let destination = LogDestination.detect(environment: ProcessInfo.processInfo.environment)
+        // Under systemd every action is a journal line; elsewhere stderr only
+        // carries what needs attention.
+        let level: Logger.Level = verbose ? .debug : quiet ? .error : destination == .journal ? .info : .warning
+        LoggingSystem.bootstrap { _ in JanitorLogHandler(destination: destination, logLevel: level) }
         let logger = Logger(label: "virt-sanlock-cleanup")
         let mode: RunConfiguration.Mode = dryRun ? .dryRun : .clean
 
+        let report: RunReport
+        let progress: ProgressBar? = destination == .terminal && !quiet ? ProgressBar(label: "deleting") : nil
+        var onProgress: (@Sendable (Int, Int) -> Void)?
+        if let progress {
+            onProgress = { done, total in progress.update(done: done, total: total) }
+        }
+        do throws(JanitorError) {
+            let configuration = try runConfiguration()
+            report = try Janitor(configuration: configuration, logger: logger).run(progress: onProgress)
+            progress?.finish()
+        } catch {
+            progress?.finish()
+            logger.error("\(error.description); nothing deleted")
+            if format == .json {
+                print(JSONReport.render(fatal: error, mode: mode, leaseDirectory: leaseDirectory ?? ""), terminator: "")
+            }
+            writeMetrics(report: nil, exitStatus: error.exitStatus, started: started, logger: logger)
+            throw ExitCode(error.exitStatus.rawValue)
+        }
+
+        for warning in report.warnings { logger.warning("\(warning)") }
+        switch (format, destination) {
+        case (.json, _):
+            print(JSONReport.render(report), terminator: "")
+        case (.text, .journal):
+            for line in TextReport.journalLines(report) { logger.log(level: line.level, "\(line.text)") }
+        case (.text, _):
+            for lease in report.leases where lease.action == .failed {
+                logger.error("\(lease.entry.path): \(lease.reason.sentence)")
+            }
+            if !quiet { print(TextReport.render(report), terminator: "") }
+        }
+        writeMetrics(report: report, exitStatus: report.exitStatus, started: started, logger: logger)
+        if report.exitStatus != .success { throw ExitCode(report.exitStatus.rawValue) }
+    }
+
+    /// The run's configuration: the lock manager's file, then the flags.
+    private func runConfiguration() throws(JanitorError) -> RunConfiguration {
         let lockManager: LockManagerConfig
         do {
             lockManager = try LockManagerConfig.load(path: config)
         } catch {
-            throw fail(.configuration("configuration: \(error)"), mode: mode, leaseDirectory: leaseDirectory ?? "")
+            throw .configuration("configuration: \(error)")
         }
-        let runConfiguration = RunConfiguration(
+        return RunConfiguration(
             leaseDirectory: leaseDirectory ?? lockManager.diskLeaseDirectory,
-            mode: mode,
+            mode: dryRun ? .dryRun : .clean,
             jobs: jobs,
             configuredHostID: lockManager.hostID,
             hostIDOverride: hostID,
@@ -118,34 +163,20 @@ struct VirtSanlockCleanup: ParsableCommand {
             policy: DeletionPolicy(
                 anyHost: anyHost, retiredHosts: Set(retiredHosts),
                 minimumAge: (try? DurationText.seconds(minimumAge)) ?? DeletionPolicy.defaultMinimumAge))
-
-        let report: RunReport
-        do {
-            report = try Janitor(configuration: runConfiguration, logger: logger).run()
-        } catch {
-            throw fail(error, mode: mode, leaseDirectory: runConfiguration.leaseDirectory)
-        }
-
-        for warning in report.warnings { logger.warning("\(warning)") }
-        for lease in report.leases where lease.action == .failed {
-            logger.error("\(lease.entry.path): \(lease.reason.sentence)")
-        }
-        switch (format, quiet) {
-        case (.json, _): print(JSONReport.render(report), terminator: "")
-        case (.text, false): print(TextReport.render(report), terminator: "")
-        case (.text, true): break
-        }
-        if report.exitStatus != .success { throw ExitCode(report.exitStatus.rawValue) }
     }
 
-    /// Reports a fatal error (stderr, and a JSON document when asked for
-    /// JSON) and returns the exit code to throw.
-    private func fail(_ error: JanitorError, mode: RunConfiguration.Mode, leaseDirectory: String) -> ExitCode {
-        FileHandle.standardError.write(Data("virt-sanlock-cleanup: \(error.description); nothing deleted\n".utf8))
-        if format == .json {
-            print(JSONReport.render(fatal: error, mode: mode, leaseDirectory: leaseDirectory), terminator: "")
+    private func writeMetrics(report: RunReport?, exitStatus: ExitStatus, started: ContinuousClock.Instant, logger: Logger) {
+        guard let metricsFile else { return }
+        let elapsed = ContinuousClock.now - started
+        let text = MetricsFile.render(
+            report: report, exitStatus: exitStatus, now: Date().timeIntervalSince1970,
+            duration: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            lastSuccess: MetricsFile.lastSuccess(in: metricsFile))
+        do {
+            try MetricsFile.write(text, to: metricsFile)
+        } catch {
+            logger.error("cannot write metrics: \(error)")
         }
-        return ExitCode(error.exitStatus.rawValue)
     }
 }
 

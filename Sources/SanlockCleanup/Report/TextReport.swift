@@ -1,6 +1,23 @@
+import Logging
+
 /// The report for people: one line per entry with its verdict and reason,
 /// then a summary.
 public enum TextReport {
+    /// The report as log lines for the journal: one per action, at the
+    /// priority it deserves (deleted: notice, failed: error, kept: info).
+    public static func journalLines(_ report: RunReport) -> [(level: Logger.Level, text: String)] {
+        var lines: [(level: Logger.Level, text: String)] = report.leases.map { lease in
+            let level: Logger.Level = switch lease.action {
+            case .deleted: .notice
+            case .failed: .error
+            case .kept, .wouldDelete: .info
+            }
+            return (level, "\(lease.action.rawValue) \(lease.entry.name.escaped): \(lease.reason.sentence)\(annotation(lease))")
+        }
+        lines.append((report.summary.failed > 0 ? .warning : .notice, summaryLine(report)))
+        return lines
+    }
+
     public static func render(_ report: RunReport) -> String {
         var lines: [String] = []
         let host = report.thisHostID.map { "host \($0)" } ?? "host id unknown"

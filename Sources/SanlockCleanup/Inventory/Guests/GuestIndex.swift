@@ -10,7 +10,7 @@ public struct GuestIndex: Sendable, Hashable {
             case mirror
             /// A backing image: libvirt takes no lease for it; a lease file
             /// with this name is left from when it was the top image.
-            case backingImage
+            case backingImage = "backing-image"
         }
 
         public var guest: String

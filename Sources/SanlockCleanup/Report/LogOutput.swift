@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import Synchronization
+
+/// Where stderr goes decides how the janitor talks: a person at a terminal,
+/// the systemd journal, or a file or mail (cron).
+public enum LogDestination: Sendable, Hashable {
+    /// Readable lines, and a progress bar for long runs.
+    case terminal
+    /// stderr is the journal (`JOURNAL_STREAM` names it): each line starts
+    /// with its syslog priority (`<3>`…`<7>`) so journald files it right.
+    case journal
+    /// Anything else (cron mails it): plain lines, nothing decorative.
+    case plain
+
+    /// Looks at file descriptor 2 and the environment.
+    public static func detect(environment: [String: String], descriptor: Int32 = 2) -> LogDestination {
+        var status = stat()
+        let described = fstat(descriptor, &status) == 0
+        if let stream = environment["JOURNAL_STREAM"], described,
+           stream == "\(status.st_dev):\(status.st_ino)" {
+            return .journal
+        }
+        return isatty(descriptor) == 1 ? .terminal : .plain
+    }
+
+    /// syslog priority of a log level (sd-daemon(3) prefixes).
+    public static func priority(of level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: 7
+        case .info: 6
+        case .notice: 5
+        case .warning: 4
+        case .error: 3
+        case .critical: 2
+        }
+    }
+}
+
+/// swift-log handler for the janitor: one line per message on stderr, shaped
+/// for its destination.
+public struct JanitorLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    public let destination: LogDestination
+    private let write: @Sendable (String) -> Void
+
+    public init(destination: LogDestination, logLevel: Logger.Level,
+                write: @escaping @Sendable (String) -> Void = JanitorLogHandler.writeToStandardError) {
+        self.destination = destination
+        self.logLevel = logLevel
+        self.write = write
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        // Messages carry names from disk; keep each on one line.
+        let message = "\(event.message)".replacingNewlines()
+        write(Self.format(message, level: event.level, destination: destination) + "\n")
+    }
+
+    public static func format(_ message: String, level: Logger.Level, destination: LogDestination) -> String {
+        switch destination {
+        case .journal:
+            // journald adds the program name and time itself.
+            return "<\(LogDestination.priority(of: level))>\(message)"
+        case .terminal, .plain:
+            let label = switch level {
+            case .warning: "warning: "
+            case .error, .critical: "error: "
+            default: ""
+            }
+            return "virt-sanlock-cleanup: \(label)\(message)"
+        }
+    }
+
+    public static let writeToStandardError: @Sendable (String) -> Void = { text in
+        ProgressBar.clearLine()
+        writeStandardError(text)
+    }
+}
+
+/// A one-line progress bar on a terminal's stderr, shown only once a run has
+/// taken a couple of seconds (short runs stay clean).
+public final class ProgressBar: Sendable {
+    public static let delay = 2.0
+    private let label: String
+    private let startedAt: Double
+    private let shown = Mutex<Bool>(false)
+    /// Set while a bar occupies the terminal's last line, so that log lines
+    /// clear it first.
+    static let lineDirty = Atomic<Bool>(false)
+
+    public init(label: String) {
+        self.label = label
+        startedAt = ProgressBar.now()
+    }
+
+    public func update(done: Int, total: Int) {
+        guard total > 0, ProgressBar.now() - startedAt >= ProgressBar.delay else { return }
+        let width = 30
+        let filled = min(width, done * width / total)
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        shown.withLock { shown in
+            writeStandardError("\r\(label) [\(bar)] \(done)/\(total)")
+            shown = true
+            ProgressBar.lineDirty.store(true, ordering: .relaxed)
+        }
+    }
+
+    public func finish() {
+        shown.withLock { shown in
+            if shown { ProgressBar.clearLine() }
+        }
+    }
+
+    static func clearLine() {
+        if lineDirty.exchange(false, ordering: .relaxed) { writeStandardError("\r\u{1B}[K") }
+    }
+
+    private static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+}
+
+/// Unbuffered, so lines from several threads never interleave mid-line.
+func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
+        if written < 0, errno == EINTR { continue }
+        guard written > 0 else { return }
+        offset += written
+    }
+    bytes.removeAll()
+}
+
+extension String {
+    func replacingNewlines() -> String {
+        String(unicodeScalars.map { $0 == "\n" || $0 == "\r" ? " " : Character($0) })
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+@testable import SanlockCleanup
+import Synchronization
+import Testing
+
+@Suite("Log output and metrics")
+struct OperationsOutputTests {
+    @Test(arguments: [
+        (Logger.Level.debug, 7), (.info, 6), (.notice, 5), (.warning, 4), (.error, 3), (.critical, 2),
+    ])
+    func journalPriorities(level: Logger.Level, priority: Int) {
+        #expect(LogDestination.priority(of: level) == priority)
+        #expect(JanitorLogHandler.format("m", level: level, destination: .journal) == "<\(priority)>m")
+    }
+
+    @Test func terminalAndPlainLinesNameTheProgram() {
+        #expect(JanitorLogHandler.format("disk full", level: .error, destination: .plain) == "virt-sanlock-cleanup: error: disk full")
+        #expect(JanitorLogHandler.format("odd", level: .warning, destination: .terminal) == "virt-sanlock-cleanup: warning: odd")
+        #expect(JanitorLogHandler.format("step", level: .info, destination: .plain) == "virt-sanlock-cleanup: step")
+    }
+
+    @Test func handlerWritesOneLinePerMessage() {
+        let lines = Mutex<[String]>([])
+        var logger = Logger(label: "t") { _ in
+            JanitorLogHandler(destination: .journal, logLevel: .info) { text in lines.withLock { $0.append(text) } }
+        }
+        logger.logLevel = .info
+        logger.notice("deleted a\nb")
+        logger.debug("hidden")
+        #expect(lines.withLock { $0 } == ["<5>deleted a b\n"])
+    }
+
+    @Test func journalIsDetectedByJournalStream() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vsc-journal-\(getpid())").path
+        let fd = open(path, O_RDWR | O_CREAT, 0o600)
+        defer { close(fd); unlink(path) }
+        var status = stat()
+        #expect(fstat(fd, &status) == 0)
+        #expect(LogDestination.detect(environment: ["JOURNAL_STREAM": "\(status.st_dev):\(status.st_ino)"], descriptor: fd) == .journal)
+        #expect(LogDestination.detect(environment: ["JOURNAL_STREAM": "1:2"], descriptor: fd) == .plain)
+        #expect(LogDestination.detect(environment: [:], descriptor: fd) == .plain)
+    }
+
+    @Test func journalLinesCarryPriorities() {
+        let report = ReportTests.report(mode: .clean)
+        let lines = TextReport.journalLines(report)
+        #expect(lines.count == report.leases.count + 1)
+        #expect(lines[0].level == .notice && lines[0].text.hasPrefix("deleted aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa: free, never acquired"))
+        #expect(lines[2].level == .info && lines[2].text.hasPrefix("kept cccccccccccccccccccccccccccccccc: held by live host 2"))
+        #expect(lines[3].level == .error)
+        #expect(lines[4].text.contains("bad\\nname"))
+        #expect(lines.last?.level == .warning && lines.last?.text.hasPrefix("summary: 5 entries") == true)
+    }
+
+    @Test func metricsOfACompletedRun() {
+        let text = MetricsFile.render(report: ReportTests.report(mode: .clean), exitStatus: .deletionsFailed,
+                                      now: 1_700_000_100, duration: 1.5, lastSuccess: 1_600_000_000)
+        let lines = Set(text.split(separator: "\n").map(String.init))
+        #expect(lines.contains("virt_sanlock_cleanup_deleted 1.0"))
+        #expect(lines.contains("virt_sanlock_cleanup_failed 1.0"))
+        #expect(lines.contains("virt_sanlock_cleanup_reclaimed_bytes 1048576.0"))
+        #expect(lines.contains("virt_sanlock_cleanup_last_run_success 0.0"))
+        #expect(lines.contains("virt_sanlock_cleanup_last_success_timestamp_seconds 1600000000.0"))
+        #expect(lines.contains(#"virt_sanlock_cleanup_leases{state="held"} 1.0"#))
+        #expect(lines.contains(#"virt_sanlock_cleanup_leases{state="free"} 3.0"#))
+        #expect(lines.contains(#"virt_sanlock_cleanup_verdicts{action="kept",reason="held-by-live-host"} 2.0"#))
+        #expect(lines.contains(#"virt_sanlock_cleanup_entries{kind="foreign"} 1.0"#))
+        #expect(text.contains("# TYPE virt_sanlock_cleanup_deleted gauge"))
+    }
+
+    @Test func metricsOfAFailedRunKeepTheLastSuccess() {
+        let text = MetricsFile.render(report: nil, exitStatus: .fatal, now: 5, duration: 0.1, lastSuccess: 4)
+        #expect(text.contains("virt_sanlock_cleanup_last_success_timestamp_seconds 4.0"))
+        #expect(text.contains("virt_sanlock_cleanup_last_run_exit_status 1.0"))
+        #expect(!text.contains("virt_sanlock_cleanup_deleted"))
+        let first = MetricsFile.render(report: nil, exitStatus: .fatal, now: 5, duration: 0.1, lastSuccess: nil)
+        #expect(!first.contains("last_success_timestamp_seconds "))
+    }
+
+    @Test func metricsFileIsReplacedAtomically() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vsc-metrics-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/virt-sanlock-cleanup.prom"
+        try MetricsFile.write("virt_sanlock_cleanup_last_success_timestamp_seconds 42.0\n", to: path)
+        #expect(MetricsFile.lastSuccess(in: path) == 42)
+        try MetricsFile.write("x 1\n", to: path)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "x 1\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["virt-sanlock-cleanup.prom"])
+        #expect(throws: FileSystemError.self) { try MetricsFile.write("x", to: directory + "/missing/m.prom") }
+    }
+
+    @Test(arguments: [("0", 0.0), ("90s", 90), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1d", 86400), ("1w", 604_800), ("45", 45), ("1.5h", 5400)])
+    func durations(text: String, seconds: Double) throws {
+        #expect(try DurationText.seconds(text) == seconds)
+    }
+
+    @Test(arguments: ["", "h", "5x", "-1h", "1h-", "soon", "1 h"])
+    func badDurations(text: String) {
+        #expect(throws: DurationText.ParseError.self) { try DurationText.seconds(text) }
+    }
+
+    @Test func durationFormatting() {
+        #expect(DurationText.format(0) == "0s")
+        #expect(DurationText.format(5400) == "1h30m")
+        #expect(DurationText.format(90061) == "1d1h1m1s")
+    }
+}
