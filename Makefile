@@ -2,11 +2,25 @@
 SWIFT    ?= swift
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+SBINDIR  ?= $(PREFIX)/sbin
+MANDIR   ?= $(PREFIX)/share/man
+# systemd looks in /usr/local/lib/systemd/system and /usr/lib/systemd/system
+# (systemd-analyze unit-paths); with another PREFIX, set UNITDIR too.
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+CRONDIR  ?= /etc/cron.d
+NAME     := virt-sanlock-cleanup
+# Release builds link the Swift runtime statically: the installed binary needs
+# only Debian's libraries, not the toolchain it was built with.
+RELEASE  := -c release --static-swift-stdlib
+# The files in cron/ name /usr/local/sbin/virt-sanlock-cleanup, usable as they
+# are for the default PREFIX; install rewrites that path to SBINDIR.
+SUBST    := sed 's|/usr/local/sbin/$(NAME)|$(SBINDIR)/$(NAME)|g'
 # The in-process sanlock suite talks to the daemon named by SANLOCK_RUN_DIR,
 # so it runs in a test process of its own with a private run directory.
 INPROCESS_RUN_DIR := /var/tmp/vsc-inprocess-$(shell echo $$PPID)
 
-.PHONY: all deps build release check test-unit test-integration demo man clean
+.PHONY: all deps build release check check-ops test-unit test-integration demo man clean \
+        install install-bin install-man install-doc install-units install-cron uninstall
 
 all: build
 
@@ -17,7 +31,7 @@ build: deps
 	$(SWIFT) build
 
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE)
 
 check: deps
 	$(SWIFT) build --build-tests
@@ -27,6 +41,20 @@ check: deps
 	$(SWIFT) test --skip-build --filter IntegrationTests --skip SanlockBehaviourTests
 	@echo "== sanlock behaviour through the wrapper (in-process, own daemon)"
 	SANLOCK_RUN_DIR=$(INPROCESS_RUN_DIR) $(SWIFT) test --skip-build --filter SanlockBehaviourTests
+	@$(MAKE) --no-print-directory check-ops
+
+# The cron entry and systemd units (static checks, systemd-analyze verify);
+# make install/uninstall, running the installed binary as the installed unit
+# and cron entry would against a private sanlock daemon; the installed units
+# under a private systemd with all their hardening. Root; touches nothing of
+# the machine's own /usr/local, /etc, libvirt or sanlock.
+check-ops: deps
+	@echo "== cron entry and systemd units"
+	Tests/Ops/check-units.sh
+	@echo "== make install, the installed unit's command line, make uninstall"
+	Tests/Ops/check-install.sh
+	@echo "== the installed units under a private systemd"
+	Tests/Ops/check-systemd.sh
 
 test-unit:
 	$(SWIFT) test --skip IntegrationTests
@@ -39,6 +67,60 @@ demo: deps
 # command-line definition; a test fails when it is out of date.
 man: build
 	.ci/man .build/debug/virt-sanlock-cleanup
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the release binary, the man
+# page, the systemd service and timer, and the cron entry (disabled: see the
+# file). Enabling a schedule is left to the administrator.
+install: install-bin install-man install-doc install-units install-cron
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@if [ -z "$(DESTDIR)" ]; then \
+	    echo "installed; nothing is scheduled yet: systemctl enable --now $(NAME).timer"; \
+	    echo "  (or, without systemd, uncomment the entry in $(CRONDIR)/$(NAME))"; \
+	fi
+
+install-bin: release
+	install -D -m 0755 "$$($(SWIFT) build $(RELEASE) --show-bin-path)/$(NAME)" "$(DESTDIR)$(SBINDIR)/$(NAME)"
+
+install-man:
+	@if [ -f man/$(NAME).8 ]; then \
+	    echo "install -D -m 0644 man/$(NAME).8 $(DESTDIR)$(MANDIR)/man8/$(NAME).8"; \
+	    install -D -m 0644 man/$(NAME).8 "$(DESTDIR)$(MANDIR)/man8/$(NAME).8"; \
+	else echo "warning: man/$(NAME).8 is missing: no man page installed" >&2; fi
+
+# The JSON report's schema (see OUTPUT in the man page).
+install-doc:
+	install -D -m 0644 man/$(NAME)-report.schema.json "$(DESTDIR)$(PREFIX)/share/doc/$(NAME)/$(NAME)-report.schema.json"
+
+install-units:
+	install -d "$(DESTDIR)$(UNITDIR)"
+	$(SUBST) cron/$(NAME).service >"$(DESTDIR)$(UNITDIR)/$(NAME).service"
+	install -m 0644 cron/$(NAME).timer "$(DESTDIR)$(UNITDIR)/$(NAME).timer"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/$(NAME).service"
+
+# The cron entry is configuration the administrator enables by editing it: an
+# existing one is kept.
+install-cron:
+	@if [ -e "$(DESTDIR)$(CRONDIR)/$(NAME)" ]; then \
+	    echo "keeping $(DESTDIR)$(CRONDIR)/$(NAME)"; \
+	else \
+	    echo "install cron/$(NAME) $(DESTDIR)$(CRONDIR)/$(NAME)"; \
+	    install -d "$(DESTDIR)$(CRONDIR)" && \
+	    $(SUBST) cron/$(NAME) >"$(DESTDIR)$(CRONDIR)/$(NAME)" && \
+	    chmod 0644 "$(DESTDIR)$(CRONDIR)/$(NAME)"; \
+	fi
+
+# Removes what install added (files only: the directories are shared). On the
+# real root it first disables and stops the timer if the administrator enabled it.
+uninstall:
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -e "$(UNITDIR)/$(NAME).timer" ]; then \
+	    if [ -d /run/systemd/system ]; then systemctl disable --now $(NAME).timer; \
+	    else systemctl disable $(NAME).timer; fi; \
+	fi
+	rm -f "$(DESTDIR)$(SBINDIR)/$(NAME)" "$(DESTDIR)$(MANDIR)/man8/$(NAME).8" \
+	      "$(DESTDIR)$(PREFIX)/share/doc/$(NAME)/$(NAME)-report.schema.json" \
+	      "$(DESTDIR)$(UNITDIR)/$(NAME).service" "$(DESTDIR)$(UNITDIR)/$(NAME).timer" \
+	      "$(DESTDIR)$(CRONDIR)/$(NAME)"
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 clean:
 	rm -rf .build

@@ -1,0 +1,211 @@
+#!/bin/bash
+# make check-ops: the installed service and timer under a real systemd, with
+# all their hardening, when the machine has no systemd running (containers,
+# CI VMs). A private systemd (PID 1 of its own pid, mount, UTS and cgroup
+# namespaces, only these units and empty stand-ins for the standard targets)
+# starts virt-sanlock-cleanup.service unmodified; libvirt's paths are tmpfs
+# or bind mounts of a sandbox in that mount namespace only:
+#   /var/lib/libvirt/sanlock        a sandbox lease directory (ext4, O_DIRECT)
+#   /run/sanlock                    a sanlock daemon started in the namespace,
+#                                   running as the sanlock user (socket 0660)
+#   /etc/libvirt/qemu-sanlock.conf  host_id 1, auto_disk_leases
+#   /run/libvirt/qemu               a running guest whose "qemu" is another user
+# The root file system is read-only in there: the machine is not touched.
+# Skips (exit 0, with a message) when systemd cannot start that way, unless
+# CI=true. Run as root. Usage: Tests/Ops/check-systemd.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+[ "$(id -u)" = 0 ] || { echo "check-systemd: run it as root" >&2; exit 1; }
+.ci/deps systemd
+
+name=virt-sanlock-cleanup
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+ok() { echo "ok: $*"; }
+skip() {
+    if [ "${CI:-}" = true ]; then echo "FAIL: $*" >&2; exit 1; fi
+    echo "skipped: $*"; exit 0
+}
+
+if [ -d /run/systemd/system ]; then
+    echo "note: systemd runs this machine; a private instance is used anyway, to leave it alone"
+fi
+getent passwd sanlock >/dev/null || skip "no sanlock user (the sanlock package creates it)"
+
+base=$(mktemp -d /var/tmp/vsc-systemd-XXXXXX)
+chmod 0755 "$base"
+cgroup=""
+pid1=""
+cleanup() {
+    if [ -n "$pid1" ] && [ -d "/proc/$pid1" ]; then
+        in_ns sanlock client shutdown -f 1 >/dev/null 2>&1 || true
+        kill -9 "$pid1" 2>/dev/null || true
+    fi
+    [ -n "${launcher:-}" ] && wait "$launcher" 2>/dev/null || true
+    if [ -n "$cgroup" ] && [ -d "$cgroup" ]; then
+        for _ in $(seq 50); do find "$cgroup" -depth -type d -exec rmdir {} + 2>/dev/null; [ -d "$cgroup" ] || break; sleep 0.1; done
+    fi
+    rm -rf "$base"
+}
+trap cleanup EXIT
+in_ns() { nsenter -t "$pid1" -m -p -u -C -- "$@"; }
+
+make --no-print-directory -s install DESTDIR="$base/root" >"$base/install.log" 2>&1 \
+    || { cat "$base/install.log" >&2; echo "make install failed" >&2; exit 1; }
+mkdir -p "$base/leases" "$base/stubs" "$base/etc" "$base/etc.work"
+for target in sysinit basic sockets timers paths slices local-fs remote-fs shutdown; do
+    printf '[Unit]\nDescription=stand-in for %s.target\n' "$target" >"$base/stubs/$target.target"
+done
+printf '[Unit]\nDescription=check-systemd\n' >"$base/stubs/vsc-check.target"
+
+# The namespace's cgroup: a child of ours in the unified hierarchy.
+for hierarchy in /sys/fs/cgroup/unified /sys/fs/cgroup; do
+    if [ "$(stat -f -c %T "$hierarchy" 2>/dev/null)" = cgroup2fs ]; then
+        self=$(sed -n 's/^0:://p' /proc/self/cgroup)
+        cgroup=$hierarchy${self%/}/vsc-systemd-$$
+        mkdir "$cgroup" || skip "cannot create a cgroup under $hierarchy$self"
+        break
+    fi
+done
+[ -n "$cgroup" ] || skip "no cgroup2 hierarchy"
+
+# The namespace: set up the file system, then become systemd (PID 1).
+cat >"$base/setup.sh" <<'SETUP'
+set -eu
+base=$1
+# systemd mounts a cgroup2 file system of its own, which the cgroup namespace
+# confines to a child of our cgroup (never the machine's v1 hierarchies).
+umount -R /sys/fs/cgroup 2>/dev/null || true
+if mountpoint -q /sys/fs/cgroup; then echo "cannot unmount /sys/fs/cgroup" >&2; exit 1; fi
+# Its log (console) goes to a file, not to the machine's console.
+: >"$base/console"; [ -e /dev/console ] && mount --bind "$base/console" /dev/console
+mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t tmpfs -o mode=0755 tmpfs /var/lib
+mkdir -p /var/lib/libvirt/sanlock /var/lib/systemd
+mount --bind "$base/leases" /var/lib/libvirt/sanlock
+# /etc as an overlay whose writes land in the sandbox; /etc/libvirt empty.
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$base/etc,workdir=$base/etc.work" /etc
+mkdir -p /etc/libvirt; mount -t tmpfs -o mode=0755 tmpfs /etc/libvirt
+printf 'auto_disk_leases = 1\nhost_id = 1\nuser = "sanlock"\ngroup = "sanlock"\n' >/etc/libvirt/qemu-sanlock.conf
+mkdir -p /etc/libvirt/qemu /run/libvirt/qemu /run/libvirt/libxl /run/sanlock /run/vsc-units /run/vsc-log /run/vsc-empty
+chown sanlock:sanlock /run/sanlock /run/vsc-log
+cp "$base"/root/usr/local/lib/systemd/system/* "$base"/stubs/* /run/vsc-units/
+mount --bind "$base/root/usr/local/sbin" /usr/local/sbin
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=1777 tmpfs /var/tmp
+mount -o remount,bind,ro /
+exec env -i container=vsc-check SYSTEMD_PROC_CMDLINE=systemd.unified_cgroup_hierarchy=1 SYSTEMD_UNIT_PATH=/run/vsc-units SYSTEMD_GENERATOR_PATH=/run/vsc-empty \
+    SYSTEMD_ENVIRONMENT_GENERATOR_PATH=/run/vsc-empty \
+    /lib/systemd/systemd --system --unit=vsc-check.target --log-target=console --log-level=info \
+    --default-standard-output=inherit --default-standard-error=inherit --show-status=no
+SETUP
+(
+    echo $BASHPID >"$cgroup/cgroup.procs"
+    exec unshare --mount --pid --uts --cgroup --fork --propagation private --mount-proc \
+        /bin/sh "$base/setup.sh" "$base"
+) >"$base/systemd.log" 2>&1 </dev/null &
+launcher=$!
+for _ in $(seq 100); do
+    pid1=$(cat "/proc/$launcher/task/$launcher/children" 2>/dev/null | awk '{print $1}')
+    [ -n "$pid1" ] && break; sleep 0.05
+done
+[ -n "$pid1" ] || skip "the namespace did not start: $(cat "$base/systemd.log" "$base/console" 2>/dev/null)"
+for _ in $(seq 200); do
+    state=$(in_ns systemctl is-system-running 2>/dev/null) || true
+    case $state in running|degraded) break;; esac
+    [ -d "/proc/$pid1" ] || break
+    sleep 0.05
+done
+case ${state:-} in
+    running|degraded) ok "a private systemd is up ($(in_ns systemctl --version | head -1), state $state)";;
+    *) skip "systemd did not start in a namespace (state '${state:-}'): $(tail -5 "$base/systemd.log" "$base/console" 2>/dev/null)";;
+esac
+
+# sanlock, as its package runs it: as the sanlock user; a sandbox lockspace.
+in_ns env SANLOCK_PRIVILEGED=0 unshare -m --propagation private sh -c \
+    'mount --bind /run/vsc-log /var/log && exec sanlock daemon -D -w 0 -U sanlock -G sanlock -l 0 -e check-systemd-host1' \
+    >"$base/daemon.log" 2>&1 &
+disown $!
+for _ in $(seq 100); do in_ns sanlock client status >/dev/null 2>&1 && break; sleep 0.05; done
+in_ns sanlock client status >/dev/null 2>&1 || { cat "$base/daemon.log" >&2; fail "sanlock did not start"; exit 1; }
+socket=$(in_ns stat -c '%A %U:%G' /run/sanlock/sanlock.sock)
+echo "-- sanlock daemon up, /run/sanlock/sanlock.sock $socket"
+dir=/var/lib/libvirt/sanlock ls_name=__LIBVIRT__DISKS__
+lease_name() { printf %s "$1" | md5sum | cut -c1-32; }
+make_lease() {   # as libvirt makes them with user/group = sanlock: sanlock-owned, 0600
+    dd if=/dev/zero of="$base/leases/$1" bs=1M count=1 status=none
+    chown sanlock:sanlock "$base/leases/$1"; chmod 0600 "$base/leases/$1"
+    [ "$1" = $ls_name ] || in_ns sanlock client init -r "$ls_name:$1:$dir/$1:0" >/dev/null
+}
+make_lease $ls_name
+in_ns sanlock client init -o 1 -s "$ls_name:0:$dir/$ls_name:0" >/dev/null
+in_ns sanlock client add_lockspace -o 1 -s "$ls_name:1:$dir/$ls_name:0" >/dev/null
+free1=$(lease_name /var/lib/libvirt/images/old1.qcow2); make_lease "$free1"
+free2=$(lease_name /var/lib/libvirt/images/old2.qcow2); make_lease "$free2"
+# A running guest whose lease is free (as while it migrates or pauses): its
+# "qemu" belongs to another user, and only kill(pid, 0) can see it.
+guest=$(lease_name /var/lib/libvirt/images/web1.qcow2); make_lease "$guest"
+qemu=$(in_ns sh -c 'setpriv --reuid=65534 --regid=65534 --clear-groups sleep 600 >/dev/null 2>&1 & echo $!')
+in_ns sh -c "cat >/run/libvirt/qemu/web1.xml" <<XML
+<domstatus state='running' reason='booted' pid='$qemu'><domain type='kvm' id='1'><name>web1</name><devices><disk type='file' device='disk'><source file='/var/lib/libvirt/images/web1.qcow2'/><target dev='vda'/></disk></devices></domain></domstatus>
+XML
+chmod 0755 "$base/leases"; chown root:root "$base/leases"
+touch -d '2 hours ago' "$base/leases"/*
+present() { [ -e "$base/leases/$1" ]; }
+show() { in_ns systemctl show -P "$1" $name.service; }
+dropin() {   # name, text ("" removes it): a drop-in for the service, then daemon-reload
+    local directory=/run/vsc-units/$name.service.d
+    if [ -n "$2" ]; then printf '%s\n' "$2" | in_ns sh -c "mkdir -p $directory && cat >$directory/$1.conf"
+    else in_ns rm -f "$directory/$1.conf"; fi
+    in_ns systemctl daemon-reload
+}
+# Without a journal in here, the report goes to a file: the only change to the
+# unit besides the capability test below.
+dropin output "$(printf '[Service]\nStandardOutput=append:/run/vsc-log/report\nStandardError=append:/run/vsc-log/report\n')"
+report() { in_ns sh -c 'cat /run/vsc-log/report 2>/dev/null; : >/run/vsc-log/report' | sed 's/^/   | /'; }
+
+# --- the timer ---------------------------------------------------------------
+# Started first: it also keeps the service loaded between runs, so that its
+# exit status can be read after each run.
+in_ns systemctl start $name.timer
+next=$(in_ns systemctl show -P NextElapseUSecRealtime $name.timer)
+[ "$(in_ns systemctl is-active $name.timer)" = active ] && [ -n "$next" ] \
+    && ok "$name.timer: active, next run $next" || fail "$name.timer: not active ($next)"
+
+# --- the service, unmodified -------------------------------------------------
+echo "-- systemctl start $name.service"
+started=0; in_ns systemctl start $name.service || started=$?
+result=$(show Result) status=$(show ExecMainStatus)
+report
+[ "$started" = 0 ] && [ "$result" = success ] && [ "$status" = 0 ] && ok "$name.service: Result=$result, exit status $status" \
+    || fail "$name.service: Result=$result, exit status $status"
+! present "$free1" && ! present "$free2" && ok "the free leases (sanlock-owned, 0600) were deleted" || fail "a free lease is still there"
+present "$guest" && ok "the running guest's lease was kept (its qemu seen through kill(pid, 0))" || fail "the running guest's lease was deleted"
+present $ls_name || fail "the lockspace file is gone"
+in_ns test -d /run/$name && ok "/run/$name is kept after the run (RuntimeDirectoryPreserve=yes)" || fail "/run/$name was removed"
+
+# --- exit status 3 is a success ----------------------------------------------
+lockfile=$(in_ns sh -c "ls /run/$name/lease-dir-*-host-1.lock" | head -1)
+holder=$(in_ns sh -c "(exec 9<>'$lockfile'; flock -x 9; touch /run/vsc-log/locked; exec sleep 600) >/dev/null 2>&1 & echo \$!")
+for _ in $(seq 100); do in_ns test -e /run/vsc-log/locked && break; sleep 0.05; done
+in_ns test -e /run/vsc-log/locked || fail "could not hold the run lock '$lockfile'"
+started=0; in_ns systemctl start $name.service || started=$?
+result=$(show Result) status=$(show ExecMainStatus)
+report
+[ "$started" = 0 ] && [ "$result" = success ] && [ "$status" = 3 ] && ok "another janitor running: exit status 3, Result=success" \
+    || fail "another janitor running: Result=$result, exit status $status"
+in_ns kill "$holder"
+
+# --- CAP_DAC_OVERRIDE is what lets root reach sanlock's socket ---------------
+dropin nocaps "$(printf '[Service]\nCapabilityBoundingSet=\n')"
+free3=$(lease_name /var/lib/libvirt/images/old3.qcow2); make_lease "$free3"; touch -d '2 hours ago' "$base/leases/$free3"
+in_ns systemctl start $name.service 2>/dev/null && started=0 || started=$?
+result=$(show Result) status=$(show ExecMainStatus)
+present "$free3" && [ "$started" != 0 ] && [ "$result" = exit-code ] && [ "$status" = 1 ] && ok "without CAP_DAC_OVERRIDE it fails closed (exit 1, nothing deleted)" \
+    || fail "without capabilities: exit status $status, lease $(present "$free3" && echo kept || echo deleted)"
+report
+dropin nocaps ""
+
+[ "$failures" = 0 ] || { echo "check-systemd: $failures failure(s)" >&2; exit 1; }
+echo "check-systemd: all passed"
