@@ -8,10 +8,12 @@ import Synchronization
 public struct Janitor: Sendable {
     public let configuration: RunConfiguration
     public let logger: Logger
+    public let interruption: Interruption
 
-    public init(configuration: RunConfiguration, logger: Logger) {
+    public init(configuration: RunConfiguration, logger: Logger, interruption: Interruption = Interruption()) {
         self.configuration = configuration
         self.logger = logger
+        self.interruption = interruption
     }
 
     /// Runs the janitor. Throws only for fatal conditions, before anything
@@ -116,6 +118,7 @@ public struct Janitor: Sendable {
         }
         return RunReport(
             mode: configuration.mode,
+            interruptedBy: interruption.signalNumber,
             leaseDirectory: directory.path,
             thisHostID: thisHostID,
             daemon: sanlock.availability,
@@ -224,10 +227,13 @@ public struct Janitor: Sendable {
         let lockspaceLost = Atomic<Bool>(false)
         let done = Atomic<Int>(0)
         let logger = self.logger
+        let interruption = self.interruption
         let total = candidates.count
         return parallelMap(candidates, workers: configuration.jobs, setUp: { WorkerConnection() }) { entry, connection in
             let outcome: RemovalOutcome
-            if lockspaceLost.load(ordering: .relaxed) {
+            if let signal = interruption.signalNumber {
+                outcome = .kept(.interrupted(signal: signal))
+            } else if lockspaceLost.load(ordering: .relaxed) {
                 outcome = .failed(.lockspaceNotJoined(SanlockError(.acquire, code: -ENOSPC)))
             } else if case .autoLease = entry.kind {
                 switch connection {

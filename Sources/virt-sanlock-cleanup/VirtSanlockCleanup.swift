@@ -20,7 +20,8 @@ struct VirtSanlockCleanup: ParsableCommand {
             are not failures); 1 fatal error, nothing deleted (configuration, lease \
             directory, sanlock daemon or lockspace problem, unreadable guest status \
             XML); 2 the run completed but some deletions failed; 3 another janitor is \
-            working on this lease directory; 64 bad command line.
+            working on this lease directory; 64 bad command line; 128+N interrupted by \
+            signal N (the lease in hand is finished first).
             """,
         version: "0.1.0"
     )
@@ -114,13 +115,27 @@ struct VirtSanlockCleanup: ParsableCommand {
         if let progress {
             onProgress = { done, total in progress.update(done: done, total: total) }
         }
+        let interruption = Interruption()
+        let signalSources = [SIGTERM, SIGINT, SIGHUP].map { number in
+            // The handler runs on a queue, not in signal context: it only
+            // records the request, the workers look at it between leases.
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { interruption.request(signal: number) }
+            source.resume()
+            return source
+        }
+        defer { signalSources.forEach { $0.cancel() } }
         do throws(JanitorError) {
             let configuration = try runConfiguration()
-            report = try Janitor(configuration: configuration, logger: logger).run(progress: onProgress)
+            report = try Janitor(configuration: configuration, logger: logger, interruption: interruption)
+                .run(progress: onProgress)
             progress?.finish()
         } catch {
             progress?.finish()
-            logger.error("\(error.description); nothing deleted")
+            // Another janitor at work is not an error: a quiet run stays quiet.
+            let level: Logger.Level = error.exitStatus == .busy ? .warning : .error
+            logger.log(level: level, "\(error.description); nothing deleted")
             if format == .json {
                 print(JSONReport.render(fatal: error, mode: mode, leaseDirectory: leaseDirectory ?? ""), terminator: "")
             }
@@ -129,6 +144,9 @@ struct VirtSanlockCleanup: ParsableCommand {
         }
 
         for warning in report.warnings { logger.warning("\(warning)") }
+        if let signal = report.interruptedBy {
+            logger.warning("interrupted by signal \(signal): the leases not yet attempted were kept")
+        }
         switch (format, destination) {
         case (.json, _):
             print(JSONReport.render(report), terminator: "")
@@ -141,7 +159,7 @@ struct VirtSanlockCleanup: ParsableCommand {
             if !quiet { print(TextReport.render(report), terminator: "") }
         }
         writeMetrics(report: report, exitStatus: report.exitStatus, started: started, logger: logger)
-        if report.exitStatus != .success { throw ExitCode(report.exitStatus.rawValue) }
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
 
     /// The run's configuration: the lock manager's file, then the flags.

@@ -86,6 +86,8 @@ public enum Reason: Sendable, Hashable {
     /// unlinked; it is unchanged.
     case removeFailed(FileSystemError)
     case connectionFailed(SanlockError)
+    /// Not attempted: a signal asked the run to stop.
+    case interrupted(signal: Int32)
 
     /// What an entry is, as a reason to keep it: for entries that are not
     /// usable leases (an auto lease reads as `.neverAcquired`, never used).
@@ -154,6 +156,7 @@ public enum Reason: Sendable, Hashable {
         case .replacedBeforeDeletion: "replaced"
         case .unlinkFailed, .removeFailed: "unlink-failed"
         case .connectionFailed: "connection-failed"
+        case .interrupted: "interrupted"
         }
     }
 

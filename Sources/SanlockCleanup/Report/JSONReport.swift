@@ -38,8 +38,10 @@ public enum JSONReport {
         var leases: [Lease]
         var summary: SummaryObject
         var warnings: [String]
+        var interruptedBySignal: Int32?
 
         init(_ report: RunReport) {
+            interruptedBySignal = report.interruptedBy
             retiredHosts = report.retiredHosts
             mode = report.mode.rawValue
             leaseDirectory = report.leaseDirectory

@@ -102,6 +102,8 @@ extension Reason {
                     : "it is left invalidated: delete it by hand")
         case .removeFailed(let error):
             return "could not unlink it (\(error.errno)); left unchanged"
+        case .interrupted(let signal):
+            return "not attempted: the run was interrupted (signal \(signal))"
         case .connectionFailed(let error):
             return "cannot register with sanlock: \(error)"
         }

@@ -4,6 +4,8 @@ import Sanlock
 /// Everything one run found, decided and did.
 public struct RunReport: Sendable {
     public var mode: RunConfiguration.Mode
+    /// The signal that stopped the deletions early, if one did.
+    public var interruptedBy: Int32?
     public var leaseDirectory: String
     public var thisHostID: UInt64?
     public var daemon: SanlockView.Availability
@@ -20,6 +22,10 @@ public struct RunReport: Sendable {
     /// 0 when the run completed (leases kept because they are in use are not
     /// failures), 2 when some deletion failed.
     public var exitStatus: ExitStatus { summary.failed > 0 ? .deletionsFailed : .success }
+
+    /// The process exit code: `exitStatus`, or 128 + the signal number when a
+    /// signal cut the run short, as shells report it.
+    public var exitCode: Int32 { interruptedBy.map { 128 + $0 } ?? exitStatus.rawValue }
 }
 
 /// The process exit statuses, documented in the man page and README.
