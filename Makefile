@@ -5,8 +5,9 @@ DESTDIR  ?=
 # The in-process sanlock suite talks to the daemon named by SANLOCK_RUN_DIR,
 # so it runs in a test process of its own with a private run directory.
 INPROCESS_RUN_DIR := /var/tmp/vsc-inprocess-$(shell echo $$PPID)
+BENCH_BINARY ?=
 
-.PHONY: all deps build release check test-unit test-integration demo clean
+.PHONY: all deps build release check test-unit test-integration demo bench bench-smoke clean
 
 all: build
 
@@ -34,6 +35,14 @@ test-unit:
 demo: deps
 	$(SWIFT) build
 	.ci/demo .build/debug/virt-sanlock-cleanup
+
+# Speed against the stock script and a raw C loop on private sanlock daemons
+# (about 10 minutes; prints a Markdown table). BENCH_BINARY=path skips the build.
+bench: deps
+	.ci/bench $(BENCH_BINARY)
+
+bench-smoke: deps
+	.ci/bench --smoke $(BENCH_BINARY)
 
 clean:
 	rm -rf .build
