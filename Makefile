@@ -18,8 +18,9 @@ SUBST    := sed 's|/usr/local/sbin/$(NAME)|$(SBINDIR)/$(NAME)|g'
 # The in-process sanlock suite talks to the daemon named by SANLOCK_RUN_DIR,
 # so it runs in a test process of its own with a private run directory.
 INPROCESS_RUN_DIR := /var/tmp/vsc-inprocess-$(shell echo $$PPID)
+BENCH_BINARY ?=
 
-.PHONY: all deps build release check check-ops test-unit test-integration demo man clean \
+.PHONY: all deps build release check check-ops test-unit test-integration demo man bench bench-smoke clean \
         install install-bin install-man install-doc install-units install-cron uninstall
 
 all: build
@@ -41,6 +42,8 @@ check: deps
 	$(SWIFT) test --skip-build --filter IntegrationTests --skip SanlockBehaviourTests
 	@echo "== sanlock behaviour through the wrapper (in-process, own daemon)"
 	SANLOCK_RUN_DIR=$(INPROCESS_RUN_DIR) $(SWIFT) test --skip-build --filter SanlockBehaviourTests
+	@echo "== bench smoke (N=50: stock script, this tool, raw C loop)"
+	.ci/bench --smoke .build/debug/$(NAME)
 	@$(MAKE) --no-print-directory check-ops
 
 # The cron entry and systemd units (static checks, systemd-analyze verify);
@@ -121,6 +124,15 @@ uninstall:
 	      "$(DESTDIR)$(UNITDIR)/$(NAME).service" "$(DESTDIR)$(UNITDIR)/$(NAME).timer" \
 	      "$(DESTDIR)$(CRONDIR)/$(NAME)"
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+
+# Speed against the stock script and a raw C loop on private sanlock daemons
+# (about 10 minutes; prints a Markdown table). BENCH_BINARY=path skips the build.
+bench: release
+	.ci/bench $(or $(BENCH_BINARY),$$($(SWIFT) build $(RELEASE) --show-bin-path)/$(NAME))
+
+# Every path of the bench on 50 leases (about 30 s); part of make check.
+bench-smoke: build
+	.ci/bench --smoke $(or $(BENCH_BINARY),.build/debug/$(NAME))
 
 clean:
 	rm -rf .build

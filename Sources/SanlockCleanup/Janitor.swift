@@ -73,7 +73,9 @@ public struct Janitor: Sendable {
         } catch {
             throw .leaseDirectory(error)
         }
-        var entries = parallelMap(names, workers: configuration.jobs) { scanner.examine($0) }
+        var entries = parallelMap(names, workers: configuration.jobs, setUp: { AlignedBuffer() }) { name, buffer in
+            scanner.examine(name, using: buffer)
+        }
 
         // A dry run shows sanlock's own reading of each lease when the daemon
         // is there. A cleaning run does not ask: the acquire is sanlock's

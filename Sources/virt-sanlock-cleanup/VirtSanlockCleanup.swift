@@ -149,7 +149,9 @@ struct VirtSanlockCleanup: ParsableCommand {
         }
         switch (format, destination) {
         case (.json, _):
-            print(JSONReport.render(report), terminator: "")
+            var output = BufferedOutput()
+            JSONReport.write(report) { output.write($0) }
+            output.flush()
         case (.text, .journal):
             for line in TextReport.journalLines(report) { logger.log(level: line.level, "\(line.text)") }
         case (.text, _):
@@ -195,6 +197,21 @@ struct VirtSanlockCleanup: ParsableCommand {
         } catch {
             logger.error("cannot write metrics: \(error)")
         }
+    }
+}
+
+/// stdout in 64 KiB writes: a large report is not built in memory first.
+struct BufferedOutput {
+    private var buffer: [UInt8] = []
+
+    mutating func write(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    mutating func flush() {
+        FileHandle.standardOutput.write(Data(buffer))
+        buffer.removeAll(keepingCapacity: true)
     }
 }
 

@@ -16,6 +16,11 @@ public struct InventoryScanner: Sendable {
     }
 
     public func examine(_ name: EntryName) -> LeaseEntry {
+        examine(name, using: AlignedBuffer())
+    }
+
+    /// `buffer` is reused across calls on one thread.
+    public func examine(_ name: EntryName, using buffer: AlignedBuffer) -> LeaseEntry {
         let path = directory.path(of: name)
         let status: FileStatus
         do {
@@ -32,14 +37,14 @@ public struct InventoryScanner: Sendable {
         }
         var length = LeaseClassifier.initialReadLength
         while true {
-            let prefix: [UInt8]
+            let prefix: UnsafeRawBufferPointer
             do {
-                prefix = try directory.readPrefix(of: name, length: length, expected: status.identity)
+                prefix = try directory.readPrefix(of: name, length: length, expected: status.identity, into: buffer)
             } catch {
                 let kind: EntryKind = error.errno == .noSuchFileOrDirectory ? .vanished : .unreadable(error)
                 return LeaseEntry(name: name, path: path, status: status, kind: kind)
             }
-            switch classifier.classify(name: name, size: status.size, prefix: prefix) {
+            switch classifier.classify(name: name, size: status.size, bytes: prefix) {
             case .kind(let kind):
                 return LeaseEntry(name: name, path: path, status: status, kind: kind)
             case .needsBytes(let needed) where needed > length && prefix.count == length:

@@ -48,7 +48,7 @@ public struct LeaseClassifier: Sendable {
         prefix.withUnsafeBytes { bytes in classify(name: name, size: size, bytes: bytes) }
     }
 
-    private func classify(name: EntryName, size: Int64, bytes: UnsafeRawBufferPointer) -> Result {
+    public func classify(name: EntryName, size: Int64, bytes: UnsafeRawBufferPointer) -> Result {
         if size == 0 || bytes.allSatisfy({ $0 == 0 }) {
             return .kind(.uninitialisedLease)
         }

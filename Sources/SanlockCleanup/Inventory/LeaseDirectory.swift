@@ -87,6 +87,15 @@ public final class LeaseDirectory: Sendable {
     /// system supports it, as sanlock does, so that on NFS we read what
     /// other hosts wrote rather than a stale page cache.
     public func readPrefix(of name: EntryName, length: Int, expected: FileIdentity) throws(FileSystemError) -> [UInt8] {
+        let buffer = AlignedBuffer()
+        return Array(try readPrefix(of: name, length: length, expected: expected, into: buffer))
+    }
+
+    /// The same, into a buffer the caller reuses (one per scanning thread:
+    /// no allocation per lease). The result is valid until the next read
+    /// into `buffer`.
+    public func readPrefix(of name: EntryName, length: Int, expected: FileIdentity,
+                           into buffer: AlignedBuffer) throws(FileSystemError) -> UnsafeRawBufferPointer {
         let flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY
         var direct = openDirectFlag != 0
         var fd = name.withCString { openat(descriptor, $0, flags | openDirectFlag) }
@@ -101,14 +110,11 @@ public final class LeaseDirectory: Sendable {
         guard FileIdentity(status) == expected, status.st_mode & S_IFMT == S_IFREG else {
             throw FileSystemError(.open, path: path(of: name), errno: .resourceBusy, detail: "replaced while being read")
         }
-        let alignment = 4096
-        let rounded = (length + alignment - 1) / alignment * alignment
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: rounded, alignment: alignment)
-        defer { buffer.deallocate() }
+        let memory = buffer.reserve(length)
         var total = 0
         while total < length {
-            let chunk = direct ? rounded - total : length - total
-            let count = pread(fd, buffer.baseAddress! + total, chunk, off_t(total))
+            let chunk = direct ? memory.count - total : length - total
+            let count = pread(fd, memory.baseAddress! + total, chunk, off_t(total))
             if count < 0, errno == EINTR { continue }
             if count < 0, errno == EINVAL, direct {
                 // Some file systems accept O_DIRECT at open but not our I/O size.
@@ -119,7 +125,7 @@ public final class LeaseDirectory: Sendable {
             if count == 0 { break }
             total += count
         }
-        return Array(buffer.prefix(min(total, length)))
+        return UnsafeRawBufferPointer(rebasing: memory[0..<min(total, length)])
     }
 
     /// Overwrites the start of a regular file entry with `bytes` (a whole
@@ -187,6 +193,26 @@ public final class LeaseDirectory: Sendable {
         guard getcwd(&buffer, buffer.count) != nil else { return path }
         let cwd = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return (cwd == "/" ? "" : cwd) + "/" + path
+    }
+}
+
+/// Page-aligned memory for O_DIRECT reads, grown as needed and reused.
+public final class AlignedBuffer {
+    private var memory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    public init() {}
+
+    deinit { memory.deallocate() }
+
+    /// At least `length` bytes, rounded up to whole pages (O_DIRECT reads
+    /// whole blocks).
+    func reserve(_ length: Int) -> UnsafeMutableRawBufferPointer {
+        let rounded = (length + 4095) / 4096 * 4096
+        if memory.count < rounded {
+            memory.deallocate()
+            memory = UnsafeMutableRawBufferPointer.allocate(byteCount: rounded, alignment: 4096)
+        }
+        return memory
     }
 }
 

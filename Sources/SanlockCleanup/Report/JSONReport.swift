@@ -1,13 +1,44 @@
 import Foundation
 import Sanlock
 
-/// The report for machines: one JSON document. Documented in
-/// doc/json-schema.md; bump `schemaVersion` on any incompatible change.
+/// The report for machines: one JSON document, schema in
+/// man/virt-sanlock-cleanup-report.schema.json; bump `schemaVersion` on any
+/// incompatible change.
+///
+/// Written as it is encoded, one lease object per line: a directory of
+/// 10,000 leases must not need the whole document in memory twice.
 public enum JSONReport {
     public static let schemaVersion = 1
 
     public static func render(_ report: RunReport) -> String {
-        encode(Document(report))
+        var text = ""
+        write(report) { text += $0 }
+        return text
+    }
+
+    /// Streams the document to `sink` in pieces.
+    public static func write(_ report: RunReport, to sink: (String) -> Void) {
+        let encoder = compactEncoder()
+        let document = Document(report)
+        var header = encode(Header(document), with: encoder)
+        header.removeLast()  // the closing brace: the arrays follow
+        sink(header + ",\"leases\":[\n")
+        for (index, lease) in report.leases.enumerated() {
+            sink(encode(Lease(lease), with: encoder) + (index == report.leases.count - 1 ? "\n" : ",\n"))
+        }
+        sink("],\"summary\":" + encode(document.summary, with: encoder)
+             + ",\"warnings\":" + encode(report.warnings, with: encoder) + "}\n")
+    }
+
+    private static func compactEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return encoder
+    }
+
+    private static func encode<T: Encodable>(_ value: T, with encoder: JSONEncoder) -> String {
+        String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
     }
 
     /// The document printed when the run stopped before deciding anything.
@@ -18,15 +49,49 @@ public enum JSONReport {
             leases: [], summary: nil))
     }
 
-    private static func encode<T: Encodable>(_ value: T) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self) + "\n"
+    /// RFC 3339 in UTC, without Foundation's formatter (costly per call, and
+    /// a report has one timestamp per lease).
+    static func timestamp(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 
-    struct Document: Encodable {
+    private static func encode<T: Encodable>(_ value: T) -> String {
+        let encoder = compactEncoder()
+        encoder.outputFormatting.insert(.prettyPrinted)
+        return encode(value, with: encoder) + "\n"
+    }
+
+    /// The document's scalar fields, written before the arrays.
+    struct Header: Encodable {
+        var schemaVersion: Int
+        var mode: String
+        var leaseDirectory: String
+        var hostId: UInt64?
+        var sanlockDaemon: String
+        var startedAt: String
+        var durationSeconds: Double
+        var retiredHosts: [UInt64]
+        var interruptedBySignal: Int32?
+
+        init(_ document: Document) {
+            schemaVersion = document.schemaVersion
+            mode = document.mode
+            leaseDirectory = document.leaseDirectory
+            hostId = document.hostId
+            sanlockDaemon = document.sanlockDaemon
+            startedAt = document.startedAt
+            durationSeconds = document.durationSeconds
+            retiredHosts = document.retiredHosts
+            interruptedBySignal = document.interruptedBySignal
+        }
+    }
+
+    struct Document {
         var schemaVersion = JSONReport.schemaVersion
         var mode: String
         var leaseDirectory: String
@@ -35,7 +100,6 @@ public enum JSONReport {
         var startedAt: String
         var durationSeconds: Double
         var retiredHosts: [UInt64]
-        var leases: [Lease]
         var summary: SummaryObject
         var warnings: [String]
         var interruptedBySignal: Int32?
@@ -50,9 +114,8 @@ public enum JSONReport {
             case .reachable: sanlockDaemon = "reachable"
             case .unreachable(let error): sanlockDaemon = "unreachable: \(error)"
             }
-            startedAt = ISO8601DateFormatter().string(from: report.startedAt)
+            startedAt = JSONReport.timestamp(report.startedAt)
             durationSeconds = (report.duration * 1000).rounded() / 1000
-            leases = report.leases.map(Lease.init)
             summary = SummaryObject(report.summary, outOfScope: report.outOfScope)
             warnings = report.warnings
         }
@@ -94,9 +157,7 @@ public enum JSONReport {
                 stateSource = state.source.rawValue
             }
             sizeBytes = lease.entry.status?.size
-            modifiedAt = lease.entry.status.map {
-                ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: $0.modified))
-            }
+            modifiedAt = lease.entry.status.map { JSONReport.timestamp(Date(timeIntervalSince1970: $0.modified)) }
             errorCode = lease.reason.errorCode
             if let use = lease.guestUse {
                 guest = use.guest
