@@ -20,7 +20,10 @@ SUBST    := sed 's|/usr/local/sbin/$(NAME)|$(SBINDIR)/$(NAME)|g'
 INPROCESS_RUN_DIR := /var/tmp/vsc-inprocess-$(shell echo $$PPID)
 BENCH_BINARY ?=
 
-.PHONY: all deps build release check check-ops test-unit test-integration demo man bench bench-smoke clean \
+# The end-to-end test's packages (libvirt with the sanlock plugin, qemu).
+E2E_PACKAGES := libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-sanlock qemu-system-x86 qemu-utils jq
+
+.PHONY: all deps build release check check-e2e check-ops test-unit test-integration demo man bench bench-smoke clean \
         install install-bin install-man install-doc install-units install-cron uninstall
 
 all: build
@@ -42,9 +45,17 @@ check: deps
 	$(SWIFT) test --skip-build --filter IntegrationTests --skip SanlockBehaviourTests
 	@echo "== sanlock behaviour through the wrapper (in-process, own daemon)"
 	SANLOCK_RUN_DIR=$(INPROCESS_RUN_DIR) $(SWIFT) test --skip-build --filter SanlockBehaviourTests
+	@$(MAKE) --no-print-directory check-e2e
 	@echo "== bench smoke (N=50: stock script, this tool, raw C loop)"
 	.ci/bench --smoke .build/debug/$(NAME)
 	@$(MAKE) --no-print-directory check-ops
+
+# A real libvirtd, qemu guest and sanlock daemon in a private namespace
+# (Tests/EndToEnd/libvirt-e2e.sh); as root.
+check-e2e: build
+	@.ci/deps $(E2E_PACKAGES)
+	@echo "== end-to-end test with libvirt (libvirtd, a qemu guest, sanlock)"
+	Tests/EndToEnd/libvirt-e2e.sh .build/debug/virt-sanlock-cleanup
 
 # The cron entry and systemd units (static checks, systemd-analyze verify);
 # make install/uninstall, running the installed binary as the installed unit

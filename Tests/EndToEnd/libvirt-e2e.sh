@@ -1,0 +1,506 @@
+#!/bin/bash
+# End-to-end test with a real libvirtd, a real qemu guest and the sanlock lock
+# manager. Usage: Tests/EndToEnd/libvirt-e2e.sh path/to/virt-sanlock-cleanup
+# (as root; `make check-e2e` installs the packages and runs it).
+#
+#   step 1  a private sanlock daemon and libvirtd (io_timeout 2)
+#   step 2  a guest with a rw qcow2 disk on a backing file, a readonly disk, a
+#           shareable disk, a cdrom with media and an empty cdrom: libvirt's
+#           lease files are exactly the ones our naming rule predicts
+#   step 3  stale leases and a failed hot-plug; the janitor with the guest
+#           running, paused (and the stock script there), destroyed
+#   step 4  crash: libvirtd stopped, qemu killed, a stale status file left
+#   step 5  teardown, also when a step fails (EXIT trap)
+#
+# Everything runs in one private mount and PID namespace: private /etc/libvirt,
+# /run and /var, and private copies of /etc/passwd and /etc/group with the
+# accounts Debian's libvirtd looks up. The machine's own /etc/libvirt,
+# /run/libvirt, /var/lib/libvirt and sanlock daemon are never seen or touched.
+# The script re-executes itself inside the namespace (VSC_E2E_INSIDE=1) as the
+# namespace's first process: when it exits, the kernel ends whatever is left
+# there and drops the mounts, so only processes this test started are killed.
+#
+# Every piece of the script is a function and the last line calls one, so bash
+# has parsed the whole file before the first step runs.
+set -euo pipefail
+export LC_ALL=C
+
+ls_name=__LIBVIRT__DISKS__
+guest=vsc-e2e-guest
+
+# ------------------------------------------------------------------ outside --
+outside() {
+    binary=$(realpath "${1:?usage: $0 path/to/virt-sanlock-cleanup}")
+    [ -x "$binary" ] || { echo "not an executable: $binary" >&2; exit 1; }
+    [ "$(id -u)" = 0 ] || { echo "the end-to-end test starts libvirtd and sanlock: run it as root" >&2; exit 1; }
+    local command file
+    for command in unshare libvirtd virsh qemu-system-x86_64 qemu-img sanlock augtool jq md5sum; do
+        command -v "$command" >/dev/null || { echo "missing command: $command (make check-e2e installs the packages)" >&2; exit 1; }
+    done
+    for file in /usr/sbin/virt-sanlock-cleanup /usr/lib/x86_64-linux-gnu/libvirt/lock-driver/sanlock.so; do
+        [ -e "$file" ] || { echo "missing $file (package libvirt-sanlock)" >&2; exit 1; }
+    done
+    # The mount point of the private /etc/libvirt (libvirt-clients ships the
+    # directory): the test never creates or writes the machine's own.
+    [ -d /etc/libvirt ] || { echo "missing /etc/libvirt (package libvirt-clients)" >&2; exit 1; }
+
+    # On a real disk: sanlock opens leases with O_DIRECT, which tmpfs refuses.
+    base=$(mktemp -d /var/tmp/vsc-e2e-XXXXXX)
+    child=""
+    trap cleanup_outside EXIT
+    trap 'exit 130' INT TERM HUP
+
+    # Private copies of the user and group databases with the accounts the
+    # Debian build of libvirtd looks up before it reads qemu.conf: it fails
+    # without the user and the group libvirt-qemu; kvm is there as in Debian.
+    cp /etc/passwd "$base/passwd"
+    cp /etc/group "$base/group"
+    local group gid
+    for group in kvm libvirt-qemu; do
+        grep -q "^$group:" "$base/group" || echo "$group:x:$(free_id "$base/group" 64055):" >>"$base/group"
+    done
+    if ! grep -q '^libvirt-qemu:' "$base/passwd"; then
+        gid=$(grep '^libvirt-qemu:' "$base/group" | cut -d: -f3)
+        echo "libvirt-qemu:x:$(free_id "$base/passwd" 64055):$gid:Libvirt Qemu,,,:/var/lib/libvirt:/usr/sbin/nologin" >>"$base/passwd"
+    fi
+    mkdir -p "$base/etc-libvirt" "$base/run" "$base/var"
+
+    export VSC_E2E_INSIDE=1 VSC_E2E_BASE="$base" VSC_E2E_BINARY="$binary" VSC_E2E_T0=$EPOCHREALTIME
+    unshare --mount --propagation private --pid --fork --mount-proc --kill-child "$(realpath "$0")" &
+    child=$!
+    local status=0
+    wait "$child" || status=$?
+    child=""
+    exit "$status"
+}
+
+free_id() {  # file first-candidate: the first id from there that no entry of file uses
+    local id=$2
+    while cut -d: -f3 "$1" | grep -qx "$id"; do id=$((id + 1)); done
+    echo "$id"
+}
+
+cleanup_outside() {
+    local status=$? inner
+    trap '' INT TERM HUP
+    # Normally the namespace is gone by now. If this script was interrupted,
+    # kill the namespace's first process (the inner script): the kernel then
+    # kills everything else in the namespace (libvirtd, qemu, the sanlock
+    # daemon) before unshare sees it exit. (No signal trap inside: bash 5.2
+    # can run a trap while it parses a $(...) and then fails with a syntax
+    # error, so an interruption is this SIGKILL, never a half-run trap.)
+    if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+        inner=$(cat "/proc/$child/task/$child/children" 2>/dev/null || true)
+        if [ -n "$inner" ]; then
+            kill -KILL "$inner" 2>/dev/null || true
+        else
+            kill -KILL "$child" 2>/dev/null || true   # --kill-child: its child dies with it
+        fi
+        wait "$child" 2>/dev/null || true
+        echo "interrupted: the test's namespace was killed with everything in it" >&2
+    fi
+    rm -rf "$base"
+    exit "$status"
+}
+
+# ------------------------------------------------------------------ helpers --
+# The report goes to fd 7, the script's stdout as it was at the start: a check
+# may fail, and the EXIT trap run, while a function's own redirection
+# (check ... >/dev/null) has fd 1 pointing elsewhere.
+elapsed() { awk -v now="$EPOCHREALTIME" -v t0="${1:-$t0}" 'BEGIN { printf "%5.1f", now - t0 }'; }
+say() { printf '[%ss] %s\n' "$(elapsed)" "$*" >&7; }
+note() { printf '%s\n' "$*" | sed 's/^/         /' >&7; }
+fail() {
+    failed=$((failed + 1))
+    say "FAILED: $*"
+    exit 1
+}
+check() {  # description, then a command that must succeed
+    local description=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        fail "$description"
+    fi
+}
+same() { [ "$1" = "$2" ] || { note "expected: $2"; note "actual:   $1"; return 1; }; }
+step() {  # number title
+    end_step
+    step_name="step $1" step_start=$EPOCHREALTIME
+    say "step $1: $2"
+}
+end_step() {  # adds the current step's duration to the timings
+    [ -z "$step_name" ] || timings="$timings, $step_name $(elapsed "$step_start" | tr -d ' ') s"
+    step_name=""
+}
+
+# Every command that talks to a daemon is bounded in time.
+virsh() { timeout 60 virsh -q -c qemu:///system "$@"; }
+lease_name() { printf %s "$1" | md5sum | cut -c1-32; }
+lease_files() { find "$leases" -mindepth 1 -maxdepth 1 ! -name "$ls_name" -printf '%f\n' | sort; }
+resource() { echo "$ls_name:$1:$leases/$1:0"; }
+make_lease() {  # a lease file as libvirt makes one: 1 MiB, sanlock_init
+    dd if=/dev/zero of="$leases/$1" bs=1M count=1 status=none
+    sanlock client init -r "$(resource "$1")" >/dev/null
+}
+leader() { sanlock direct read_leader -r "$(resource "$1")" 2>/dev/null | grep -E '^(owner_id|lver|timestamp) ' | tr '\n' ' '; }
+held_leases() { sanlock client status 2>/dev/null | awk '$1 == "r" { split($2, f, ":"); print f[2] }' | sort -u; }
+alive() { kill -0 "$1" 2>/dev/null; }
+wait_gone() {  # pid seconds
+    for _ in $(seq $(($2 * 20))); do alive "$1" || return 0; sleep 0.05; done
+    return 1
+}
+start_libvirtd() {
+    libvirtd >>"$out/libvirtd.out" 2>&1 7>&- 8>&- &
+    libvirtd_pid=$!
+    for _ in $(seq 600); do
+        virsh version >/dev/null 2>&1 && return 0
+        alive "$libvirtd_pid" || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+janitor() {  # label args...: our tool with its defaults, which inside the namespace are the private ones
+    local label=$1 rc=0
+    shift
+    runs=$((runs + 1))
+    janitor_json=$out/janitor-$runs-$label.json janitor_err=$out/janitor-$runs-$label.err
+    timeout 120 "$binary" --format json "$@" >"$janitor_json" 2>"$janitor_err" || rc=$?
+    janitor_rc=$rc
+    {
+        jq -r '.leases[] | "         \(.action)\t\(.name)\t\(.reason)\t\(.guest // "-") \(.guest_state // "") \(.disk // "")"' "$janitor_json"
+        jq -r '"         summary: \(.summary.deleted) deleted, \(.summary.kept) kept, \(.summary.failed) failed"' "$janitor_json"
+        jq -r '.warnings[]? | "         warning: \(.)"' "$janitor_json"
+    } >&7
+}
+field() { jq -r --arg n "$1" ".leases[] | select(.name == \$n) | .$2 // \"\"" "$janitor_json"; }
+summary() { jq -r ".summary.$1" "$janitor_json"; }
+expect_lease() {  # name action reason [guest guest_state]: what the last janitor run said about a lease
+    local got want
+    got="$(field "$1" action) $(field "$1" reason)"
+    want="$2 $3"
+    if [ $# -ge 4 ]; then
+        got="$got $(field "$1" guest) $(field "$1" guest_state)"
+        want="$want $4 $5"
+    fi
+    same "$got" "$want"
+}
+
+# ------------------------------------------------------------------- inside --
+inside() {
+    exec 7>&1 8>&2
+    set -E                              # the ERR trap in functions too
+    last_error=""
+    trap 'last_error="line $LINENO: $BASH_COMMAND (exit $?)"' ERR
+    base=$VSC_E2E_BASE binary=$VSC_E2E_BINARY t0=$VSC_E2E_T0
+    passed=0 failed=0 runs=0 timings="" step_name="" step_start=$t0
+    sanlock_pid="" libvirtd_pid="" qemu_pid=""
+    # A step that fails exits through here. An interruption is handled
+    # outside (see cleanup_outside).
+    trap cleanup_inside EXIT
+
+    # The private filesystem view. /var goes last: the sources of the other
+    # binds live under /var/tmp.
+    mount --bind "$base/passwd" /etc/passwd
+    mount --bind "$base/group" /etc/group
+    mount --bind "$base/etc-libvirt" /etc/libvirt
+    mount --bind "$base/run" /run
+    mkdir -p "$base/var/tmp" "$base/var/lib/libvirt" "$base/var/cache/libvirt" "$base/var/log/libvirt" "$base/var/e2e"
+    ln -sfn /run "$base/var/run"
+    ln -sfn /run/lock "$base/var/lock"
+    mount --bind "$base/var" /var
+    mkdir -p /run/lock
+    work=/var/e2e                       # $base/var/e2e seen from outside
+    out=$work/out
+    images=/var/lib/libvirt/images
+    leases=/var/lib/libvirt/sanlock     # libvirt's default disk_lease_dir, the private one
+    mkdir -p "$images" "$leases" "$out"
+    export SANLOCK_RUN_DIR=/run/sanlock # sanlock's default, in the private /run
+
+    step1
+    step2
+    step3
+    step4
+}
+
+cleanup_inside() {
+    local status=$? pid log
+    exec 1>&7 2>&8
+    trap - EXIT ERR
+    if [ "$status" != 0 ] && [ "$failed" = 0 ]; then
+        failed=1
+        say "FAILED: unexpected error at ${last_error:-an unknown place} (exit $status)"
+    fi
+    step 5 "teardown"
+    if [ -n "$libvirtd_pid" ] && alive "$libvirtd_pid"; then
+        virsh destroy "$guest" >/dev/null 2>&1 || true
+        kill "$libvirtd_pid" 2>/dev/null || true
+        wait_gone "$libvirtd_pid" 10 || kill -9 "$libvirtd_pid" 2>/dev/null || true
+    fi
+    for pid in $(cat /run/libvirt/qemu/*.pid 2>/dev/null) $qemu_pid; do
+        if alive "$pid"; then kill -9 "$pid" 2>/dev/null || true; fi
+    done
+    if [ -n "$sanlock_pid" ] && alive "$sanlock_pid"; then
+        sanlock client shutdown -f 1 >/dev/null 2>&1 || true
+        wait_gone "$sanlock_pid" 10 || kill -9 "$sanlock_pid" 2>/dev/null || true
+    fi
+    if [ "$status" != 0 ]; then
+        for log in /var/log/libvirt/libvirtd.log "/var/log/libvirt/qemu/$guest.log" /var/log/sanlock.log; do
+            [ -s "$log" ] || continue
+            echo "--- last lines of $log"
+            tail -n 25 "$log"
+        done
+    fi
+    end_step
+    say "timings: ${timings#, }; total $(elapsed | tr -d ' ') s"
+    if awk -v now="$EPOCHREALTIME" -v t0="$t0" 'BEGIN { exit !(now - t0 > 180) }'; then
+        say "warning: the end-to-end test took more than its 3 minutes"
+    fi
+    say "end-to-end test with libvirt: $passed passed, $failed failed"
+    echo "$passed passed, $failed failed"
+    exit "$status"
+}
+
+# ------------------------------------------------------------------- step 1 --
+step1() {
+    step 1 "a private sanlock daemon and libvirtd in a private mount and PID namespace ($base)"
+    SANLOCK_PRIVILEGED=0 sanlock daemon -D -w 0 -U root -G root -l 0 -e vsc-e2e-host1 >"$out/sanlock.out" 2>&1 7>&- 8>&- &
+    sanlock_pid=$!
+    for _ in $(seq 200); do sanlock client status >/dev/null 2>&1 && break; sleep 0.05; done
+    check "the sanlock daemon answers" sanlock client status >/dev/null
+
+    cat >/etc/libvirt/qemu.conf <<'CONF'
+lock_manager = "sanlock"
+security_driver = "none"
+cgroup_controllers = [ ]
+namespaces = [ ]
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+stdio_handler = "file"
+CONF
+    cat >/etc/libvirt/qemu-sanlock.conf <<CONF
+auto_disk_leases = 1
+disk_lease_dir = "$leases"
+host_id = 1
+io_timeout = 2
+user = "root"
+group = "root"
+CONF
+    cat >/etc/libvirt/libvirtd.conf <<'CONF'
+log_filters = "1:locking"
+log_outputs = "1:file:/var/log/libvirt/libvirtd.log"
+CONF
+    local start=$EPOCHREALTIME
+    check "libvirtd starts (it creates and joins the lockspace)" start_libvirtd
+    note "libvirtd answers after $(elapsed "$start" | tr -d ' ') s; lockspace: $(sanlock client status | awk '$1 == "s" { print $2 }')"
+    check "libvirt created the lockspace $leases/$ls_name" test -f "$leases/$ls_name"
+    check "libvirt joined it with io_timeout 2 (our delta lease says so)" \
+        same "$(sanlock direct read_leader -s "$ls_name:1:$leases/$ls_name:0" | grep '^io_timeout ')" "io_timeout 2"
+}
+
+# ------------------------------------------------------------------- step 2 --
+step2() {
+    rw_disk=$images/rw.qcow2
+    backing=$images/base.raw
+    ro_disk=$images/readonly.raw
+    shared_disk=$images/shared.raw
+    media=$images/media.iso
+    rw_lease=$(lease_name "$rw_disk")
+    shared_lease=$(lease_name "$shared_disk")
+    expected=$(printf '%s\n' "$rw_lease" "$shared_lease" | sort)
+    expected_words=$(tr '\n' ' ' <<<"$expected")   # as held_leases | tr '\n' ' ' says it
+    step 2 "define and start $guest: rw qcow2 on a backing file, readonly, shareable, cdrom, empty cdrom"
+    qemu-img create -q -f raw "$backing" 16M
+    qemu-img create -q -f qcow2 -b "$backing" -F raw "$rw_disk"
+    local file path
+    for file in "$ro_disk" "$shared_disk" "$media"; do qemu-img create -q -f raw "$file" 1M; done
+    cat >"$work/$guest.xml" <<XML
+<domain type='qemu'>
+  <name>$guest</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='$rw_disk'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='$ro_disk'/>
+      <target dev='vdb' bus='virtio'/>
+      <readonly/>
+    </disk>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='$shared_disk'/>
+      <target dev='vdc' bus='virtio'/>
+      <shareable/>
+    </disk>
+    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <source file='$media'/>
+      <target dev='hdc' bus='ide'/>
+      <readonly/>
+    </disk>
+    <disk type='file' device='cdrom'>
+      <target dev='hdd' bus='ide'/>
+      <readonly/>
+    </disk>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+XML
+    check "virsh define" virsh define "$work/$guest.xml" >/dev/null
+    check "virsh start" virsh start "$guest" >/dev/null
+    qemu_pid=$(cat "/run/libvirt/qemu/$guest.pid")
+    check "the guest runs (qemu pid $qemu_pid)" same "$(virsh domstate "$guest")" running
+    check "libvirt's status XML has the backing file (so the test covers it)" \
+        grep -q "source file='$backing'" "/run/libvirt/qemu/$guest.xml"
+    note "lease files: $(lease_files | tr '\n' ' ')"
+    check "libvirt made exactly one lease file per rw or shareable disk, named as md5sum names the path" \
+        same "$(lease_files)" "$expected"
+    for path in "$ro_disk" "$media" "$backing"; do
+        check "no lease file for $path" test ! -e "$leases/$(lease_name "$path")"
+    done
+    check "the guest holds both leases (sanlock client status)" same "$(held_leases)" "$expected"
+    janitor names --dry-run
+    check "our tool (dry run) maps each lease file libvirt made to its disk of $guest" \
+        same "$(jq -r '[.leases[] | select(.kind != "lockspace") | "\(.name) \(.guest) \(.disk) \(.reason)"] | sort | .[]' "$janitor_json")" \
+        "$(printf '%s\n' "$rw_lease $guest $rw_disk used-by-guest" "$shared_lease $guest $shared_disk used-by-guest" | sort)"
+    say "step 2: libvirt made $(lease_files | wc -l) lease files, rw $rw_lease and shareable $shared_lease, none for the readonly disk, the cdroms or the backing file"
+}
+
+# ------------------------------------------------------------------- step 3 --
+step3() {
+    step 3 "stale leases, then the janitor with the guest running, paused, destroyed"
+    # The disk of a guest that no longer exists, never acquired, and one that
+    # ran once (acquired and released by this host).
+    gone_never=$(lease_name "$images/deleted-guest.qcow2")
+    make_lease "$gone_never"
+    gone_released=$(lease_name "$images/retired-guest.qcow2")
+    make_lease "$gone_released"
+    sanlock client command -r "$(resource "$gone_released")" -c /bin/true >/dev/null 2>&1
+    # Failed hot-plugs. A missing file (like a bad target) is refused before
+    # the lock manager is asked; a wrong format is refused by qemu after
+    # libvirt created the lease, acquired it for the guest and released it.
+    local before rc=0
+    before=$(lease_files)
+    virsh attach-disk "$guest" "$images/missing.qcow2" vdd --live >"$out/hotplug-missing.out" 2>&1 || rc=$?
+    note "hot-plug of a missing file: $(tr '\n' ' ' <"$out/hotplug-missing.out")"
+    check "the hot-plug of a missing file fails and leaves no lease file" same "$rc $(lease_files)" "1 $before"
+    local garbage=$images/not-qcow2.img
+    qemu-img create -q -f raw "$garbage" 1M
+    hotplug_lease=$(lease_name "$garbage")
+    rc=0
+    virsh attach-disk "$guest" "$garbage" vdd --live --subdriver qcow2 >"$out/hotplug-format.out" 2>&1 || rc=$?
+    note "hot-plug of a raw file as qcow2: $(tr '\n' ' ' <"$out/hotplug-format.out")"
+    check "the hot-plug with the wrong format fails" test "$rc" != 0
+    check "and leaves its lease file $hotplug_lease" test -f "$leases/$hotplug_lease"
+    note "its leader: $(leader "$hotplug_lease")"
+    check "the guest still runs and holds its leases" \
+        same "$(virsh domstate "$guest") $(held_leases | tr '\n' ' ')" "running $expected_words"
+
+    janitor running --min-age 0
+    check "janitor (running): exit status 0" same "$janitor_rc" 0
+    check "janitor (running): rw disk's lease kept" expect_lease "$rw_lease" kept used-by-guest "$guest" running
+    check "janitor (running): shareable disk's lease kept" expect_lease "$shared_lease" kept used-by-guest "$guest" running
+    check "janitor (running): never-acquired stale lease deleted" expect_lease "$gone_never" deleted never-acquired
+    check "janitor (running): released stale lease deleted" expect_lease "$gone_released" deleted released
+    check "janitor (running): failed hot-plug's lease deleted" expect_lease "$hotplug_lease" deleted released
+    check "janitor (running): no known disk for the three" \
+        same "$(field "$gone_never" unknown_disk) $(field "$gone_released" unknown_disk) $(field "$hotplug_lease" unknown_disk)" "true true true"
+    check "janitor (running): the lease directory holds the guest's leases only" same "$(lease_files)" "$expected"
+    check "janitor (running): the guest still holds them" same "$(held_leases)" "$expected"
+    say "step 3: running: janitor kept $(jq '[.leases[] | select(.reason == "used-by-guest")] | length' "$janitor_json") leases, deleted $(summary deleted) stale ones"
+
+    virsh suspend "$guest" >/dev/null
+    check "the guest is paused" same "$(virsh domstate "$guest")" paused
+    check "a paused guest holds no lease (libvirt released them)" same "$(held_leases)" ""
+    gone_paused=$(lease_name "$images/another-deleted-guest.qcow2")
+    make_lease "$gone_paused"
+    janitor paused --min-age 0
+    check "janitor (paused): exit status 0" same "$janitor_rc" 0
+    check "janitor (paused): rw disk's lease kept" expect_lease "$rw_lease" kept used-by-guest "$guest" paused
+    check "janitor (paused): shareable disk's lease kept" expect_lease "$shared_lease" kept used-by-guest "$guest" paused
+    check "janitor (paused): stale lease deleted" expect_lease "$gone_paused" deleted never-acquired
+    check "janitor (paused): the paused guest's lease files are still there" same "$(lease_files)" "$expected"
+    local janitor_kept
+    janitor_kept=$(jq '[.leases[] | select(.reason == "used-by-guest")] | length' "$janitor_json")
+
+    # The stock script in the same state on the same directory; it reads the
+    # private /etc/libvirt/qemu-sanlock.conf with augtool.
+    timeout 120 /usr/sbin/virt-sanlock-cleanup >"$out/stock-paused.out" 2>&1 || true
+    sed 's/^/         stock: /' "$out/stock-paused.out" >&7
+    local stock_deleted
+    stock_deleted=$(comm -23 <(echo "$expected") <(lease_files))
+    check "stock script (paused): it deleted the paused guest's leases (as README says for libvirt 9.0; update it if this changes)" \
+        same "$stock_deleted" "$expected"
+    say "step 3: paused: janitor kept $janitor_kept leases, stock script deleted $(echo "$stock_deleted" | grep -c .)"
+    # What libvirt 9.0 does next: resume creates the lease files anew and
+    # acquires them, so the guest runs on with fresh leases (lver starts over).
+    rc=0
+    virsh resume "$guest" >"$out/resume.out" 2>&1 || rc=$?
+    note "virsh resume: exit $rc $(tr '\n' ' ' <"$out/resume.out"); lease files: $(lease_files | tr '\n' ' '); rw lease: $(leader "$rw_lease")"
+    check "after the stock script, resume made the lease files anew and acquired them (libvirt 9.0)" \
+        same "$rc $(virsh domstate "$guest") $(held_leases | tr '\n' ' ')" "0 running $expected_words"
+
+    check "virsh destroy" virsh destroy "$guest" >/dev/null
+    check "destroyed: no status file left" test ! -e "/run/libvirt/qemu/$guest.xml"
+    check "destroyed: no lease held, the lease files remain (libvirt never deletes one)" \
+        same "$(held_leases)|$(lease_files)" "|$expected"
+    janitor destroyed --min-age 0
+    check "janitor (destroyed): exit status 0" same "$janitor_rc" 0
+    check "janitor (destroyed): rw disk's lease deleted" expect_lease "$rw_lease" deleted released "$guest" shutoff
+    check "janitor (destroyed): shareable disk's lease deleted" expect_lease "$shared_lease" deleted released "$guest" shutoff
+    check "janitor (destroyed): nothing left but the lockspace" same "$(lease_files)" ""
+    say "step 3: destroyed: janitor deleted $(summary deleted) leases of the stopped guest"
+}
+
+# ------------------------------------------------------------------- step 4 --
+step4() {
+    step 4 "crash: the guest runs, libvirtd stops, qemu is killed"
+    check "virsh start" virsh start "$guest" >/dev/null
+    qemu_pid=$(cat "/run/libvirt/qemu/$guest.pid")
+    check "the guest holds its leases (made anew)" same "$(held_leases)" "$expected"
+    kill "$libvirtd_pid"
+    check "libvirtd stopped" wait_gone "$libvirtd_pid" 15
+    libvirtd_pid=""
+    check "the guest outlived libvirtd" alive "$qemu_pid"
+    kill -9 "$qemu_pid"
+    check "qemu killed" wait_gone "$qemu_pid" 10
+    for _ in $(seq 100); do [ -z "$(held_leases)" ] && break; sleep 0.05; done
+    check "sanlock released the dead qemu's leases" same "$(held_leases)" ""
+    check "a stale status file remains: state running, pid $qemu_pid" \
+        grep -q "<domstatus state='running' reason='[a-z]*' pid='$qemu_pid'>" "/run/libvirt/qemu/$guest.xml"
+    janitor crashed --min-age 0
+    check "janitor (stale status): exit status 0" same "$janitor_rc" 0
+    check "janitor (stale status): rw disk's lease kept" expect_lease "$rw_lease" kept stale-guest-status "$guest" running
+    check "janitor (stale status): shareable disk's lease kept" expect_lease "$shared_lease" kept stale-guest-status "$guest" running
+    check "janitor (stale status): it warns on stderr about the stale status file" \
+        grep -q "stale status file /run/libvirt/qemu/$guest.xml: guest $guest is running but its process $qemu_pid is gone" "$janitor_err"
+    check "janitor (stale status): the lease files are still there" same "$(lease_files)" "$expected"
+    say "step 4: stale status file: janitor kept $(jq '[.leases[] | select(.reason == "stale-guest-status")] | length' "$janitor_json") leases (stale-guest-status), deleted $(summary deleted)"
+
+    # libvirtd comes back, finds qemu gone and removes the guest's status.
+    local start=$EPOCHREALTIME
+    check "libvirtd starts again" start_libvirtd
+    note "libvirtd answers after $(elapsed "$start" | tr -d ' ') s (the lockspace was still joined)"
+    check "libvirtd says the guest is shut off" same "$(virsh domstate "$guest")" "shut off"
+    check "libvirtd removed the stale status file" test ! -e "/run/libvirt/qemu/$guest.xml"
+    janitor recovered --min-age 0
+    check "janitor (status gone): exit status 0" same "$janitor_rc" 0
+    check "janitor (status gone): rw disk's lease deleted" expect_lease "$rw_lease" deleted released "$guest" shutoff
+    check "janitor (status gone): shareable disk's lease deleted" expect_lease "$shared_lease" deleted released "$guest" shutoff
+    check "janitor (status gone): nothing left but the lockspace" same "$(lease_files)" ""
+    say "step 4: status file removed by the restarted libvirtd: janitor deleted $(summary deleted) leases"
+}
+
+if [ -z "${VSC_E2E_INSIDE:-}" ]; then outside "$@"; else inside; fi
