@@ -56,7 +56,7 @@ public struct Janitor: Sendable {
         }
         warnings += guests.definitionWarnings.map { "guest definition ignored: \($0)" }
         warnings += guests.staleGuests.map { guest in
-            "stale status file \(guest.file): guest \(guest.name) is \(guest.state.rawValue) but its process \(guest.pid.map(String.init) ?? "") is gone; its leases are kept"
+            "stale status file \(guest.file): guest \(guest.name) is \(guest.state.rawValue) but its process \(guest.pid.map(String.init) ?? "") is gone; its leases are kept until the file goes (restarting libvirtd removes it; or remove it once the guest is known to be gone)"
         }
 
         let lockspaceImage = readLockspaceImage(in: directory, warnings: &warnings)

@@ -254,7 +254,20 @@ final class SanlockCluster: @unchecked Sendable {
 
     func tearDown() async {
         for daemon in hosts.values { await daemon.stop() }
+        removeRunLocks()
         scratch.remove()
+    }
+
+    /// The janitor keeps its run-lock files (removing one under a waiting
+    /// janitor would let two run at once); the tests remove theirs.
+    private func removeRunLocks() {
+        var status = stat()
+        guard stat(leases.path, &status) == 0 else { return }
+        let prefix = "lease-dir-\(status.st_dev)-\(status.st_ino)-host-"
+        let directory = "/run/virt-sanlock-cleanup"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(prefix) {
+            try? FileManager.default.removeItem(atPath: directory + "/" + name)
+        }
     }
 }
 
