@@ -169,6 +169,10 @@ janitor() {  # label args...: our tool with its defaults, which inside the names
     janitor_json=$out/janitor-$runs-$label.json janitor_err=$out/janitor-$runs-$label.err
     timeout 120 "$binary" --format json "$@" >"$janitor_json" 2>"$janitor_err" || rc=$?
     janitor_rc=$rc
+    if ! jq -e . "$janitor_json" >/dev/null 2>&1; then
+        note "our tool ($label) exited $rc without a JSON report; stderr:"
+        sed 's/^/         /' "$janitor_err" >&7
+    fi
     {
         jq -r '.leases[] | "         \(.action)\t\(.name)\t\(.reason)\t\(.guest // "-") \(.guest_state // "") \(.disk // "")"' "$janitor_json"
         jq -r '"         summary: \(.summary.deleted) deleted, \(.summary.kept) kept, \(.summary.failed) failed"' "$janitor_json"
@@ -210,6 +214,11 @@ inside() {
     mkdir -p "$base/var/tmp" "$base/var/lib/libvirt" "$base/var/cache/libvirt" "$base/var/log/libvirt" "$base/var/e2e"
     ln -sfn /run "$base/var/run"
     ln -sfn /run/lock "$base/var/lock"
+    # The binary may live anywhere, /var or /run included (a CI checkout under
+    # /var/tmp, say), which the binds below hide: take a copy along.
+    mkdir -p "$base/var/e2e-bin"
+    cp "$binary" "$base/var/e2e-bin/virt-sanlock-cleanup"
+    binary=/var/e2e-bin/virt-sanlock-cleanup
     mount --bind "$base/var" /var
     mkdir -p /run/lock
     work=/var/e2e                       # $base/var/e2e seen from outside

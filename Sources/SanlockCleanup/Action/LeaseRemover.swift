@@ -124,9 +124,9 @@ public struct LeaseRemover: Sendable {
         return .deleted
     }
 
-    /// Releases a lease we hold. After an unlink (or a reinitialisation) the
-    /// daemon answers -ENOENT (or a leader mismatch) but forgets the lease
-    /// all the same; nothing to report.
+    /// Releases a lease we hold. After our unlink the daemon answers -ENOENT
+    /// (it reopens the lease by path) but forgets the lease all the same;
+    /// nothing to report.
     private func release(_ resource: SanlockResource, on connection: borrowing SanlockConnection) {
         _ = try? connection.release(resource)
     }
