@@ -3,17 +3,19 @@
  * but the lockspace file: sanlock_acquire(OWNER_NOWAIT) → unlink →
  * sanlock_release (which answers -ENOENT after the unlink: expected).
  * JOBS threads, each with its own registered connection, sharded by index
- * over the sorted names. With --clear it also invalidates the lease
- * (sanlock_write_resource(SANLK_WRITE_CLEAR)) before the unlink, as
- * virt-sanlock-cleanup does, to show what that step costs.
+ * over the sorted names. With --clear it also invalidates the lease before
+ * the unlink as virt-sanlock-cleanup does (the leader sector rewritten with
+ * sanlock's "cleared" magic, O_DIRECT|O_SYNC), to show what that step costs.
  *
  * Usage: raw_cleanup_loop [--clear] JOBS DIR
  * Prints one line: "deleted D kept K errors E" and the acquire results.
  * Exit 0 unless something failed that a cleanup must not ignore. */
+#define _GNU_SOURCE  /* O_DIRECT */
 #include "bench_sanlock.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -26,6 +28,42 @@ static int count, jobs, clear_first;
 static int results[RESULTS];
 static int deleted, errors;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* sanlock's leader checksum: CRC-32C, seed ~1, no final inversion. */
+static uint32_t leader_checksum(const unsigned char *data, size_t length)
+{
+    uint32_t crc = ~1u;
+    while (length--) {
+        crc ^= *data++;
+        for (int bit = 0; bit < 8; bit++)
+            crc = (crc & 1) ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
+    }
+    return crc;
+}
+
+/* Rewrites the leader sector with the cleared magic 0x11282016. */
+static int invalidate_leader(const char *path)
+{
+    void *sector;
+    if (posix_memalign(&sector, 4096, 4096) != 0)
+        return -ENOMEM;
+    int rv = 0;
+    int fd = open(path, O_RDWR | O_DIRECT | O_SYNC);
+    if (fd < 0 || pread(fd, sector, 512, 0) != 512) {
+        rv = -errno;
+    } else {
+        uint32_t magic = 0x11282016, checksum;
+        memcpy(sector, &magic, 4);
+        checksum = leader_checksum(sector, 168);
+        memcpy((char *)sector + 168, &checksum, 4);
+        if (pwrite(fd, sector, 512, 0) != 512)
+            rv = -errno;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(sector);
+    return rv;
+}
 
 static int by_name(const void *a, const void *b)
 {
@@ -61,7 +99,7 @@ static void *worker(void *arg)
             continue;
         }
         if (clear_first) {
-            int crv = sanlock_write_resource(&r.res, 0, 0, SANLK_WRITE_CLEAR);
+            int crv = invalidate_leader(r.disk.path);
             if (crv < 0) {
                 fprintf(stderr, "clear %s: %d\n", names[i], crv);
                 my_errors++;
