@@ -19,14 +19,14 @@ public enum JSONReport {
     /// Streams the document to `sink` in pieces.
     public static func write(_ report: RunReport, to sink: (String) -> Void) {
         let encoder = compactEncoder()
-        let document = Document(report)
-        var header = encode(Header(document), with: encoder)
+        var header = encode(Header(report), with: encoder)
         header.removeLast()  // the closing brace: the arrays follow
         sink(header + ",\"leases\":[\n")
         for (index, lease) in report.leases.enumerated() {
             sink(encode(Lease(lease), with: encoder) + (index == report.leases.count - 1 ? "\n" : ",\n"))
         }
-        sink("],\"summary\":" + encode(document.summary, with: encoder)
+        let summary = SummaryObject(report.summary, outOfScope: report.outOfScope)
+        sink("],\"summary\":" + encode(summary, with: encoder)
              + ",\"warnings\":" + encode(report.warnings, with: encoder) + "}\n")
     }
 
@@ -68,30 +68,6 @@ public enum JSONReport {
 
     /// The document's scalar fields, written before the arrays.
     struct Header: Encodable {
-        var schemaVersion: Int
-        var mode: String
-        var leaseDirectory: String
-        var hostId: UInt64?
-        var sanlockDaemon: String
-        var startedAt: String
-        var durationSeconds: Double
-        var retiredHosts: [UInt64]
-        var interruptedBySignal: Int32?
-
-        init(_ document: Document) {
-            schemaVersion = document.schemaVersion
-            mode = document.mode
-            leaseDirectory = document.leaseDirectory
-            hostId = document.hostId
-            sanlockDaemon = document.sanlockDaemon
-            startedAt = document.startedAt
-            durationSeconds = document.durationSeconds
-            retiredHosts = document.retiredHosts
-            interruptedBySignal = document.interruptedBySignal
-        }
-    }
-
-    struct Document {
         var schemaVersion = JSONReport.schemaVersion
         var mode: String
         var leaseDirectory: String
@@ -100,13 +76,9 @@ public enum JSONReport {
         var startedAt: String
         var durationSeconds: Double
         var retiredHosts: [UInt64]
-        var summary: SummaryObject
-        var warnings: [String]
         var interruptedBySignal: Int32?
 
         init(_ report: RunReport) {
-            interruptedBySignal = report.interruptedBy
-            retiredHosts = report.retiredHosts
             mode = report.mode.rawValue
             leaseDirectory = report.leaseDirectory
             hostId = report.thisHostID
@@ -116,8 +88,8 @@ public enum JSONReport {
             }
             startedAt = JSONReport.timestamp(report.startedAt)
             durationSeconds = (report.duration * 1000).rounded() / 1000
-            summary = SummaryObject(report.summary, outOfScope: report.outOfScope)
-            warnings = report.warnings
+            retiredHosts = report.retiredHosts
+            interruptedBySignal = report.interruptedBy
         }
     }
 
