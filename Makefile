@@ -44,7 +44,8 @@ check: deps
 	@echo "== daemon tests (real sanlock daemons)"
 	$(SWIFT) test --skip-build --filter IntegrationTests --skip SanlockBehaviourTests
 	@echo "== sanlock behaviour through the wrapper (in-process, own daemon)"
-	SANLOCK_RUN_DIR=$(INPROCESS_RUN_DIR) $(SWIFT) test --skip-build --filter SanlockBehaviourTests
+	SANLOCK_RUN_DIR=$(INPROCESS_RUN_DIR) $(SWIFT) test --skip-build --filter SanlockBehaviourTests; \
+	    status=$$?; rm -rf $(INPROCESS_RUN_DIR); exit $$status
 	@$(MAKE) --no-print-directory check-e2e
 	@echo "== bench smoke (N=50: stock script, this tool, raw C loop)"
 	.ci/bench --smoke .build/debug/$(NAME)
