@@ -326,6 +326,7 @@ struct ReasonTests {
         .heldShared(hosts: [2]), .sanlockReadFailed(SanlockError(.readResourceOwners, code: -5)),
         .neverAcquired, .released(lastOwner: 2), .ownerHostDead(2, .dead), .ownerHostRestarted(2, heldGeneration: 1, currentGeneration: 2),
         .sharedHoldersGone(hosts: [2]), .acquireBusy(SanlockError(.acquire, code: -16)),
+        .usedDuringRun(scannedLVer: 1, lver: 4),
         .lockspaceNotJoined(SanlockError(.acquire, code: -28)), .acquireFailed(SanlockError(.acquire, code: -5)),
         .invalidateFailed(FileSystemError(.write, path: "/p", errno: .ioError)),
         .replacedBeforeDeletion(FileSystemError(.stat, path: "/p", errno: .resourceBusy)),

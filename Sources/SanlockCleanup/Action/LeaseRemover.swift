@@ -75,7 +75,16 @@ public struct LeaseRemover: Sendable {
             release(resource, on: connection)
             return .failed(.invalidateFailed(error))
         }
-        let sectorSize = leader.withUnsafeBytes { LeaderRecord(sector: $0) }.map { Int($0.sectorSize) } ?? 512
+        let record = leader.withUnsafeBytes { LeaderRecord(sector: $0) }
+        // Our acquire made the lease version one more than the scan saw. If
+        // it grew further, someone held the lease since we looked: maybe a
+        // guest that started after the guest list was read and has paused
+        // since, which that list cannot protect. Leave it for the next run.
+        if let scanned = entry.leaseState?.lver, let now = record?.lver, now != scanned + 1 {
+            release(resource, on: connection)
+            return .kept(.usedDuringRun(scannedLVer: scanned, lver: now))
+        }
+        let sectorSize = record.map { Int($0.sectorSize) } ?? 512
         do throws(FileSystemError) {
             let sector = sectorSize == 512 ? leader
                 : try directory.readPrefix(of: entry.name, length: sectorSize, expected: expected)

@@ -76,6 +76,8 @@ public enum Reason: Sendable, Hashable {
     case sharedHoldersGone(hosts: [UInt64])
 
     // What sanlock said when the janitor tried to take a lease to delete it.
+    /// Acquired by someone else between the scan and our acquire.
+    case usedDuringRun(scannedLVer: UInt64, lver: UInt64)
     case acquireBusy(SanlockError)
     case lockspaceNotJoined(SanlockError)
     case acquireFailed(SanlockError)
@@ -149,6 +151,7 @@ public enum Reason: Sendable, Hashable {
         case .ownerHostDead: "owner-host-dead"
         case .ownerHostRestarted: "owner-host-restarted"
         case .sharedHoldersGone: "shared-holders-gone"
+        case .usedDuringRun: "used-during-run"
         case .acquireBusy: "acquire-busy"
         case .lockspaceNotJoined: "lockspace-not-joined"
         case .acquireFailed: "acquire-failed"

@@ -86,6 +86,8 @@ extension Reason {
             return "held by host \(host) generation \(held); that host has restarted since (generation \(current))"
         case .sharedHoldersGone(let hosts):
             return "shared holder\(hosts.count > 1 ? "s" : "") \(list(hosts)) gone"
+        case .usedDuringRun(let scanned, let lver):
+            return "acquired by another holder while this run looked at it (lver \(scanned) → \(lver - 1)): a guest may have started; left for the next run"
         case .acquireBusy(let error):
             return "another host is acquiring it right now (\(error.symbolicName)); retry later"
         case .lockspaceNotJoined(let error):
