@@ -48,7 +48,7 @@ struct VirtSanlockCleanup: ParsableCommand {
 
     @Option(name: .customLong("status-dir"),
             help: ArgumentHelp(
-                "A directory of libvirt status XML (running and paused guests); repeatable. Default: /run/libvirt/qemu and /run/libvirt/libxl.",
+                "A directory of libvirt status XML (running and paused guests), which must exist; repeatable. Default: /run/libvirt/qemu and /run/libvirt/libxl.",
                 valueName: "dir"))
     var statusDirectories: [String] = []
 
@@ -171,6 +171,15 @@ struct VirtSanlockCleanup: ParsableCommand {
             lockManager = try LockManagerConfig.load(path: config)
         } catch {
             throw .configuration("configuration: \(error)")
+        }
+        // The default status directories may be missing (no libvirt, no Xen);
+        // one named on the command line must exist: a typo would hide every
+        // running and paused guest.
+        for directory in statusDirectories {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw .configuration("--status-dir \(directory): no such directory; without it its guests would go unseen")
+            }
         }
         return RunConfiguration(
             leaseDirectory: leaseDirectory ?? lockManager.diskLeaseDirectory,

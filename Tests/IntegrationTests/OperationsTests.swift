@@ -126,7 +126,7 @@ struct OperationsTests {
             var status = stat()
             #expect(stat(stderrPath, &status) == 0)
             let result = try await Command.run(
-                ["sh", "-c", script, "sh", stderrPath, Janitor.binary, "--config", "/nonexistent", "--status-dir", "/nonexistent",
+                ["sh", "-c", script, "sh", stderrPath, Janitor.binary, "--config", "/nonexistent", "--status-dir", Janitor.noGuests,
                  "--config-dir", "/nonexistent", "--min-age", "0", "--lease-dir", cluster.leases.path],
                 environment: host.environment.merging(["JOURNAL_STREAM": "\(status.st_dev):\(status.st_ino)"]) { $1 },
                 check: false)

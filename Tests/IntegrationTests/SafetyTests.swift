@@ -190,6 +190,20 @@ struct SafetyTests {
         }
     }
 
+    @Test("A --status-dir that does not exist is an error, not an empty guest list")
+    func missingStatusDirectory() async throws {
+        try await withCluster { cluster in
+            let free = String(repeating: "9", count: 32)
+            try await cluster.host(1).createLease(free, in: cluster.leases)
+            let typo = cluster.scratch.path + "/run/libvirt/qemuu"
+            let run = try await Janitor.run(["--lease-dir", cluster.leases.path, "--status-dir", typo], daemon: cluster.host(1))
+            #expect(run.status == 1)
+            #expect(run.document?.error?.code == "configuration")
+            #expect(run.result.stderr.contains("--status-dir \(typo): no such directory"))
+            #expect(FileManager.default.fileExists(atPath: cluster.leases.path(of: free)))
+        }
+    }
+
     @Test("A missing lease directory is a fatal error naming it")
     func missingLeaseDirectory() async throws {
         try await withCluster { cluster in

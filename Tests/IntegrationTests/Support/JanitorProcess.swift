@@ -79,6 +79,13 @@ enum Janitor {
         return "virt-sanlock-cleanup"
     }
 
+    /// An empty status directory: no guests (a missing one is an error).
+    static var noGuests: String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vsc-test-no-guests").path
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
     /// Runs with `--format json` (unless `json: false`) and a config file
     /// that does not exist, so the machine's own configuration never matters.
     static func run(
@@ -92,7 +99,7 @@ enum Janitor {
         // a test names its own; and no minimum age, since tests make their
         // leases moments before running the janitor.
         if !arguments.contains("--config") { args += ["--config", "/nonexistent/qemu-sanlock.conf"] }
-        if !arguments.contains("--status-dir") { args += ["--status-dir", "/nonexistent/status"] }
+        if !arguments.contains("--status-dir") { args += ["--status-dir", noGuests] }
         if !arguments.contains("--config-dir") { args += ["--config-dir", "/nonexistent/definitions"] }
         if !arguments.contains("--min-age") { args += ["--min-age", "0"] }
         args += arguments
