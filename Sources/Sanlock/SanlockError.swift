@@ -34,12 +34,6 @@ public struct SanlockError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The symbolic name of the code: `SANLK_ACQUIRE_IDLIVE`, `EEXIST`, …
     public var symbolicName: String { SanlockCode.name(of: code) }
 
-    /// True when the failure means "no daemon to talk to": the socket is
-    /// missing or refuses connections.
-    public var isDaemonUnreachable: Bool {
-        code == -ENOENT || code == -ECONNREFUSED
-    }
-
     public var description: String {
         "\(operation.rawValue) failed: \(SanlockCode.message(of: code)) (\(symbolicName), \(code))"
     }

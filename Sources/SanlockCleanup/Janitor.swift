@@ -81,8 +81,7 @@ public struct Janitor: Sendable {
         // is there. A cleaning run does not ask: the acquire is sanlock's
         // authoritative read, and asking first costs 1 MiB of I/O per lease.
         if !cleaning, sanlock.daemonReachable {
-            let reader = LeaseRemover(directory: directory, hosts: nil)
-            entries = parallelMap(entries, workers: configuration.jobs) { Self.refinedBySanlock($0, remover: reader) }
+            entries = parallelMap(entries, workers: configuration.jobs) { Self.refinedBySanlock($0, in: directory) }
         }
 
         let hosts = sanlock.hosts.map { completeHostTable($0, entries: entries) }
@@ -200,11 +199,11 @@ public struct Janitor: Sendable {
     /// Replaces the disk decoder's view of an auto lease with the daemon's
     /// (`sanlock_read_resource_owners`). The last owner of a free lease is
     /// kept from disk: sanlock lists only current holders.
-    static func refinedBySanlock(_ entry: LeaseEntry, remover: LeaseRemover) -> LeaseEntry {
+    static func refinedBySanlock(_ entry: LeaseEntry, in directory: LeaseDirectory) -> LeaseEntry {
         guard var state = entry.leaseState else { return entry }
         var refined = entry
         do {
-            let owners = try SanlockClient.readOwners(of: remover.resource(for: entry))
+            let owners = try SanlockClient.readOwners(of: directory.resource(for: entry))
             let exclusive = owners.owners.first { $0.timestamp != 0 }
             state.held = exclusive != nil
             if let exclusive {
@@ -269,7 +268,8 @@ enum WorkerConnection: ~Copyable {
 }
 
 extension Duration {
-    var seconds: Double {
+    /// The duration in seconds, as a `Double` (for reports and metrics).
+    public var seconds: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
     }

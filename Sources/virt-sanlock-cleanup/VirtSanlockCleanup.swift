@@ -196,10 +196,9 @@ struct VirtSanlockCleanup: ParsableCommand {
 
     private func writeMetrics(report: RunReport?, exitStatus: ExitStatus, started: ContinuousClock.Instant, logger: Logger) {
         guard let metricsFile else { return }
-        let elapsed = ContinuousClock.now - started
         let text = MetricsFile.render(
             report: report, exitStatus: exitStatus, now: Date().timeIntervalSince1970,
-            duration: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            duration: (ContinuousClock.now - started).seconds,
             lastSuccess: MetricsFile.lastSuccess(in: metricsFile))
         do {
             try MetricsFile.write(text, to: metricsFile)

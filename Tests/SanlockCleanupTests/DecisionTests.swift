@@ -127,7 +127,7 @@ struct DecisionTests {
     static func aged(_ kind: EntryKind, modifiedSecondsAgo age: Double, now: Double = 1_000_000) -> LeaseEntry {
         LeaseEntry(name: EntryName(String(repeating: "a", count: 32)), path: "/l/a",
                    status: FileStatus(identity: FileIdentity(device: 1, inode: 1), type: .regular, size: 1 << 20,
-                                      modified: now - age, changed: now),
+                                      modified: now - age),
                    kind: kind)
     }
 

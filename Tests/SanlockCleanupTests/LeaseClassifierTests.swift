@@ -127,7 +127,7 @@ struct LeaseClassifierTests {
 
     @Test func nonRegularEntries() {
         func status(_ type: FileStatus.FileType) -> FileStatus {
-            FileStatus(identity: FileIdentity(device: 1, inode: 2), type: type, size: 0, modified: 0, changed: 0)
+            FileStatus(identity: FileIdentity(device: 1, inode: 2), type: type, size: 0, modified: 0)
         }
         #expect(LeaseClassifier.kind(ofNonRegular: status(.directory), symlinkTarget: nil) == .directory)
         #expect(LeaseClassifier.kind(ofNonRegular: status(.symlink), symlinkTarget: "/x") == .symlink(target: "/x"))

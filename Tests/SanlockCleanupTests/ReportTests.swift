@@ -7,7 +7,7 @@ import Testing
 struct ReportTests {
     static func entry(_ name: String, _ kind: EntryKind, size: Int64 = 1 << 20) -> LeaseEntry {
         LeaseEntry(name: EntryName(name), path: "/leases/" + name,
-                   status: FileStatus(identity: FileIdentity(device: 1, inode: 1), type: .regular, size: size, modified: 1_700_000_000, changed: 0),
+                   status: FileStatus(identity: FileIdentity(device: 1, inode: 1), type: .regular, size: size, modified: 1_700_000_000),
                    kind: kind)
     }
 

@@ -48,13 +48,9 @@ public struct LeaseRemover: Sendable {
 
     private var scanner: InventoryScanner { InventoryScanner(directory: directory, classifier: classifier) }
 
-    public func resource(for entry: LeaseEntry) -> SanlockResource {
-        SanlockResource(lockspace: lockspace, name: entry.name.string ?? "", path: directory.path(of: entry.name))
-    }
-
     public func remove(_ entry: LeaseEntry, using connection: borrowing SanlockConnection) -> RemovalOutcome {
         guard let expected = entry.status?.identity else { return .kept(.vanished) }
-        let resource = resource(for: entry)
+        let resource = directory.resource(for: entry, lockspace: lockspace)
         do {
             try connection.acquire(resource, ownerNoWait: true)
         } catch {

@@ -181,12 +181,6 @@ public final class LeaseDirectory: Sendable {
         guard rv == 0 else { throw FileSystemError(.unlink, path: path(of: name), errno: Errno(rawValue: errno)) }
     }
 
-    /// Checks that `path` still names the directory we hold open.
-    public func pathStillNamesDirectory() -> Bool {
-        var status = stat()
-        return stat(path, &status) == 0 && FileIdentity(status) == identity
-    }
-
     static func absolutePath(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
@@ -240,17 +234,15 @@ public struct FileStatus: Sendable, Hashable {
     public let identity: FileIdentity
     public let type: FileType
     public let size: Int64
-    /// Last modification, seconds since the epoch.
+    /// Last modification, seconds since the epoch: acquires and releases
+    /// rewrite the leader, so this is the lease's last activity too.
     public let modified: Double
-    /// Last status change (ctime), seconds since the epoch.
-    public let changed: Double
 
-    public init(identity: FileIdentity, type: FileType, size: Int64, modified: Double, changed: Double) {
+    public init(identity: FileIdentity, type: FileType, size: Int64, modified: Double) {
         self.identity = identity
         self.type = type
         self.size = size
         self.modified = modified
-        self.changed = changed
     }
 
     init(_ status: stat) {
@@ -268,8 +260,7 @@ public struct FileStatus: Sendable, Hashable {
             identity: FileIdentity(status),
             type: type,
             size: Int64(status.st_size),
-            modified: Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9,
-            changed: Double(status.st_ctim.tv_sec) + Double(status.st_ctim.tv_nsec) / 1e9)
+            modified: Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9)
     }
 }
 

@@ -52,6 +52,14 @@ public enum EntryKind: Sendable, Hashable {
     case vanished
 }
 
+extension LeaseDirectory {
+    /// The sanlock resource of the auto lease `entry`: named like its file,
+    /// at offset 0 of its path, as libvirt makes them.
+    public func resource(for entry: LeaseEntry, lockspace: String = LeaseClassifier.lockspaceName) -> SanlockResource {
+        SanlockResource(lockspace: lockspace, name: entry.name.string ?? "", path: path(of: entry.name))
+    }
+}
+
 extension EntryKind {
     /// A regular file with an auto-lease name: a lease, or one that was
     /// meant to be (uninitialised, invalidated, corrupt).
