@@ -18,15 +18,18 @@ struct SanlockBehaviourTests {
     /// sharing the lease directory.
     static func withInProcessCluster(_ body: (SanlockCluster) async throws -> Void) async throws {
         let cluster = try SanlockCluster()
+        // Outside the cluster's scratch directory: the variable outlives this
+        // test, and every test of the suite reuses (and removes) the path.
         let runDirectory: String
         if let configured = ProcessInfo.processInfo.environment["SANLOCK_RUN_DIR"], !configured.isEmpty {
             runDirectory = configured
         } else {
-            runDirectory = cluster.scratch.path + "/run1"
+            runDirectory = "/var/tmp/vsc-inprocess-\(getpid())"
             setenv("SANLOCK_RUN_DIR", runDirectory, 1)
         }
         // A run directory left by an earlier, killed run would hold a stale pid file.
         try? FileManager.default.removeItem(atPath: runDirectory)
+        defer { try? FileManager.default.removeItem(atPath: runDirectory) }
         do {
             try await cluster.startHosts([1, 2], runDirectories: [1: runDirectory])
             try await body(cluster)
