@@ -5,6 +5,10 @@ let package = Package(
     name: "virt-sanlock-cleanup",
     products: [
         .executable(name: "virt-sanlock-cleanup", targets: ["virt-sanlock-cleanup"]),
+        // For the fuzz targets' nested package (Tests/Fuzz), which can only use products.
+        .library(name: "SanlockCleanup", targets: ["SanlockCleanup"]),
+        .library(name: "Sanlock", targets: ["Sanlock"]),
+        .library(name: "LibXML", targets: ["LibXML"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -64,7 +68,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["SanlockCleanup", "Sanlock"]
+            dependencies: ["SanlockCleanup", "Sanlock", .product(name: "Logging", package: "swift-log")]
         ),
     ],
     swiftLanguageModes: [.v6]

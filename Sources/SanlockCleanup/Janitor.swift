@@ -8,12 +8,12 @@ import Synchronization
 public struct Janitor: Sendable {
     public let configuration: RunConfiguration
     public let logger: Logger
-    public let interruption: Interruption
+    public let control: RunControl
 
-    public init(configuration: RunConfiguration, logger: Logger, interruption: Interruption = Interruption()) {
+    public init(configuration: RunConfiguration, logger: Logger, control: RunControl = RunControl()) {
         self.configuration = configuration
         self.logger = logger
-        self.interruption = interruption
+        self.control = control
     }
 
     /// Runs the janitor. Throws only for fatal conditions, before anything
@@ -30,13 +30,18 @@ public struct Janitor: Sendable {
             warnings.append("\(error.description); \(dryRunNote)")
         }
 
-        // Inventory: the directory, sanlock's view, the guests.
+        // Inventory: the directory, sanlock's view, the leases, then the
+        // guests. The guests are read after the leases: a guest that starts
+        // (and maybe pauses) after the scan is in the guest list, and one
+        // that starts after the guest list was read takes the lease, which
+        // the remover sees (the lease version grew, or the acquire fails).
         let directory: LeaseDirectory
         do {
             directory = try LeaseDirectory(path: configuration.leaseDirectory)
         } catch {
             throw .leaseDirectory(error)
         }
+        control.enter(.askingSanlock)
         let sanlock = SanlockView.gather(lockspace: LeaseClassifier.lockspaceName, directory: directory)
         if let error = sanlock.problem() {
             try problem(error, dryRunNote: "reporting from the leases on disk only")
@@ -47,18 +52,12 @@ public struct Janitor: Sendable {
         }
         let thisHostID = sanlock.thisHostID ?? configuration.hostIDOverride ?? configuration.configuredHostID
 
+        // Held to the end of the run: while it is held no other janitor of
+        // this host works here, which makes a cleared leader naming this
+        // host a leftover of an earlier run (see Decision).
         let runLock = cleaning ? try RunLock.acquire(leaseDirectory: directory.identity, hostID: thisHostID) : nil
 
-        let guests = GuestInventory.load(
-            statusDirectories: configuration.statusDirectories, configDirectories: configuration.configDirectories)
-        if !guests.isComplete {
-            try problem(.guestsUnknown(guests.statusErrors), dryRunNote: "a cleaning run would delete nothing")
-        }
-        warnings += guests.definitionWarnings.map { "guest definition ignored: \($0)" }
-        warnings += guests.staleGuests.map { guest in
-            "stale status file \(guest.file): guest \(guest.name) is \(guest.state.rawValue) but its process \(guest.pid.map(String.init) ?? "") is gone; its leases are kept until the file goes (restarting libvirtd removes it; or remove it once the guest is known to be gone)"
-        }
-
+        control.enter(.scanningLeases)
         let lockspaceImage = readLockspaceImage(in: directory, warnings: &warnings)
         // Shared holders can only be hosts that joined the lockspace at some
         // point: probe only their mode blocks rather than all 2000.
@@ -84,10 +83,22 @@ public struct Janitor: Sendable {
             entries = parallelMap(entries, workers: configuration.jobs) { Self.refinedBySanlock($0, in: directory) }
         }
 
+        control.enter(.readingGuests)
+        let guests = GuestInventory.load(
+            statusDirectories: configuration.statusDirectories, configDirectories: configuration.configDirectories)
+        if !guests.isComplete {
+            try problem(.guestsUnknown(guests.statusErrors), dryRunNote: "a cleaning run would delete nothing")
+        }
+        warnings += guests.definitionWarnings.map { "guest definition ignored: \($0)" }
+        warnings += guests.staleGuests.map { guest in
+            "stale status file \(guest.file): guest \(guest.name.escapingControlCharacters()) is \(guest.state.rawValue) but its process \(guest.pid.map(String.init) ?? "") is gone; its leases are kept until the file goes (restarting libvirtd removes it; or remove it once the guest is known to be gone)"
+        }
+
         let hosts = sanlock.hosts.map { completeHostTable($0, entries: entries) }
         try checkRetiredHosts(hosts: hosts, thisHostID: thisHostID, warnings: &warnings, problem: problem)
 
         // Decision.
+        control.enter(.deciding)
         let context = DecisionContext(
             thisHostID: thisHostID, hosts: hosts, guests: GuestIndex(guests),
             policy: configuration.policy, now: Date().timeIntervalSince1970)
@@ -96,6 +107,7 @@ public struct Janitor: Sendable {
         // Action.
         var outcomes = [RemovalOutcome?](repeating: nil, count: entries.count)
         if cleaning {
+            control.enter(.removingLeases)
             let candidates = verdicts.indices.filter { verdicts[$0].disposition == .delete }
             let remover = LeaseRemover(directory: directory, hosts: hosts, classifier: scanner.classifier)
             let results = removeInParallel(candidates.map { entries[$0] }, remover: remover, progress: progress)
@@ -104,6 +116,7 @@ public struct Janitor: Sendable {
         withExtendedLifetime(runLock) {}
 
         // Report.
+        control.enter(.reporting)
         var leases: [LeaseReport] = []
         var outOfScope = 0
         for index in entries.indices {
@@ -119,7 +132,7 @@ public struct Janitor: Sendable {
         }
         return RunReport(
             mode: configuration.mode,
-            interruptedBy: interruption.signalNumber,
+            interruptedBy: control.signalNumber,
             leaseDirectory: directory.path,
             thisHostID: thisHostID,
             daemon: sanlock.availability,
@@ -135,7 +148,12 @@ public struct Janitor: Sendable {
         let name = EntryName(LeaseClassifier.lockspaceName)
         do {
             let status = try directory.status(of: name)
-            let bytes = try directory.readPrefix(of: name, length: 2000 * 512, expected: status.identity)
+            // One delta lease per host id, in 512-byte sectors (4096-byte
+            // ones would need 8 MiB: read on only for those).
+            var bytes = try directory.readPrefix(of: name, length: 2000 * 512, expected: status.identity)
+            if bytes.withUnsafeBytes({ LeaderRecord(sector: $0) })?.sectorSize == 4096 {
+                bytes = try directory.readPrefix(of: name, length: 2000 * 4096, expected: status.identity)
+            }
             guard let image = bytes.withUnsafeBytes({ LockspaceImage(bytes: $0) }) else {
                 warnings.append("\(directory.path(of: name)) is not a valid sanlock lockspace; reading every host's mode block of each lease")
                 return nil
@@ -228,17 +246,17 @@ public struct Janitor: Sendable {
         let lockspaceLost = Atomic<Bool>(false)
         let done = Atomic<Int>(0)
         let logger = self.logger
-        let interruption = self.interruption
+        let control = self.control
         let total = candidates.count
         return parallelMap(candidates, workers: configuration.jobs, setUp: { WorkerConnection() }) { entry, connection in
             let outcome: RemovalOutcome
-            if let signal = interruption.signalNumber {
+            if let signal = control.signalNumber {
                 outcome = .kept(.interrupted(signal: signal))
             } else if lockspaceLost.load(ordering: .relaxed) {
                 outcome = .failed(.lockspaceNotJoined(SanlockError(.acquire, code: -ENOSPC)))
             } else if case .autoLease = entry.kind {
                 switch connection {
-                case .connected(let registered): outcome = remover.remove(entry, using: registered)
+                case .connected(let registered): outcome = remover.remove(entry, using: registered, control: control)
                 case .failed(let error): outcome = .failed(.connectionFailed(error))
                 }
             } else {

@@ -21,6 +21,10 @@ public enum JanitorError: Error, Sendable, CustomStringConvertible {
     /// Another janitor is working on this lease directory for this host.
     case anotherJanitorRunning(holder: String)
     case runLock(FileSystemError)
+    /// A signal asked the run to stop while it was blocked in `stage` (a
+    /// hung daemon, a dead NFS server): it ended there, with no lease
+    /// half-removed.
+    case interrupted(signal: Int32, stage: RunControl.Stage)
 
     public var description: String {
         switch self {
@@ -51,6 +55,8 @@ public enum JanitorError: Error, Sendable, CustomStringConvertible {
             return "another virt-sanlock-cleanup is working on this lease directory (\(holder)); nothing done"
         case .runLock(let error):
             return "cannot take the run lock: \(error)"
+        case .interrupted(let signal, let stage):
+            return "interrupted by signal \(signal) while \(stage) and still blocked there: stopped at once (no lease was left half-removed)"
         }
     }
 
@@ -69,6 +75,7 @@ public enum JanitorError: Error, Sendable, CustomStringConvertible {
         case .retiredHostLive: "retired-host-live"
         case .anotherJanitorRunning: "another-janitor-running"
         case .runLock: "run-lock"
+        case .interrupted: "interrupted"
         }
     }
 
@@ -76,6 +83,12 @@ public enum JanitorError: Error, Sendable, CustomStringConvertible {
     public var exitStatus: ExitStatus {
         if case .anotherJanitorRunning = self { return .busy }
         return .fatal
+    }
+
+    /// The process exit code: `exitStatus`, or 128 + N after signal N.
+    public var exitCode: Int32 {
+        if case .interrupted(let signal, _) = self { return 128 + signal }
+        return exitStatus.rawValue
     }
 
     static var runDirectory: String {

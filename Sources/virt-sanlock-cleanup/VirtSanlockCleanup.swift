@@ -99,6 +99,15 @@ struct VirtSanlockCleanup: ParsableCommand {
         if anyHost, !retiredHosts.isEmpty { throw ValidationError("--any-host and --retired-host cannot be combined") }
     }
 
+    /// SIGPIPE is ignored before anything else runs: a reader that goes away
+    /// (`| head`), or a sanlock daemon that dies while libsanlock_client
+    /// writes to its socket (it sends without MSG_NOSIGNAL), must not kill a
+    /// run between two steps of a deletion. Writes then fail with EPIPE.
+    static func main() {
+        signal(SIGPIPE, SIG_IGN)
+        main(nil)
+    }
+
     func run() throws {
         let started = ContinuousClock.now
         let destination = LogDestination.detect(environment: ProcessInfo.processInfo.environment)
@@ -115,33 +124,40 @@ struct VirtSanlockCleanup: ParsableCommand {
         if let progress {
             onProgress = { done, total in progress.update(done: done, total: total) }
         }
-        let interruption = Interruption()
-        let signalSources = [SIGTERM, SIGINT, SIGHUP].map { number in
-            // The handler runs on a queue, not in signal context: it only
-            // records the request, the workers look at it between leases.
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { interruption.request(signal: number) }
-            source.resume()
-            return source
-        }
-        defer { signalSources.forEach { $0.cancel() } }
-        do throws(JanitorError) {
-            let configuration = try runConfiguration()
-            report = try Janitor(configuration: configuration, logger: logger, interruption: interruption)
-                .run(progress: onProgress)
-            progress?.finish()
-        } catch {
-            progress?.finish()
+        let control = RunControl()
+        let gate = OutputGate()
+        let output = StandardOutput()
+        // The report of a run that stopped without deciding: a log line, the
+        // JSON document, the metrics.
+        let reportFatal: @Sendable (JanitorError) -> Void = { [self] error in
             // Another janitor at work is not an error: a quiet run stays quiet.
             let level: Logger.Level = error.exitStatus == .busy ? .warning : .error
             logger.log(level: level, "\(error.description); nothing deleted")
             if format == .json {
-                print(JSONReport.render(fatal: error, mode: mode, leaseDirectory: leaseDirectory ?? ""), terminator: "")
+                output.write(JSONReport.render(fatal: error, mode: mode, leaseDirectory: leaseDirectory ?? ""))
+                output.flush()
             }
-            writeMetrics(report: nil, exitStatus: error.exitStatus, started: started, logger: logger)
-            throw ExitCode(error.exitStatus.rawValue)
+            writeMetrics(report: nil, exitCode: error.exitCode, started: started, logger: logger)
         }
+        let signals = SignalWatch(control: control, gate: gate) { signal in
+            progress?.finish()
+            reportFatal(.interrupted(signal: signal, stage: control.stage))
+        }
+        signals.start()
+        defer { signals.stop() }
+        do throws(JanitorError) {
+            let configuration = try runConfiguration()
+            report = try Janitor(configuration: configuration, logger: logger, control: control)
+                .run(progress: onProgress)
+            progress?.finish()
+        } catch {
+            progress?.finish()
+            guard gate.claim() else { waitForWatchdog() }
+            reportFatal(error)
+            throw ExitCode(error.exitCode)
+        }
+        // From here on the watchdog no longer ends the process early.
+        guard gate.claim() else { waitForWatchdog() }
 
         for warning in report.warnings { logger.warning("\(warning)") }
         if let signal = report.interruptedBy {
@@ -149,19 +165,26 @@ struct VirtSanlockCleanup: ParsableCommand {
         }
         switch (format, destination) {
         case (.json, _):
-            var output = BufferedOutput()
             JSONReport.write(report) { output.write($0) }
-            output.flush()
         case (.text, .journal):
             for line in TextReport.journalLines(report) { logger.log(level: line.level, "\(line.text)") }
         case (.text, _):
             for lease in report.leases where lease.action == .failed {
-                logger.error("\(lease.entry.path): \(lease.reason.sentence)")
+                logger.error("\(lease.entry.path.escapingControlCharacters()): \(lease.reason.sentence)")
             }
-            if !quiet { print(TextReport.render(report), terminator: "") }
+            if !quiet { output.write(TextReport.render(report)) }
         }
-        writeMetrics(report: report, exitStatus: report.exitStatus, started: started, logger: logger)
+        output.flush()
+        if let failure = output.failure {
+            logger.warning("the report could not be written to stdout (\(String(cString: strerror(failure)))); the run itself is unaffected")
+        }
+        writeMetrics(report: report, exitCode: report.exitCode, started: started, logger: logger)
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+
+    /// The watchdog is ending the process (see `SignalWatch`).
+    private func waitForWatchdog() -> Never {
+        while true { sleep(60) }
     }
 
     /// The run's configuration: the lock manager's file, then the flags.
@@ -178,7 +201,7 @@ struct VirtSanlockCleanup: ParsableCommand {
         for directory in statusDirectories {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw .configuration("--status-dir \(directory): no such directory; without it its guests would go unseen")
+                throw .configuration("--status-dir \(directory.escapingControlCharacters()): no such directory; without it its guests would go unseen")
             }
         }
         return RunConfiguration(
@@ -194,10 +217,10 @@ struct VirtSanlockCleanup: ParsableCommand {
                 minimumAge: (try? DurationText.seconds(minimumAge)) ?? DeletionPolicy.defaultMinimumAge))
     }
 
-    private func writeMetrics(report: RunReport?, exitStatus: ExitStatus, started: ContinuousClock.Instant, logger: Logger) {
+    private func writeMetrics(report: RunReport?, exitCode: Int32, started: ContinuousClock.Instant, logger: Logger) {
         guard let metricsFile else { return }
         let text = MetricsFile.render(
-            report: report, exitStatus: exitStatus, now: Date().timeIntervalSince1970,
+            report: report, exitCode: exitCode, now: Date().timeIntervalSince1970,
             duration: (ContinuousClock.now - started).seconds,
             lastSuccess: MetricsFile.lastSuccess(in: metricsFile))
         do {
@@ -205,21 +228,6 @@ struct VirtSanlockCleanup: ParsableCommand {
         } catch {
             logger.error("cannot write metrics: \(error)")
         }
-    }
-}
-
-/// stdout in 64 KiB writes: a large report is not built in memory first.
-struct BufferedOutput {
-    private var buffer: [UInt8] = []
-
-    mutating func write(_ text: String) {
-        buffer.append(contentsOf: text.utf8)
-        if buffer.count >= 1 << 16 { flush() }
-    }
-
-    mutating func flush() {
-        FileHandle.standardOutput.write(Data(buffer))
-        buffer.removeAll(keepingCapacity: true)
     }
 }
 

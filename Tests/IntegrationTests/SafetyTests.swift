@@ -57,7 +57,7 @@ struct SafetyTests {
                 (badChecksum, "corrupt", "corrupt-checksum"),
                 (truncated, "corrupt", "corrupt-truncated"),
                 (wrongName, "corrupt", "corrupt-names"),
-                (cleared, "cleared", "too-recent"),
+                (cleared, "cleared", "cleared-too-recent"),
                 (junk, "corrupt", "not-a-lease"),
                 (hexDirectory, "directory", "directory"),
                 (hexSymlink, "symlink", "symlink"),

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Sanlock
 import Synchronization
 @testable import SanlockCleanup
@@ -122,7 +123,7 @@ struct SanlockBehaviourTests {
             #expect(remover.remove(scanner.examine(EntryName(heldHere)), using: connection) == .kept(.heldByThisHost))
             #expect(remover.remove(scanner.examine(EntryName(heldThere)), using: connection) == .kept(.heldByLiveHost(2, .live)))
             #expect(remover.remove(scanner.examine(EntryName(sharedThere)), using: connection) == .kept(.heldShared(hosts: [])))
-            #expect(remover.remove(scanner.examine(EntryName(cleared)), using: connection) == .kept(.cleared))
+            #expect(remover.remove(scanner.examine(EntryName(cleared)), using: connection) == .kept(.cleared(invalidatedBy: nil)))
             #expect(remover.remove(missingEntry, using: connection) == .kept(.vanished))
             let notJoined = LeaseRemover(directory: directory, lockspace: "NOT_JOINED", hosts: hosts)
             guard case .failed(.lockspaceNotJoined(let error)) = notJoined.remove(scanner.examine(EntryName(otherLockspace)), using: connection) else {
@@ -173,16 +174,20 @@ struct SanlockBehaviourTests {
             let dir = cluster.leases
             let lease = String(repeating: "e", count: 32)
             try await cluster.host(1).createLease(lease, in: dir)
-            // The stale opener: host 2 reaches the same inode through a hard
-            // link made before the cleanup.
-            let staleLink = cluster.scratch.path + "/stale-opener"
-            try FileManager.default.linkItem(atPath: dir.path(of: lease), toPath: staleLink)
+            // The stale opener: a process that opened the lease before the
+            // cleanup. Host 2 then reaches that inode through the opener's
+            // descriptor in /proc after the unlink. (A hard link would keep
+            // the janitor from touching the file at all: hard-linked.)
+            let opener = open(dir.path(of: lease), O_RDONLY)
+            #expect(opener >= 0)
+            defer { close(opener) }
 
             let directory = try LeaseDirectory(path: dir.path)
             let scanner = InventoryScanner(directory: directory, classifier: LeaseClassifier(probeHostIDs: [1, 2]))
             let remover = LeaseRemover(directory: directory, hosts: nil)
             #expect(remover.remove(scanner.examine(EntryName(lease)), using: try SanlockConnection()) == .deleted)
             #expect(!FileManager.default.fileExists(atPath: dir.path(of: lease)))
+            let staleLink = "/proc/\(getpid())/fd/\(opener)"
 
             let leader = try leaderOnDisk(staleLink)
             #expect(leader.isCleared && leader.checksumIsValid)
@@ -201,6 +206,50 @@ struct SanlockBehaviourTests {
         }
     }
 
+    @Test("A guest that starts and pauses between the lease scan and the guest read keeps its lease")
+    func guestStartingBetweenTheInventoryReads() async throws {
+        try await Self.withInProcessCluster { cluster in
+            let dir = cluster.leases
+            let disk = "/var/lib/libvirt/images/late.qcow2"
+            let lease = try await leaseName(forDisk: disk)
+            try await cluster.host(1).createLease(lease, in: dir)
+            let status = cluster.scratch.path + "/run-libvirt-qemu"
+            try FileManager.default.createDirectory(atPath: status, withIntermediateDirectories: true)
+            let resource = SanlockResource(lockspace: TestLeaseDirectory.lockspace, name: lease, path: dir.path(of: lease))
+            // Right after the first of the two inventory reads (whichever it
+            // is), the guest starts (acquires its lease) and pauses (libvirt
+            // releases it and writes the status file). Before the fix the
+            // guests were read first: the scan then saw a lease released by
+            // this host, no guest named it, and it was deleted.
+            let entered = Mutex<[RunControl.Stage]>([])
+            let control = RunControl { stage in
+                guard stage == .scanningLeases || stage == .readingGuests else { return }
+                let second = entered.withLock { stages in
+                    stages.append(stage)
+                    return stages.count == 2
+                }
+                guard second else { return }
+                do {
+                    let guest = try SanlockConnection()
+                    try guest.acquire(resource)
+                    try guest.release(resource)
+                    try TestGuest(name: "late", state: "paused", pid: getpid(), disks: [.init(path: disk)]).writeStatus(in: status)
+                } catch {
+                    Issue.record("the guest could not start: \(error)")
+                }
+            }
+            let configuration = RunConfiguration(
+                leaseDirectory: dir.path, mode: .clean, jobs: 1, statusDirectories: [status], configDirectories: [],
+                policy: DeletionPolicy(minimumAge: 0))
+            let report = try SanlockCleanup.Janitor(configuration: configuration, logger: Logger(label: "test"), control: control).run()
+            #expect(entered.withLock { $0.count } == 2)
+            let line = try #require(report.leases.first { $0.entry.name.string == lease })
+            #expect(line.action == .kept)
+            #expect(line.reason.code == "used-by-guest")
+            #expect(FileManager.default.fileExists(atPath: dir.path(of: lease)))
+        }
+    }
+
     @Test("When unlink fails after invalidating, a fresh lease is written back")
     func unlinkFailureRestoresLease() async throws {
         try #require(Command.exists("chattr"), "chattr (e2fsprogs) is needed")
@@ -215,12 +264,12 @@ struct SanlockBehaviourTests {
             let remover = LeaseRemover(directory: directory, hosts: nil)
             let outcome = remover.remove(scanner.examine(EntryName(lease)), using: try SanlockConnection())
             try await Command.run(["chattr", "-a", dir.path])
-            guard case .failed(.unlinkFailed(let error, let restored)) = outcome else {
+            guard case .failed(.unlinkFailed(let error, let now)) = outcome else {
                 Issue.record("unexpected outcome \(outcome)")
                 return
             }
             #expect(error.errno == .notPermitted)
-            #expect(restored)
+            #expect(now == .intact)
             let leader = try leaderOnDisk(dir.path(of: lease))
             #expect(leader.isPaxosLeader && leader.checksumIsValid && !leader.isHeld)
             #expect(leader.ownerID == 1 && leader.lver == 1, "released normally by this host")
@@ -319,7 +368,3 @@ private func dblock(of host: Int, in path: String) throws -> [UInt8] {
     return Array(data[((1 + host) * 512)..<((1 + host) * 512 + 128)])
 }
 
-private func leaderOnDisk(_ path: String) throws -> LeaderRecord {
-    let data = try Data(contentsOf: URL(fileURLWithPath: path)).prefix(512)
-    return try #require(data.withUnsafeBytes { LeaderRecord(sector: $0) })
-}

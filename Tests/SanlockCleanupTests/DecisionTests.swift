@@ -1,3 +1,4 @@
+import Foundation
 import Sanlock
 @testable import SanlockCleanup
 import Testing
@@ -43,6 +44,7 @@ struct DecisionTests {
         (.corruptLease(.wrongResourceName("X")), "corrupt-names"),
         (.corruptLease(.unsupportedVersion(5)), "corrupt-version"),
         (.corruptLease(.notALease(magic: 9)), "not-a-lease"),
+        (.corruptLease(.outOfRange(field: "num_hosts", value: .max)), "corrupt-out-of-range"),
         (.unreadable(FileSystemError(.open, path: "/l/a", errno: .permissionDenied)), "unreadable"),
         (.vanished, "vanished"),
     ]
@@ -122,6 +124,66 @@ struct DecisionTests {
         #expect(Decision.verdict(for: Self.lease(owner: 2, held: false), in: context) == .keep(.lastHeldByFailingHost(2)))
     }
 
+    // MARK: Invalidated leases and hard links.
+
+    @Test("This host's own invalidated leftover goes at once; another host's waits for the minimum age")
+    func invalidatedLeftovers() {
+        var context = Self.context([Self.host(Self.me, .live), Self.host(Self.other, .live)])
+        context.now = 1_000_000
+        context.policy.minimumAge = 3600
+        let mine = Self.aged(.clearedLease(ClearedLease(invalidatedBy: Self.me)), modifiedSecondsAgo: 4)
+        let theirs = Self.aged(.clearedLease(ClearedLease(invalidatedBy: Self.other)), modifiedSecondsAgo: 4)
+        let unknown = Self.aged(.clearedLease(ClearedLease(invalidatedBy: nil)), modifiedSecondsAgo: 4)
+        #expect(Decision.verdict(for: mine, in: context) == .delete(.leftInvalidatedByThisHost))
+        // Even with a modification time in the future (clock skew).
+        #expect(Decision.verdict(for: Self.aged(.clearedLease(ClearedLease(invalidatedBy: Self.me)), modifiedSecondsAgo: -600), in: context)
+            == .delete(.leftInvalidatedByThisHost))
+        #expect(Decision.verdict(for: theirs, in: context)
+            == .keep(.clearedRecently(invalidatedBy: Self.other, age: 4, minimumAge: 3600)))
+        #expect(Decision.verdict(for: unknown, in: context)
+            == .keep(.clearedRecently(invalidatedBy: nil, age: 4, minimumAge: 3600)))
+        // Without knowing which host this is, nothing is "ours".
+        context.thisHostID = nil
+        #expect(Decision.verdict(for: mine, in: context).disposition == .keep)
+    }
+
+    @Test("A guest's use still protects an invalidated lease, and retirement takes the retired host's leftovers")
+    func invalidatedLeftoversAndGuestsAndRetirement() {
+        var context = Self.context([Self.host(Self.me, .live), Self.host(Self.other, .dead)])
+        context.now = 1_000_000
+        let name = DiskLeaseName.forSourcePath("/images/db1.qcow2")
+        let mine = LeaseEntry(
+            name: EntryName(name), path: "/l/" + name,
+            status: FileStatus(identity: FileIdentity(device: 1, inode: 1), type: .regular, size: 1 << 20, modified: 0),
+            kind: .clearedLease(ClearedLease(invalidatedBy: Self.me)))
+        #expect(Decision.verdict(for: mine, in: context) == .delete(.leftInvalidatedByThisHost))
+        context.guests = GuestIndex(GuestInventory(running: [Guest(
+            name: "db1", state: .paused, pid: 9, file: "/run/libvirt/qemu/db1.xml", isStatus: true, processAlive: true,
+            disks: [GuestDisk(sourcePath: "/images/db1.qcow2")])]))
+        #expect(Decision.verdict(for: mine, in: context).reason.code == "used-by-guest")
+
+        context.guests = GuestIndex()
+        context.policy.retiredHosts = [Self.other]
+        let theirs = Self.aged(.clearedLease(ClearedLease(invalidatedBy: Self.other)), modifiedSecondsAgo: 7200)
+        #expect(Decision.verdict(for: theirs, in: context) == .delete(.abandonedCleared(invalidatedBy: Self.other)))
+        #expect(Decision.verdict(for: mine, in: context) == .keep(.notRetiredHost))
+    }
+
+    @Test("A lease file with another name is never nominated", arguments: [
+        EntryKind.autoLease(LeaseState(ownerID: 0, ownerGeneration: 0, lver: 0, held: false)),
+        .uninitialisedLease, .clearedLease(ClearedLease(invalidatedBy: 1)),
+    ] as [EntryKind])
+    func hardLinkedLeasesAreKept(kind: EntryKind) {
+        var context = Self.context([Self.host(Self.me, .live)])
+        context.now = 1_000_000
+        let entry = LeaseEntry(
+            name: EntryName(String(repeating: "a", count: 32)), path: "/l/a",
+            status: FileStatus(identity: FileIdentity(device: 1, inode: 1), type: .regular, size: 1 << 20,
+                               modified: 0, linkCount: 2),
+            kind: kind)
+        #expect(Decision.verdict(for: entry, in: context) == .keep(.hardLinked(links: 2)))
+    }
+
     // MARK: Minimum age.
 
     static func aged(_ kind: EntryKind, modifiedSecondsAgo age: Double, now: Double = 1_000_000) -> LeaseEntry {
@@ -134,14 +196,19 @@ struct DecisionTests {
     @Test(arguments: [
         (EntryKind.autoLease(LeaseState(ownerID: 0, ownerGeneration: 0, lver: 0, held: false)), Reason.neverAcquired),
         (EntryKind.uninitialisedLease, Reason.abandonedUninitialised),
-        (EntryKind.clearedLease, Reason.abandonedCleared),
-    ])
+        (EntryKind.clearedLease(ClearedLease(invalidatedBy: nil)), Reason.abandonedCleared(invalidatedBy: nil)),
+        (EntryKind.clearedLease(ClearedLease(invalidatedBy: 2)), Reason.abandonedCleared(invalidatedBy: 2)),
+    ] as [(EntryKind, Reason)])
     func minimumAgeGuardsEveryDeletion(kind: EntryKind, reason: Reason) {
         var context = Self.context([Self.host(Self.me, .live)])
         context.now = 1_000_000
         context.policy.minimumAge = 3600
-        #expect(Decision.verdict(for: Self.aged(kind, modifiedSecondsAgo: 3599), in: context)
-            == .keep(.tooRecent(age: 3599, minimumAge: 3600)))
+        let recent: Reason = if case .abandonedCleared(let host) = reason {
+            .clearedRecently(invalidatedBy: host, age: 3599, minimumAge: 3600)
+        } else {
+            .tooRecent(age: 3599, minimumAge: 3600)
+        }
+        #expect(Decision.verdict(for: Self.aged(kind, modifiedSecondsAgo: 3599), in: context) == .keep(recent))
         #expect(Decision.verdict(for: Self.aged(kind, modifiedSecondsAgo: 3601), in: context) == .delete(reason))
         // A file from the future (clock skew on NFS) is recent.
         #expect(Decision.verdict(for: Self.aged(kind, modifiedSecondsAgo: -50), in: context).disposition == .keep)
@@ -318,7 +385,13 @@ struct DecisionTests {
 @Suite("Reasons")
 struct ReasonTests {
     static let everyReason: [Reason] = [
-        .lockspace, .directory, .symlink(target: nil), .specialFile(.socket), .foreignFile, .uninitialised, .cleared,
+        .lockspace, .directory, .symlink(target: nil), .specialFile(.socket), .foreignFile, .uninitialised,
+        .cleared(invalidatedBy: nil), .cleared(invalidatedBy: 3), .hardLinked(links: 2),
+        .corrupt(.outOfRange(field: "num_hosts", value: UInt64.max)),
+        .tooRecent(age: -30, minimumAge: 3600), .tooRecent(age: 1e19, minimumAge: 3600),
+        .clearedRecently(invalidatedBy: 2, age: 4, minimumAge: 3600), .clearedRecently(invalidatedBy: nil, age: 4, minimumAge: 0),
+        .abandonedCleared(invalidatedBy: 2), .abandonedCleared(invalidatedBy: nil), .leftInvalidatedByThisHost,
+        .changedDuringRun, .usedDuringRun(scannedLVer: UInt64.max, lver: 0),
         .corrupt(.badChecksum(stored: 0)), .corrupt(.truncated(size: 0, needed: 1)), .corrupt(.wrongLockspace("")),
         .corrupt(.unsupportedVersion(0)), .corrupt(.notALease(magic: 0)),
         .unreadable(FileSystemError(.read, path: "/p", errno: .ioError)), .vanished,
@@ -328,11 +401,26 @@ struct ReasonTests {
         .sharedHoldersGone(hosts: [2]), .acquireBusy(SanlockError(.acquire, code: -16)),
         .usedDuringRun(scannedLVer: 1, lver: 4),
         .lockspaceNotJoined(SanlockError(.acquire, code: -28)), .acquireFailed(SanlockError(.acquire, code: -5)),
-        .invalidateFailed(FileSystemError(.write, path: "/p", errno: .ioError)),
-        .replacedBeforeDeletion(FileSystemError(.stat, path: "/p", errno: .resourceBusy)),
-        .unlinkFailed(FileSystemError(.unlink, path: "/p", errno: .notPermitted), leaseRestored: true),
+        .invalidateFailed(FileSystemError(.write, path: "/p", errno: .ioError), now: .intact),
+        .replacedBeforeDeletion(FileSystemError(.stat, path: "/p", condition: .replaced)),
+        .unlinkFailed(FileSystemError(.unlink, path: "/p", errno: .notPermitted), now: .intact),
+        .unlinkFailed(FileSystemError(.unlink, path: "/p", errno: .notPermitted), now: .invalidated),
+        .unlinkFailed(FileSystemError(.unlink, path: "/p", condition: .replaced), now: .replaced),
+        .unlinkFailed(FileSystemError(.unlink, path: "/p", errno: .notPermitted), now: .gone),
         .connectionFailed(SanlockError(.register, code: -13)),
     ]
+
+    @Test("Every reason code is in the published JSON schema")
+    func codesAreInTheSchema() throws {
+        let schemaPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("man/virt-sanlock-cleanup-report.schema.json")
+        let schema = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: schemaPath)) as? [String: Any])
+        let lease = try #require((schema["$defs"] as? [String: Any])?["lease"] as? [String: Any])
+        let reasons = try #require(((lease["properties"] as? [String: Any])?["reason"] as? [String: Any])?["enum"] as? [String])
+        for reason in Self.everyReason {
+            #expect(reasons.contains(reason.code), "\(reason.code) is missing from the schema")
+        }
+    }
 
     @Test func codesAreStableKebabCase() {
         for reason in Self.everyReason {
@@ -347,8 +435,15 @@ struct ReasonTests {
         #expect(Reason.released(lastOwner: 3).sentence == "free, last held by host 3")
         #expect(Reason.ownerHostFailing(4, ioTimeout: 1).sentence.contains("68 s"))
         #expect(Reason.ownerHostFailing(4, ioTimeout: 0).sentence.contains("140 s"))
-        #expect(Reason.unlinkFailed(FileSystemError(.unlink, path: "/p", errno: .notPermitted), leaseRestored: false)
-            .sentence.contains("delete it by hand"))
+        // What is at the path now, and what happens to it.
+        #expect(Reason.unlinkFailed(FileSystemError(.unlink, path: "/p", errno: .notPermitted), now: .invalidated)
+            .sentence.contains("this host's next run removes it"))
+        #expect(Reason.unlinkFailed(FileSystemError(.unlink, path: "/p", condition: .replaced), now: .replaced)
+            .sentence.contains("now holds another file"))
+        #expect(Reason.tooRecent(age: -90, minimumAge: 3600).sentence == "changed 1m30s in the future, less than the minimum age 1h")
+        #expect(Reason.tooRecent(age: 9.3e18, minimumAge: 3600).sentence.hasPrefix("changed 294"))
+        #expect(Reason.clearedRecently(invalidatedBy: 2, age: 4, minimumAge: 3600).sentence
+            .contains("host 2's next run of virt-sanlock-cleanup removes it"))
         #expect(Reason.symlink(target: "/a\nb").sentence == "symlink to /a\\nb (never followed, never deleted)")
     }
 

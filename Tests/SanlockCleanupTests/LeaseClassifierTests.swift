@@ -73,8 +73,50 @@ struct LeaseClassifierTests {
     }
 
     @Test func clearedLease() {
+        // As SANLK_WRITE_CLEAR leaves it: no owner.
         let bytes = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name, magic: LeaderRecord.clearedMagic))
-        #expect(classify(bytes) == .kind(.clearedLease))
+        #expect(classify(bytes) == .kind(.clearedLease(ClearedLease(invalidatedBy: nil))))
+    }
+
+    @Test("A lease this tool invalidated still names the host that held it")
+    func clearedLeaseNamesItsJanitor() throws {
+        let held = LeaseFixtures.leader(name: name, owner: 3, generation: 7, lver: 4, timestamp: 99)
+        let cleared = try #require(LeaderRecord.invalidating(sector: held))
+        #expect(classify(LeaseFixtures.lease(leader: cleared)) == .kind(.clearedLease(ClearedLease(invalidatedBy: 3))))
+        // Only a leader that was held, with a valid checksum, this file's
+        // names and a possible host id tells who invalidated it.
+        let released = try #require(LeaderRecord.invalidating(sector: LeaseFixtures.leader(name: name, owner: 3, lver: 4)))
+        var corrupt = cleared
+        corrupt[40] ^= 1
+        let otherName = try #require(LeaderRecord.invalidating(
+            sector: LeaseFixtures.leader(name: String(repeating: "b", count: 32), owner: 3, lver: 4, timestamp: 9)))
+        let hugeOwner = try #require(LeaderRecord.invalidating(
+            sector: LeaseFixtures.leader(name: name, owner: 2001, lver: 4, timestamp: 9)))
+        for leader in [released, corrupt, otherName, hugeOwner] {
+            #expect(classify(LeaseFixtures.lease(leader: leader)) == .kind(.clearedLease(ClearedLease(invalidatedBy: nil))))
+        }
+    }
+
+    @Test("Fields that size reads and arrays are checked before use")
+    func hostileNumbers() {
+        let hostile: [(UInt64, UInt64, Corruption)] = [
+            (UInt64.max, 0, .outOfRange(field: "num_hosts", value: UInt64.max)),
+            (1 << 62, 0, .outOfRange(field: "num_hosts", value: 1 << 62)),
+            (2001, 0, .outOfRange(field: "num_hosts", value: 2001)),
+            (0, 0, .outOfRange(field: "num_hosts", value: 0)),
+            (2000, UInt64.max, .outOfRange(field: "owner_id", value: UInt64.max)),
+            (2000, 2001, .outOfRange(field: "owner_id", value: 2001)),
+        ]
+        let everyHost = LeaseClassifier(probeHostIDs: nil)
+        for (numHosts, owner, corruption) in hostile {
+            let bytes = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name, numHosts: numHosts, owner: owner))
+            #expect(classify(bytes) == .kind(.corruptLease(corruption)), "num_hosts \(numHosts), owner \(owner)")
+            // Without a lockspace file every host id up to num_hosts is probed.
+            #expect(classify(bytes, using: everyHost) == .kind(.corruptLease(corruption)))
+        }
+        // The largest valid lease asks for at most host 2000's dblock.
+        let largest = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name, sectorSize: 4096, numHosts: 2000))
+        #expect(classify(largest, size: 8 << 20, using: everyHost) == .needsBytes(2001 * 4096 + 4096))
     }
 
     @Test func badChecksum() {
@@ -102,8 +144,10 @@ struct LeaseClassifierTests {
     }
 
     @Test func oddSectorSize() {
-        let bytes = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name, sectorSize: 1024))
-        #expect(classify(bytes) == .kind(.corruptLease(.unsupportedVersion(0x0006_0004))))
+        for size: UInt32 in [0, 1024, 0xFFFF_FFFF] {
+            let bytes = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name, sectorSize: size))
+            #expect(classify(bytes) == .kind(.corruptLease(.outOfRange(field: "sector_size", value: UInt64(size)))))
+        }
     }
 
     @Test func truncatedLease() {
@@ -150,6 +194,16 @@ struct EntryNameTests {
     ])
     func escaping(raw: String, escaped: String) {
         #expect(EntryName(raw).escaped == escaped)
+    }
+
+    @Test("Control and format characters are escaped, in names and in messages")
+    func controlCharacters() {
+        #expect(EntryName("\u{1B}[2J").escaped == "\\u{1b}[2J")
+        #expect(EntryName("a\u{9B}b").escaped == "a\\u{9b}b")
+        #expect(EntryName("evil\u{202E}txt").escaped == "evil\\u{202e}txt")
+        #expect(EntryName("zero\u{200B}width").escaped == "zero\\u{200b}width")
+        #expect("guest\u{1B}]0;x\u{07}\\n".escapingControlCharacters() == "guest\\u{1b}]0;x\\u{7}\\n")
+        #expect("line\nbreak".escapingControlCharacters() == "line\\nbreak")
     }
 
     @Test func invalidUTF8IsHexEscaped() {

@@ -434,12 +434,34 @@ private final class TemporaryDirectory {
 
     @Test func directoryAtPathIsAnError() throws {
         let directory = try TemporaryDirectory()
-        let expected = ConfigurationError(
-            path: directory.path, errno: .isDirectory, message: "cannot read the file: Is a directory")
+        let expected = ConfigurationError(path: directory.path, message: "not a regular file")
         #expect(throws: expected) {
             try LockManagerConfig.load(path: directory.path)
         }
-        #expect(expected.description == "\(directory.path): cannot read the file: Is a directory")
+        #expect(expected.description == "\(directory.path): not a regular file")
+    }
+
+    @Test("A FIFO named as the configuration is refused without blocking")
+    func fifoAtPathIsAnError() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/qemu-sanlock.conf"
+        #expect(mkfifo(path, 0o600) == 0)
+        // Before the fix this open blocked for ever (no writer).
+        #expect(throws: ConfigurationError(path: path, message: "not a regular file")) {
+            try LockManagerConfig.load(path: path)
+        }
+    }
+
+    @Test("A value quoted in an error cannot forge lines or terminal escapes")
+    func hostileValuesAreEscapedInErrors() throws {
+        let text = "disk_lease_dir = \"rel\u{1B}[31mative\"\n"
+        do {
+            _ = try LockManagerConfig.parse(text, path: "/etc/x\u{1B}.conf")
+            Issue.record("accepted a relative directory")
+        } catch {
+            #expect(!error.description.unicodeScalars.contains { $0.value < 0x20 })
+            #expect(error.description.contains("\\u{1b}[31m"))
+        }
     }
 
     @Test func fileUsedAsDirectoryIsAnError() throws {

@@ -88,6 +88,11 @@ struct OnDiskDecoderTests {
         #expect(PaxosLeaseLayout.dblockOffset(hostID: 1, sectorSize: 512) == 1024)
         #expect(PaxosLeaseLayout.dblockOffset(hostID: 2000, sectorSize: 512) == 2001 * 512)
         #expect(PaxosLeaseLayout.minimumSize(numHosts: 2000, sectorSize: 512) == 1_025_024)
-        #expect(PaxosLeaseLayout.minimumSize(numHosts: 2000, sectorSize: 512) <= 1 << 20)
+        #expect(PaxosLeaseLayout.minimumSize(numHosts: 2000, sectorSize: 512)! <= 1 << 20)
+        // Hostile values: no trap, no answer.
+        #expect(PaxosLeaseLayout.dblockOffset(hostID: UInt64.max, sectorSize: 512) == nil)
+        #expect(PaxosLeaseLayout.dblockOffset(hostID: UInt64(Int.max), sectorSize: 512) == nil)
+        #expect(PaxosLeaseLayout.minimumSize(numHosts: UInt64.max, sectorSize: 4096) == nil)
+        #expect(PaxosLeaseLayout.minimumSize(numHosts: UInt64(Int64.max) - 1, sectorSize: 4096) == nil)
     }
 }

@@ -26,9 +26,9 @@ struct OperationsOutputTests {
             JanitorLogHandler(destination: .journal, logLevel: .info) { text in lines.withLock { $0.append(text) } }
         }
         logger.logLevel = .info
-        logger.notice("deleted a\nb")
+        logger.notice("deleted a\nb\u{1B}[2J")
         logger.debug("hidden")
-        #expect(lines.withLock { $0 } == ["<5>deleted a b\n"])
+        #expect(lines.withLock { $0 } == ["<5>deleted a\\nb\\u{1b}[2J\n"])
     }
 
     @Test func journalIsDetectedByJournalStream() throws {
@@ -54,7 +54,7 @@ struct OperationsOutputTests {
     }
 
     @Test func metricsOfACompletedRun() {
-        let text = MetricsFile.render(report: ReportTests.report(mode: .clean), exitStatus: .deletionsFailed,
+        let text = MetricsFile.render(report: ReportTests.report(mode: .clean), exitCode: ExitStatus.deletionsFailed.rawValue,
                                       now: 1_700_000_100, duration: 1.5, lastSuccess: 1_600_000_000)
         let lines = Set(text.split(separator: "\n").map(String.init))
         #expect(lines.contains("virt_sanlock_cleanup_deleted 1.0"))
@@ -70,11 +70,11 @@ struct OperationsOutputTests {
     }
 
     @Test func metricsOfAFailedRunKeepTheLastSuccess() {
-        let text = MetricsFile.render(report: nil, exitStatus: .fatal, now: 5, duration: 0.1, lastSuccess: 4)
+        let text = MetricsFile.render(report: nil, exitCode: ExitStatus.fatal.rawValue, now: 5, duration: 0.1, lastSuccess: 4)
         #expect(text.contains("virt_sanlock_cleanup_last_success_timestamp_seconds 4.0"))
         #expect(text.contains("virt_sanlock_cleanup_last_run_exit_status 1.0"))
         #expect(!text.contains("virt_sanlock_cleanup_deleted"))
-        let first = MetricsFile.render(report: nil, exitStatus: .fatal, now: 5, duration: 0.1, lastSuccess: nil)
+        let first = MetricsFile.render(report: nil, exitCode: ExitStatus.fatal.rawValue, now: 5, duration: 0.1, lastSuccess: nil)
         #expect(!first.contains("last_success_timestamp_seconds "))
     }
 
@@ -96,14 +96,55 @@ struct OperationsOutputTests {
         #expect(try DurationText.seconds(text) == seconds)
     }
 
-    @Test(arguments: ["", "h", "5x", "-1h", "1h-", "soon", "1 h"])
+    @Test(arguments: ["", "h", "5x", "-1h", "1h-", "soon", "1 h",
+                      // Beyond 100 years, or not plain digits (Double() takes these).
+                      "5219w", "99999999999999999999999w", String(repeating: "9", count: 400) + "s",
+                      "1e9", "0x10", "inf", "nan", "1.2.3h", ".h", "٣h"])
     func badDurations(text: String) {
         #expect(throws: DurationText.ParseError.self) { try DurationText.seconds(text) }
     }
 
-    @Test func durationFormatting() {
+    @Test func durationFormatting() throws {
         #expect(DurationText.format(0) == "0s")
         #expect(DurationText.format(5400) == "1h30m")
         #expect(DurationText.format(90061) == "1d1h1m1s")
+        #expect(DurationText.format(-90) == "-1m30s")
+        // An mtime of Int64.min seconds is this far in the past: no trap.
+        #expect(DurationText.format(9.3e18) == "294699216670y")
+        #expect(DurationText.format(.infinity) == "forever")
+        #expect(DurationText.format(.nan) == "?")
+        #expect(try DurationText.seconds("5218w") == DurationText.maximum)
+    }
+
+    @Test("The metrics file is written without following, truncating or blocking on what others created")
+    func metricsFileIgnoresWhatOthersPlanted() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vsc-metrics-planted-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/virt-sanlock-cleanup.prom"
+        let victim = directory + "/victim"
+        try "precious\n".write(toFile: victim, atomically: false, encoding: .utf8)
+        // A hard link and a symlink where our temporary file goes, a FIFO
+        // where the metrics file is: before the fix, the first was truncated
+        // and written through, and reading the last blocked for ever.
+        let temporary = directory + "/.virt-sanlock-cleanup.prom.\(getpid()).tmp"
+        #expect(link(victim, temporary) == 0)
+        #expect(mkfifo(path, 0o600) == 0)
+        #expect(MetricsFile.lastSuccess(in: path) == nil)
+        try MetricsFile.write("x 1\n", to: path)
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "x 1\n")
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createSymbolicLink(atPath: temporary, withDestinationPath: victim)
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: victim)
+        #expect(MetricsFile.lastSuccess(in: path) == nil, "followed a symlink")
+        try MetricsFile.write("y 1\n", to: path)
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "y 1\n")
+        // A previous file with an implausible value: ignored, not carried over.
+        for value in ["nan", "+Inf", "-5", "1e300"] {
+            try "virt_sanlock_cleanup_last_success_timestamp_seconds \(value)\n".write(toFile: path, atomically: false, encoding: .utf8)
+            #expect(MetricsFile.lastSuccess(in: path) == nil, "\(value)")
+        }
     }
 }

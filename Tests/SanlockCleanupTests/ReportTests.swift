@@ -22,7 +22,7 @@ struct ReportTests {
              .kept(.heldByLiveHost(3, .live))),
             (entry("cccccccccccccccccccccccccccccccc", .autoLease(held)), .keep(.heldByLiveHost(2, .live)), nil),
             (entry("dddddddddddddddddddddddddddddddd", .autoLease(free)), .delete(.neverAcquired),
-             .failed(.unlinkFailed(FileSystemError(.unlink, path: "/leases/d", errno: .notPermitted), leaseRestored: true))),
+             .failed(.unlinkFailed(FileSystemError(.unlink, path: "/leases/d", errno: .notPermitted), now: .intact))),
             (entry("bad\nname", .foreignFile, size: 3), .keep(.foreignFile), nil),
         ]
         return RunReport(
@@ -87,6 +87,80 @@ struct ReportTests {
         #expect(summary["failed"] as? Int == 1)
         #expect(summary["bytes_reclaimed"] as? Int == 1 << 20)
         #expect((summary["reasons"] as? [String: Int])?["never-acquired"] == 1)
+    }
+
+    /// One lease line per hostile value, rendered every way.
+    static func hostileReport(name: EntryName, modified: Double, size: Int64 = 1 << 20, guest: String = "g") -> RunReport {
+        let use = GuestIndex.Use(guest: guest, state: .paused, fromStatus: true, diskPath: "/d\u{1B}]0;x\u{07}", file: "/run/x.xml")
+        let entry = LeaseEntry(
+            name: name, path: "/leases/" + (name.string ?? name.escaped),
+            status: FileStatus(identity: FileIdentity(device: 1, inode: 1), type: .regular, size: size, modified: modified),
+            kind: .autoLease(released))
+        let leases = [
+            LeaseReport(entry: entry, verdict: .keep(.usedByGuest(use)), outcome: nil, mode: .dryRun, guestUse: use),
+            LeaseReport(entry: entry, verdict: .delete(.neverAcquired), outcome: nil, mode: .dryRun, guestUse: use),
+            LeaseReport(entry: entry, verdict: .delete(.neverAcquired), outcome: nil, mode: .dryRun),
+            LeaseReport(entry: entry, verdict: .keep(.tooRecent(age: 1_000_000 - modified, minimumAge: 3600)), outcome: nil, mode: .dryRun),
+        ]
+        return RunReport(mode: .dryRun, leaseDirectory: "/leases\u{1B}[2J", thisHostID: 1, daemon: .reachable(version: 1),
+                         leases: leases, warnings: [], startedAt: Date(timeIntervalSince1970: modified), duration: 0)
+    }
+
+    @Test("Strings from files reach no output raw: names, guests, disks, the directory")
+    func hostileStringsAreEscapedEverywhere() {
+        let report = Self.hostileReport(name: EntryName("n\u{1B}[31m\u{202E}"), modified: 1_700_000_000, guest: "web\u{1B}[2J\nfake line")
+        let text = TextReport.render(report)
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+            #expect(!line.unicodeScalars.contains { String.mustEscape($0) }, "\(line)")
+        }
+        #expect(text.split(separator: "\n").count == 1 + 4 + 1, "a name or guest forged a line")
+        #expect(text.contains("web\\u{1b}[2J\\nfake line"))
+        for line in TextReport.journalLines(report) {
+            #expect(!line.text.unicodeScalars.contains { String.mustEscape($0) }, "\(line.text)")
+        }
+    }
+
+    @Test("JSON names are unambiguous: byte 0xFF and the text \\xff differ")
+    func jsonNamesKeepTheirBytes() throws {
+        func lease(_ name: EntryName) throws -> [String: Any] {
+            let json = JSONReport.render(Self.hostileReport(name: name, modified: 1_700_000_000))
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+            return try #require((document["leases"] as? [[String: Any]])?.first)
+        }
+        let byte = try lease(EntryName(bytes: [0xFF]))
+        let text = try lease(EntryName("\\xff"))
+        #expect(byte["name"] as? String == "\\xff" && byte["name_hex"] as? String == "ff")
+        #expect(text["name"] as? String == "\\xff" && text["name_hex"] == nil)
+    }
+
+    @Test("Every modification time a file system can store gives RFC 3339 or null, never a trap",
+          arguments: [Double(Int64.min), -62_167_219_201, -62_167_219_200, -1, 0, 1_700_000_000.5, 253_402_300_799,
+                      253_402_300_800, Double(Int64.max), .infinity, -.infinity, .nan])
+    func jsonTimes(seconds: Double) throws {
+        let json = JSONReport.render(Self.hostileReport(name: EntryName("a"), modified: seconds))
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let lease = try #require((document["leases"] as? [[String: Any]])?.first)
+        let pattern = /^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$/
+        for value in [lease["modified_at"], document["started_at"]] {
+            if let text = value as? String {
+                #expect(text.wholeMatch(of: pattern) != nil, "\(text)")
+            } else {
+                #expect(value is NSNull || value == nil, "\(String(describing: value))")
+            }
+        }
+        #expect(JSONReport.timestamp(-62_167_219_200) == "0000-01-01T00:00:00Z")
+        #expect(JSONReport.timestamp(253_402_300_799) == "9999-12-31T23:59:59Z")
+        #expect(JSONReport.timestamp(253_402_300_800) == nil)
+        // The text report words any of them.
+        #expect(TextReport.render(Self.hostileReport(name: EntryName("a"), modified: seconds)).contains("summary:"))
+    }
+
+    @Test("Sizes from the directory are summed without overflow")
+    func hugeSizesSaturate() {
+        let report = Self.hostileReport(name: EntryName("a"), modified: 0, size: .max)
+        #expect(report.summary.bytesReclaimable == .max)
+        #expect(TextReport.byteCount(.max).hasSuffix("TiB"))
+        #expect(MetricsFile.render(report: report, exitCode: 0, now: 1, duration: 0, lastSuccess: nil).contains("reclaimable_bytes"))
     }
 
     @Test func fatalJSONNamesTheError() throws {

@@ -282,6 +282,18 @@ private func str(_ value: String) -> VirConfValue { .string(value) }
         #expect(fromString.entries.count == 2)
     }
 
+    @Test("List nesting is bounded: a file of '[' cannot exhaust the stack")
+    func deepListsAreRefused() throws {
+        let deepest = String(repeating: "[", count: VirConf.maximumListDepth) + String(repeating: "]", count: VirConf.maximumListDepth)
+        #expect(try VirConf.parse("a = \(deepest)\n", path: confPath).entries.count == 1)
+        // Before the bound, 200,000 levels crashed the parser (stack overflow).
+        for depth in [VirConf.maximumListDepth + 1, 200_000] {
+            #expect(throws: VirConfError(path: confPath, line: 1, message: "lists nest deeper than \(VirConf.maximumListDepth) levels")) {
+                try VirConf.parse(bytes: Array("a = ".utf8) + [UInt8](repeating: UInt8(ascii: "["), count: depth), path: confPath)
+            }
+        }
+    }
+
     @Test func invalidUTF8OutsideStringsIsHarmless() throws {
         // libvirt reads bytes: a Latin-1 comment must not break the file.
         let bytes = Array("# caf".utf8) + [0xE9] + Array("\nhost_id = 3\n".utf8)

@@ -44,16 +44,32 @@ public struct LockspaceImage: Sendable, Hashable {
 }
 
 /// Where a resource lease keeps each host's paxos dblock and mode block.
+///
+/// Every number here may come from a hostile or damaged file: the functions
+/// are total (nil instead of an overflow trap) and callers bound host ids
+/// and host counts by `maximumHosts` first.
 public enum PaxosLeaseLayout {
+    /// sanlock's largest lockspace and resource lease: 2000 hosts
+    /// (`DEFAULT_MAX_HOSTS`; 512-byte sectors with 1 MiB alignment, or
+    /// 4096-byte sectors with 8 MiB). No valid leader has more, and no valid
+    /// host id is higher.
+    public static let maximumHosts: UInt64 = 2000
+
     /// Byte offset of host `hostID`'s dblock sector: sector 0 is the leader,
     /// sector 1 the request record, then one sector per host id from 1.
-    public static func dblockOffset(hostID: UInt64, sectorSize: Int) -> Int {
-        (1 + Int(hostID)) * sectorSize
+    /// nil when it does not fit in an `Int`.
+    public static func dblockOffset(hostID: UInt64, sectorSize: Int) -> Int? {
+        guard let sector = Int(exactly: hostID)?.addingReportingOverflow(1), !sector.overflow else { return nil }
+        let (offset, overflow) = sector.partialValue.multipliedReportingOverflow(by: sectorSize)
+        return overflow ? nil : offset
     }
 
     /// Bytes a lease needs for the leader, the request record and `numHosts`
-    /// dblocks.
-    public static func minimumSize(numHosts: UInt64, sectorSize: Int) -> Int64 {
-        Int64(2 + numHosts) * Int64(sectorSize)
+    /// dblocks; nil when that does not fit in an `Int64`.
+    public static func minimumSize(numHosts: UInt64, sectorSize: Int) -> Int64? {
+        guard let hosts = Int64(exactly: numHosts) else { return nil }
+        let (sectors, o1) = hosts.addingReportingOverflow(2)
+        let (bytes, o2) = sectors.multipliedReportingOverflow(by: Int64(sectorSize))
+        return o1 || o2 ? nil : bytes
     }
 }

@@ -48,7 +48,11 @@ public struct LeaseRemover: Sendable {
 
     private var scanner: InventoryScanner { InventoryScanner(directory: directory, classifier: classifier) }
 
-    public func remove(_ entry: LeaseEntry, using connection: borrowing SanlockConnection) -> RemovalOutcome {
+    /// `control` is asked before the leader is invalidated: after a signal,
+    /// or once the process is exiting, the lease is released untouched.
+    public func remove(
+        _ entry: LeaseEntry, using connection: borrowing SanlockConnection, control: RunControl = RunControl()
+    ) -> RemovalOutcome {
         guard let expected = entry.status?.identity else { return .kept(.vanished) }
         let resource = directory.resource(for: entry, lockspace: lockspace)
         do {
@@ -57,73 +61,120 @@ public struct LeaseRemover: Sendable {
             return outcome(ofFailedAcquire: error, entry: entry)
         }
         // From here on we hold the lease: every path must release it.
+        defer { release(resource, on: connection) }
         do {
             try directory.verifyPath(of: entry.name, names: expected)
         } catch {
-            release(resource, on: connection)
             return .failed(.replacedBeforeDeletion(error))
         }
         // The leader as our acquire left it: owned by this host.
-        let leader: [UInt8]
+        let sector: [UInt8]
         do {
-            leader = try directory.readPrefix(of: entry.name, length: 512, expected: expected)
+            sector = try readLeaderSector(of: entry, expected: expected)
         } catch {
-            release(resource, on: connection)
-            return .failed(.invalidateFailed(error))
+            if error.condition == .replaced { return .failed(.replacedBeforeDeletion(error)) }
+            return .failed(.invalidateFailed(error, now: .intact))
         }
-        let record = leader.withUnsafeBytes { LeaderRecord(sector: $0) }
         // Our acquire made the lease version one more than the scan saw. If
         // it grew further, someone held the lease since we looked: maybe a
         // guest that started after the guest list was read and has paused
         // since, which that list cannot protect. Leave it for the next run.
-        if let scanned = entry.leaseState?.lver, let now = record?.lver, now != scanned + 1 {
-            release(resource, on: connection)
+        let record = sector.withUnsafeBytes { LeaderRecord(sector: $0) }
+        if let scanned = entry.leaseState?.lver, let now = record?.lver, now != scanned &+ 1 {
             return .kept(.usedDuringRun(scannedLVer: scanned, lver: now))
         }
-        let sectorSize = record.map { Int($0.sectorSize) } ?? 512
-        do throws(FileSystemError) {
-            let sector = sectorSize == 512 ? leader
-                : try directory.readPrefix(of: entry.name, length: sectorSize, expected: expected)
-            guard let cleared = LeaderRecord.invalidating(sector: sector) else {
-                throw FileSystemError(.read, path: entry.path, errno: .ioError, detail: "short leader sector")
-            }
-            try directory.writePrefix(of: entry.name, bytes: cleared, expected: expected)
-            do {
-                try directory.unlink(entry.name, expected: expected)
-            } catch {
-                // The file stays: put our leader back so the release frees
-                // it normally and the guest that owns this disk can start.
-                let restored = (try? directory.writePrefix(of: entry.name, bytes: sector, expected: expected)) != nil
-                release(resource, on: connection)
-                return .failed(.unlinkFailed(error, leaseRestored: restored))
-            }
-        } catch {
-            release(resource, on: connection)
-            return .failed(.invalidateFailed(error))
+        guard let cleared = LeaderRecord.invalidating(sector: sector) else {
+            return .failed(.invalidateFailed(
+                FileSystemError(.read, path: entry.path, condition: .shortSector), now: .intact))
         }
-        release(resource, on: connection)
+        // Invalidate, then unlink: nothing may end the process in between
+        // (see RunControl), or the next run of this host finishes the job.
+        guard control.beginUnfinishableWork() else { return .kept(.interrupted(signal: control.signalNumber ?? 0)) }
+        defer { control.endUnfinishableWork() }
+        do {
+            try directory.writePrefix(of: entry.name, bytes: cleared, expected: expected)
+        } catch {
+            // Checked before writing: nothing was written.
+            if case .hardLinked(let links)? = error.condition { return .kept(.hardLinked(links: links)) }
+            if error.condition == .replaced { return .failed(.replacedBeforeDeletion(error)) }
+            // The write may have landed in part or whole (EIO after the
+            // device took it): go on only if the sector now is ours, cleared.
+            switch leaderNow(of: entry, expected: expected) {
+            case cleared?: break
+            case sector?: return .failed(.invalidateFailed(error, now: .intact))
+            default: return .failed(.invalidateFailed(error, now: restore(sector, of: entry, expected: expected)))
+            }
+        }
+        do {
+            try directory.unlink(entry.name, expected: expected)
+        } catch {
+            if error.errno == .noSuchFileOrDirectory, error.condition == nil { return .kept(.vanished) }
+            // The file stays: put our leader back so that the release frees
+            // it normally and the guest that owns this disk can start.
+            return .failed(.unlinkFailed(error, now: restore(sector, of: entry, expected: expected)))
+        }
         return .deleted
+    }
+
+    /// The leader sector (512 or 4096 bytes, as the leader says).
+    private func readLeaderSector(of entry: LeaseEntry, expected: FileIdentity) throws(FileSystemError) -> [UInt8] {
+        let first = try directory.readPrefix(of: entry.name, length: 512, expected: expected)
+        let sectorSize = first.withUnsafeBytes { LeaderRecord(sector: $0) }.map { Int($0.sectorSize) } ?? 512
+        switch sectorSize {
+        case 512: return first
+        case 4096: return try directory.readPrefix(of: entry.name, length: 4096, expected: expected)
+        default: throw FileSystemError(.read, path: entry.path, condition: .shortSector)
+        }
+    }
+
+    /// The leader sector on disk now, nil when it cannot be read.
+    private func leaderNow(of entry: LeaseEntry, expected: FileIdentity) -> [UInt8]? {
+        try? readLeaderSector(of: entry, expected: expected)
+    }
+
+    /// Writes the leader back as our acquire left it, and says what the path
+    /// holds afterwards.
+    private func restore(_ sector: [UInt8], of entry: LeaseEntry, expected: FileIdentity) -> PathState {
+        if (try? directory.writePrefix(of: entry.name, bytes: sector, expected: expected)) != nil,
+           leaderNow(of: entry, expected: expected) == sector {
+            return .intact
+        }
+        return pathState(of: entry)
+    }
+
+    /// What the entry's path holds now, for a report that must not guess.
+    func pathState(of entry: LeaseEntry) -> PathState {
+        let now = scanner.examine(entry.name)
+        guard let status = now.status else {
+            if case .vanished = now.kind { return .gone }
+            return .unknown(Reason(describing: now.kind).sentence)
+        }
+        guard status.identity == entry.status?.identity else { return .replaced }
+        switch now.kind {
+        case .clearedLease: return .invalidated
+        case .autoLease: return .intact
+        default: return .unknown(Reason(describing: now.kind).sentence)
+        }
     }
 
     /// Removes an uninitialised or invalidated lease file. sanlock cannot
     /// grant a lease in such a file, so there is nothing to hold: look again
-    /// right before unlinking that it is still the same file, unchanged and
-    /// still unusable, then unlink it.
+    /// right before unlinking that it is still the same file, unchanged, with
+    /// one name and still unusable, then unlink it.
     public func removeUnacquirable(_ entry: LeaseEntry) -> RemovalOutcome {
         guard let before = entry.status else { return .kept(.vanished) }
         let now = scanner.examine(entry.name)
         guard let after = now.status, after.identity == before.identity else { return .kept(.vanished) }
-        guard now.kind == entry.kind else {
-            // It changed under us (libvirt finished making it): look again next run.
-            return .kept(.tooRecent(age: 0, minimumAge: 0))
+        guard now.kind == entry.kind, after.modified == before.modified, after.size == before.size else {
+            // libvirt finished making it, or someone rewrote it.
+            return .kept(.changedDuringRun)
         }
-        guard after.modified == before.modified, after.size == before.size else {
-            return .kept(.tooRecent(age: 0, minimumAge: 0))
-        }
+        guard after.linkCount == 1 else { return .kept(.hardLinked(links: after.linkCount)) }
         do {
             try directory.unlink(entry.name, expected: before.identity)
         } catch {
-            if error.errno == .noSuchFileOrDirectory { return .kept(.vanished) }
+            if error.errno == .noSuchFileOrDirectory, error.condition == nil { return .kept(.vanished) }
+            if error.condition != nil { return .failed(.replacedBeforeDeletion(error)) }
             return .failed(.removeFailed(error))
         }
         return .deleted

@@ -22,19 +22,49 @@ public final class RunLock: Sendable {
     deinit { close(descriptor) }
 
     public static func acquire(leaseDirectory: FileIdentity, hostID: UInt64?) throws(JanitorError) -> RunLock {
-        if mkdir(directory, 0o700) != 0, errno != EEXIST {
-            throw .runLock(FileSystemError(.open, path: directory, errno: Errno(rawValue: errno)))
+        try acquire(in: directory, leaseDirectory: leaseDirectory, hostID: hostID)
+    }
+
+    /// The lock file is truncated and rewritten (the holder's pid), so both
+    /// the directory and the file are checked first: a directory that is a
+    /// symlink, or writable by others, and a lock file that is not a regular
+    /// file with one name owned by us, are refused rather than written
+    /// through.
+    static func acquire(in directory: String, leaseDirectory: FileIdentity, hostID: UInt64?) throws(JanitorError) -> RunLock {
+        func failure(_ path: String, _ code: Int32) -> JanitorError {
+            .runLock(FileSystemError(.open, path: path, errno: Errno(rawValue: code)))
         }
+        if mkdir(directory, 0o700) != 0, errno != EEXIST { throw failure(directory, errno) }
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard directoryFD >= 0 else { throw failure(directory, errno) }
+        defer { close(directoryFD) }
+        var status = stat()
+        guard fstat(directoryFD, &status) == 0 else { throw failure(directory, errno) }
+        guard status.st_uid == geteuid(), status.st_mode & 0o022 == 0 else {
+            throw .runLock(FileSystemError(.open, path: directory, errno: .permissionDenied,
+                                           detail: "not owned by this user, or writable by others: refusing to lock through it"))
+        }
+
         let name = "lease-dir-\(leaseDirectory.device)-\(leaseDirectory.inode)-host-\(hostID.map(String.init) ?? "unknown").lock"
         let path = directory + "/" + name
-        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .runLock(FileSystemError(.open, path: path, errno: Errno(rawValue: errno))) }
+        let fd = openat(directoryFD, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw failure(path, errno) }
+        guard fstat(fd, &status) == 0 else {
+            let code = errno
+            close(fd)
+            throw failure(path, code)
+        }
+        guard status.st_mode & S_IFMT == S_IFREG, status.st_nlink == 1, status.st_uid == geteuid() else {
+            close(fd)
+            throw .runLock(FileSystemError(.open, path: path, errno: .permissionDenied,
+                                           detail: "not a regular file with one name owned by this user: remove it"))
+        }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let error = errno
             let holder = Self.holder(fd)
             close(fd)
             if error == EWOULDBLOCK { throw .anotherJanitorRunning(holder: holder) }
-            throw .runLock(FileSystemError(.open, path: path, errno: Errno(rawValue: error)))
+            throw failure(path, error)
         }
         // Say who holds it, for the message a second run prints.
         let text = Array("pid \(getpid())\n".utf8)
@@ -47,6 +77,6 @@ public final class RunLock: Sendable {
         var buffer = [UInt8](repeating: 0, count: 64)
         let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         guard count > 0 else { return "pid unknown" }
-        return String(decoding: buffer[..<count], as: UTF8.self).trimming("\n")
+        return String(decoding: buffer[..<count], as: UTF8.self).trimming("\n").escapingControlCharacters()
     }
 }

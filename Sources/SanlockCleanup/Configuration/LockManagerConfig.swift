@@ -22,9 +22,12 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
         self.init(path: syntaxError.path, line: syntaxError.line, message: syntaxError.message)
     }
 
+    /// Values quoted in `message` come from the file: escaped, so that the
+    /// message stays one printable line.
     public var description: String {
-        if let line { return "\(path):\(line): \(message)" }
-        return "\(path): \(message)"
+        let text = message.escapingControlCharacters()
+        if let line { return "\(path.escapingControlCharacters()):\(line): \(text)" }
+        return "\(path.escapingControlCharacters()): \(text)"
     }
 }
 
@@ -98,6 +101,8 @@ public struct LockManagerConfig: Sendable, Hashable {
                 var defaults = LockManagerConfig()
                 defaults.path = path
                 return defaults
+            case .notRegular:
+                throw ConfigurationError(path: path, message: "not a regular file")
             case .tooLarge:
                 throw ConfigurationError(
                     path: path,
@@ -212,19 +217,31 @@ private struct SettingReader {
 
 private enum ReadFailure: Error {
     case missing
+    case notRegular
     case tooLarge
     case system(Errno, operation: String)
 }
 
+/// Reads the whole file. Symlinks are followed (configuration management
+/// often links it), but the open never blocks (`O_NONBLOCK`: a FIFO or a
+/// device named as the file) and only a regular file is read.
 private func readFile(_ path: String) throws(ReadFailure) -> [UInt8] {
     let descriptor: FileDescriptor
     do {
-        descriptor = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
+        descriptor = try FileDescriptor.open(
+            FilePath(path), .readOnly, options: [.closeOnExec, .nonBlocking])
     } catch {
         let errno = error as? Errno ?? .ioError
         throw errno == .noSuchFileOrDirectory ? .missing : .system(errno, operation: "open")
     }
     defer { try? descriptor.close() }
+    let status: Stat
+    do {
+        status = try descriptor.stat()
+    } catch {
+        throw .system(error, operation: "stat")
+    }
+    guard status.type == .regular else { throw .notRegular }
     var contents: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 64 * 1024)
     while true {

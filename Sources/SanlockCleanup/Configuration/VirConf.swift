@@ -32,8 +32,14 @@ public struct VirConfError: Error, Sendable, Hashable, CustomStringConvertible {
 /// - a file of only blanks and newlines is empty (libvirt reports "expecting
 ///   a name"), and `""""""` is an empty triple-quoted string even at the very
 ///   end of a file (libvirt needs 7 bytes left to see a triple quote);
-/// - strings must be valid UTF-8.
+/// - strings must be valid UTF-8;
+/// - lists nest at most `maximumListDepth` deep (libvirt recurses without a
+///   bound; no setting libvirt reads is a list of lists).
 public struct VirConf: Sendable {
+    /// Deepest list nesting accepted: the parser recurses once per level, so
+    /// a file of `[[[[…` must not exhaust the stack.
+    public static let maximumListDepth = 32
+
     public struct Entry: Sendable, Hashable {
         public var name: String
         public var value: VirConfValue
@@ -180,7 +186,7 @@ private struct VirConfParser {
         }
         index += 1
         skipBlanks()
-        let value = try parseValue(inListOpenedOn: nil)
+        let value = try parseValue(inListOpenedOn: nil, depth: 0)
         skipBlanks()
         if current == Byte.hash { skipToEndOfLine() }
         return VirConf.Entry(name: name, value: value, line: nameLine)
@@ -200,8 +206,9 @@ private struct VirConfParser {
         }
     }
 
-    /// `listLine` is the line of the innermost enclosing `[`, if any.
-    private mutating func parseValue(inListOpenedOn listLine: Int?) throws(VirConfError) -> VirConfValue {
+    /// `listLine` is the line of the innermost enclosing `[`, if any;
+    /// `depth` the number of enclosing lists.
+    private mutating func parseValue(inListOpenedOn listLine: Int?, depth: Int) throws(VirConfError) -> VirConfValue {
         skipBlanks()
         guard let byte = current, !Byte.isEndOfLine(byte) else {
             if let listLine { throw unclosedList(openedOn: listLine) }
@@ -211,7 +218,10 @@ private struct VirConfParser {
             return .string(try parseString())
         }
         if byte == Byte.openBracket {
-            return .list(try parseList())
+            guard depth < VirConf.maximumListDepth else {
+                throw error("lists nest deeper than \(VirConf.maximumListDepth) levels")
+            }
+            return .list(try parseList(depth: depth + 1))
         }
         if byte == Byte.plus || byte == Byte.minus || Byte.isDigit(byte) {
             return .integer(try parseInteger())
@@ -289,7 +299,7 @@ private struct VirConfParser {
         return string
     }
 
-    private mutating func parseList() throws(VirConfError) -> [VirConfValue] {
+    private mutating func parseList(depth: Int) throws(VirConfError) -> [VirConfValue] {
         let openLine = line
         index += 1
         var items: [VirConfValue] = []
@@ -299,7 +309,7 @@ private struct VirConfParser {
             return items
         }
         while true {
-            items.append(try parseValue(inListOpenedOn: openLine))
+            items.append(try parseValue(inListOpenedOn: openLine, depth: depth))
             skipBlanksAndNewlines()
             guard let byte = current else { throw unclosedList(openedOn: openLine) }
             if byte == Byte.closeBracket {

@@ -46,14 +46,19 @@ public enum Decision {
 
     public static func verdict(for entry: LeaseEntry, in context: DecisionContext) -> Verdict {
         let verdict = nominate(entry, in: context)
-        guard verdict.disposition == .delete else { return verdict }
+        guard verdict.disposition == .delete, verdict.reason.waitsForMinimumAge else { return verdict }
         // libvirt creates a lease moments before acquiring it, and a guest's
         // acquire or release rewrites it (and so its modification time):
-        // leave recently changed files alone.
+        // leave recently changed files alone. A modification time in the
+        // future (clock skew between NFS clients, or a hostile file) is
+        // recent too.
         if let status = entry.status {
             let age = context.now - status.modified
-            if age < context.policy.minimumAge {
-                return .keep(.tooRecent(age: max(0, age), minimumAge: context.policy.minimumAge))
+            if !(age >= context.policy.minimumAge) {
+                if case .abandonedCleared(let host) = verdict.reason {
+                    return .keep(.clearedRecently(invalidatedBy: host, age: age, minimumAge: context.policy.minimumAge))
+                }
+                return .keep(.tooRecent(age: age, minimumAge: context.policy.minimumAge))
             }
         }
         return verdict
@@ -61,6 +66,12 @@ public enum Decision {
 
     static func nominate(_ entry: LeaseEntry, in context: DecisionContext) -> Verdict {
         let retiring = !context.policy.retiredHosts.isEmpty
+        // Invalidating or unlinking a file with other names would change or
+        // keep alive an inode reachable from outside the lease directory;
+        // libvirt never makes hard links here.
+        if entry.kind.isLeaseFile, let links = entry.status?.linkCount, links > 1 {
+            return .keep(retiring ? .notRetiredHost : .hardLinked(links: links))
+        }
         switch entry.kind {
         case .autoLease(let state):
             if retiring, !inRetirementScope(state, context.policy.retiredHosts) { return .keep(.notRetiredHost) }
@@ -76,16 +87,29 @@ public enum Decision {
             }
             return verdict
         case .uninitialisedLease, .clearedLease:
-            if retiring { return .keep(.notRetiredHost) }
+            let invalidatedBy: UInt64? = if case .clearedLease(let cleared) = entry.kind { cleared.invalidatedBy } else { nil }
+            if retiring, !(invalidatedBy.map(context.policy.retiredHosts.contains) ?? false) {
+                return .keep(.notRetiredHost)
+            }
             if let name = entry.name.string, let use = context.guests.protectingUse(of: name) {
                 return .keep(use.stale ? .staleGuestStatus(use) : .usedByGuest(use))
             }
-            // No host can acquire such a file, so no lock guards its removal;
-            // the minimum age (applied by the caller) is what keeps libvirt's
-            // half-made lease safe. Left in place it breaks the guest's next
-            // start: libvirt sees the file exists and sanlock refuses it.
-            if case .clearedLease = entry.kind { return .delete(.abandonedCleared) }
-            return .delete(.abandonedUninitialised)
+            // No host can acquire such a file, so no lock guards its removal.
+            // Left in place it breaks the guest's next start: libvirt sees
+            // the file exists and sanlock refuses it.
+            guard case .clearedLease = entry.kind else {
+                // The minimum age (applied by the caller) is what keeps
+                // libvirt's half-made lease safe.
+                return .delete(.abandonedUninitialised)
+            }
+            // A cleared leader naming this host as its holder was written by
+            // this host's janitor, which was stopped before the unlink; a
+            // cleaning run holds this host's run lock, so no janitor of this
+            // host is still at it: remove it now, whatever its age.
+            if let invalidatedBy, invalidatedBy == context.thisHostID { return .delete(.leftInvalidatedByThisHost) }
+            // Another host's janitor may be between its write and its
+            // unlink: its own next run removes it; anyone past the minimum age.
+            return .delete(.abandonedCleared(invalidatedBy: invalidatedBy))
         case .lockspace:
             return .keep(retiring ? .notRetiredHost : .lockspace)
         case .directory, .symlink, .special, .foreignFile, .corruptLease, .unreadable, .vanished:

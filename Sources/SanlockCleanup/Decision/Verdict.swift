@@ -25,7 +25,11 @@ public enum Reason: Sendable, Hashable {
     case specialFile(FileStatus.FileType)
     case foreignFile
     case uninitialised
-    case cleared
+    /// An invalidated lease, and the host whose janitor invalidated it when
+    /// the leader tells.
+    case cleared(invalidatedBy: UInt64?)
+    /// A lease file with other names (hard links): never written or removed.
+    case hardLinked(links: UInt64)
     case corrupt(Corruption)
     case unreadable(FileSystemError)
     case vanished
@@ -54,8 +58,12 @@ public enum Reason: Sendable, Hashable {
     case lastHeldByLiveHost(UInt64, HostState)
     case lastHeldByFailingHost(UInt64)
     case lastHeldByHostOfUnknownState(UInt64)
-    /// Changed more recently than the minimum age.
+    /// Changed more recently than the minimum age (`age` is negative for a
+    /// modification time in the future).
     case tooRecent(age: Double, minimumAge: Double)
+    /// Invalidated by another host's janitor (or by an unknown tool) more
+    /// recently than the minimum age.
+    case clearedRecently(invalidatedBy: UInt64?, age: Double, minimumAge: Double)
     /// Retirement: not a lease of a retired host.
     case notRetiredHost
 
@@ -66,7 +74,10 @@ public enum Reason: Sendable, Hashable {
     case lastHolderGone(UInt64, HostState)
     /// Past the minimum age: an abandoned half-made or invalidated lease.
     case abandonedUninitialised
-    case abandonedCleared
+    case abandonedCleared(invalidatedBy: UInt64?)
+    /// Invalidated by this host's janitor, which was stopped before it could
+    /// unlink it: removed whatever its age.
+    case leftInvalidatedByThisHost
     /// sanlock says the owner is dead (or left the lockspace): its leases
     /// can be taken.
     case ownerHostDead(UInt64, HostState)
@@ -78,12 +89,18 @@ public enum Reason: Sendable, Hashable {
     // What sanlock said when the janitor tried to take a lease to delete it.
     /// Acquired by someone else between the scan and our acquire.
     case usedDuringRun(scannedLVer: UInt64, lver: UInt64)
+    /// An unacquirable file changed between the scan and its removal (libvirt
+    /// finished making it, or someone rewrote it): looked at again next run.
+    case changedDuringRun
     case acquireBusy(SanlockError)
     case lockspaceNotJoined(SanlockError)
     case acquireFailed(SanlockError)
-    case invalidateFailed(FileSystemError)
+    /// The leader could not be invalidated; `now` says what the path holds.
+    case invalidateFailed(FileSystemError, now: PathState)
     case replacedBeforeDeletion(FileSystemError)
-    case unlinkFailed(FileSystemError, leaseRestored: Bool)
+    /// The lease was invalidated but could not be unlinked; `now` says what
+    /// the path holds.
+    case unlinkFailed(FileSystemError, now: PathState)
     /// An unacquirable (uninitialised or invalidated) file could not be
     /// unlinked; it is unchanged.
     case removeFailed(FileSystemError)
@@ -101,12 +118,20 @@ public enum Reason: Sendable, Hashable {
         case .special(let type): self = .specialFile(type)
         case .foreignFile: self = .foreignFile
         case .uninitialisedLease: self = .uninitialised
-        case .clearedLease: self = .cleared
+        case .clearedLease(let cleared): self = .cleared(invalidatedBy: cleared.invalidatedBy)
         case .corruptLease(let corruption): self = .corrupt(corruption)
         case .unreadable(let error): self = .unreadable(error)
         case .vanished: self = .vanished
         case .autoLease: self = .neverAcquired
         }
+    }
+
+    /// Whether a `delete` for this reason waits until the file is older than
+    /// the minimum age. Only this host's own leftovers do not: nothing can
+    /// be making them, and while they exist their guest cannot start.
+    public var waitsForMinimumAge: Bool {
+        if case .leftInvalidatedByThisHost = self { return false }
+        return true
     }
 
     /// Stable identifier for scripts and JSON.
@@ -126,7 +151,9 @@ public enum Reason: Sendable, Hashable {
             case .wrongLockspace, .wrongResourceName: "corrupt-names"
             case .unsupportedVersion: "corrupt-version"
             case .notALease: "not-a-lease"
+            case .outOfRange: "corrupt-out-of-range"
             }
+        case .hardLinked: "hard-linked"
         case .unreadable: "unreadable"
         case .vanished: "vanished"
         case .usedByGuest: "used-by-guest"
@@ -136,10 +163,12 @@ public enum Reason: Sendable, Hashable {
         case .lastHeldByFailingHost: "last-held-by-failing-host"
         case .lastHeldByHostOfUnknownState: "last-held-by-host-unknown-state"
         case .tooRecent: "too-recent"
+        case .clearedRecently: "cleared-too-recent"
         case .notRetiredHost: "not-retired-host"
         case .lastHolderGone: "last-holder-gone"
         case .abandonedUninitialised: "uninitialised-abandoned"
         case .abandonedCleared: "cleared-abandoned"
+        case .leftInvalidatedByThisHost: "cleared-by-this-host"
         case .heldByThisHost: "held-by-this-host"
         case .heldByLiveHost: "held-by-live-host"
         case .heldByHostOfUnknownState: "held-by-host-unknown-state"
@@ -152,6 +181,7 @@ public enum Reason: Sendable, Hashable {
         case .ownerHostRestarted: "owner-host-restarted"
         case .sharedHoldersGone: "shared-holders-gone"
         case .usedDuringRun: "used-during-run"
+        case .changedDuringRun: "changed-during-run"
         case .acquireBusy: "acquire-busy"
         case .lockspaceNotJoined: "lockspace-not-joined"
         case .acquireFailed: "acquire-failed"
@@ -171,6 +201,8 @@ public enum Reason: Sendable, Hashable {
              .lastHeldByLiveHost(let host, _), .lastHeldByFailingHost(let host), .lastHeldByHostOfUnknownState(let host),
              .lastHolderGone(let host, _):
             host
+        case .cleared(let host), .clearedRecently(let host, _, _), .abandonedCleared(let host):
+            host
         case .heldShared(let hosts), .sharedHoldersGone(let hosts):
             hosts.first
         default:
@@ -185,10 +217,26 @@ public enum Reason: Sendable, Hashable {
              .acquireFailed(let error), .connectionFailed(let error):
             error.code
         case .unreadable(let error), .replacedBeforeDeletion(let error), .unlinkFailed(let error, _), .removeFailed(let error),
-             .invalidateFailed(let error):
-            error.errno.rawValue
+             .invalidateFailed(let error, _):
+            error.condition == nil ? error.errno.rawValue : nil
         default:
             nil
         }
     }
+}
+
+/// What a path holds after a removal that did not finish.
+public enum PathState: Sendable, Hashable {
+    /// The lease as it was, released: usable by its guest.
+    case intact
+    /// The lease, invalidated: no host can acquire it; this host's next run
+    /// removes it.
+    case invalidated
+    /// Another file than the lease this run examined.
+    case replaced
+    /// Nothing.
+    case gone
+    /// Something else (re-examining it failed, or it holds an unexpected
+    /// leader); the text says what.
+    case unknown(String)
 }

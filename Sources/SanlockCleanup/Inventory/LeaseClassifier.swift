@@ -48,6 +48,9 @@ public struct LeaseClassifier: Sendable {
         prefix.withUnsafeBytes { bytes in classify(name: name, size: size, bytes: bytes) }
     }
 
+    /// Every field that sizes a read, an array or an offset is checked
+    /// against sanlock's own limits before any arithmetic: the directory is
+    /// shared, and a file any host's root writes must not stop the run.
     public func classify(name: EntryName, size: Int64, bytes: UnsafeRawBufferPointer) -> Result {
         if size == 0 || bytes.allSatisfy({ $0 == 0 }) {
             return .kind(.uninitialisedLease)
@@ -55,7 +58,7 @@ public struct LeaseClassifier: Sendable {
         guard let leader = LeaderRecord(sector: bytes) else {
             return .kind(.corruptLease(.truncated(size: size, needed: Int64(LeaderRecord.encodedSize))))
         }
-        if leader.isCleared { return .kind(.clearedLease) }
+        if leader.isCleared { return .kind(.clearedLease(ClearedLease(leader, name: name))) }
         guard leader.isPaxosLeader else { return .kind(.corruptLease(.notALease(magic: leader.magic))) }
         guard leader.checksumIsValid else { return .kind(.corruptLease(.badChecksum(stored: leader.checksum))) }
         guard leader.majorVersion == LeaderRecord.paxosVersionMajor else {
@@ -69,19 +72,28 @@ public struct LeaseClassifier: Sendable {
         }
         let sectorSize = Int(leader.sectorSize)
         guard sectorSize == 512 || sectorSize == 4096 else {
-            return .kind(.corruptLease(.unsupportedVersion(leader.version)))
+            return .kind(.corruptLease(.outOfRange(field: "sector_size", value: UInt64(leader.sectorSize))))
         }
-        let needed = PaxosLeaseLayout.minimumSize(numHosts: leader.numHosts, sectorSize: sectorSize)
+        // sanlock never writes num_hosts 0 (init turns 0 into max_hosts) nor
+        // more than 2000, and no host id above 2000 can own a lease.
+        guard (1...PaxosLeaseLayout.maximumHosts).contains(leader.numHosts) else {
+            return .kind(.corruptLease(.outOfRange(field: "num_hosts", value: leader.numHosts)))
+        }
+        guard leader.ownerID <= PaxosLeaseLayout.maximumHosts else {
+            return .kind(.corruptLease(.outOfRange(field: "owner_id", value: leader.ownerID)))
+        }
+        // Bounded above: at most 2002 sectors of 4096 bytes.
+        let needed = PaxosLeaseLayout.minimumSize(numHosts: leader.numHosts, sectorSize: sectorSize)!
         guard size >= needed else { return .kind(.corruptLease(.truncated(size: size, needed: needed))) }
 
-        let candidates = (probeHostIDs ?? Array(1...max(leader.numHosts, 1))).filter { $0 >= 1 && $0 <= leader.numHosts }
+        let candidates = (probeHostIDs ?? Array(1...leader.numHosts)).filter { $0 >= 1 && $0 <= leader.numHosts }
         if let highest = candidates.last {
-            let end = PaxosLeaseLayout.dblockOffset(hostID: highest, sectorSize: sectorSize) + sectorSize
+            let end = PaxosLeaseLayout.dblockOffset(hostID: highest, sectorSize: sectorSize)! + sectorSize
             if bytes.count < end { return .needsBytes(end) }
         }
         var shared: [ResourceOwner] = []
         for hostID in candidates {
-            let offset = PaxosLeaseLayout.dblockOffset(hostID: hostID, sectorSize: sectorSize)
+            let offset = PaxosLeaseLayout.dblockOffset(hostID: hostID, sectorSize: sectorSize)!
             let sector = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + sectorSize)])
             guard let mode = ModeBlock(dblockSector: sector), mode.isShared else { continue }
             // While a shared acquire briefly holds the leader, its owner also

@@ -108,7 +108,7 @@ public final class LeaseDirectory: Sendable {
         var status = stat()
         guard fstat(fd, &status) == 0 else { throw FileSystemError(.stat, path: path(of: name), errno: Errno(rawValue: errno)) }
         guard FileIdentity(status) == expected, status.st_mode & S_IFMT == S_IFREG else {
-            throw FileSystemError(.open, path: path(of: name), errno: .resourceBusy, detail: "replaced while being read")
+            throw FileSystemError(.open, path: path(of: name), condition: .replaced)
         }
         let memory = buffer.reserve(length)
         var total = 0
@@ -129,9 +129,11 @@ public final class LeaseDirectory: Sendable {
     }
 
     /// Overwrites the start of a regular file entry with `bytes` (a whole
-    /// number of sectors), provided it is still the file `expected`
-    /// describes: O_DIRECT and O_SYNC like sanlock's own writes, so the
-    /// sector is on the storage, not in a cache, when this returns.
+    /// number of sectors), provided it is still the file `expected` describes
+    /// and has no other name: a hard link would carry the write to a file
+    /// outside the lease directory. O_DIRECT and O_SYNC like sanlock's own
+    /// writes, so the sector is on the storage, not in a cache, when this
+    /// returns.
     public func writePrefix(of name: EntryName, bytes: [UInt8], expected: FileIdentity) throws(FileSystemError) {
         let flags = O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_SYNC
         var fd = name.withCString { openat(descriptor, $0, flags | openDirectFlag) }
@@ -139,8 +141,12 @@ public final class LeaseDirectory: Sendable {
         guard fd >= 0 else { throw FileSystemError(.write, path: path(of: name), errno: Errno(rawValue: errno)) }
         defer { close(fd) }
         var status = stat()
-        guard fstat(fd, &status) == 0, FileIdentity(status) == expected, status.st_mode & S_IFMT == S_IFREG else {
-            throw FileSystemError(.write, path: path(of: name), errno: .resourceBusy, detail: "replaced by another file")
+        guard fstat(fd, &status) == 0 else { throw FileSystemError(.stat, path: path(of: name), errno: Errno(rawValue: errno)) }
+        guard FileIdentity(status) == expected, status.st_mode & S_IFMT == S_IFREG else {
+            throw FileSystemError(.write, path: path(of: name), condition: .replaced)
+        }
+        guard status.st_nlink == 1 else {
+            throw FileSystemError(.write, path: path(of: name), condition: .hardLinked(links: UInt64(status.st_nlink)))
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 4096)
         defer { buffer.deallocate() }
@@ -160,7 +166,7 @@ public final class LeaseDirectory: Sendable {
     public func verifyPath(of name: EntryName, names expected: FileIdentity) throws(FileSystemError) {
         let current = try status(of: name)
         guard current.identity == expected else {
-            throw FileSystemError(.stat, path: path(of: name), errno: .resourceBusy, detail: "replaced by another file")
+            throw FileSystemError(.stat, path: path(of: name), condition: .replaced)
         }
         var byPath = stat()
         let rv = (Array((path.hasSuffix("/") ? path : path + "/").utf8) + name.bytes + [0])
@@ -168,8 +174,7 @@ public final class LeaseDirectory: Sendable {
                 buffer.withMemoryRebound(to: CChar.self) { lstat($0.baseAddress!, &byPath) }
             }
         guard rv == 0, FileIdentity(byPath) == expected else {
-            throw FileSystemError(.stat, path: path(of: name), errno: .resourceBusy,
-                                  detail: "the lease directory path no longer leads to this file")
+            throw FileSystemError(.stat, path: path(of: name), condition: .pathMoved)
         }
     }
 
@@ -192,6 +197,9 @@ public final class LeaseDirectory: Sendable {
 
 /// Page-aligned memory for O_DIRECT reads, grown as needed and reused.
 public final class AlignedBuffer {
+    /// The longest read the janitor makes: a 4096-byte-sector lease up to
+    /// host 2000's dblock (2002 sectors), rounded up.
+    public static let maximumLength = 8 << 20
     private var memory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
     public init() {}
@@ -199,8 +207,10 @@ public final class AlignedBuffer {
     deinit { memory.deallocate() }
 
     /// At least `length` bytes, rounded up to whole pages (O_DIRECT reads
-    /// whole blocks).
+    /// whole blocks). Callers bound `length` (a lease is read up to its
+    /// 2000th host's dblock: 8 MiB at most).
     func reserve(_ length: Int) -> UnsafeMutableRawBufferPointer {
+        precondition((0...Self.maximumLength).contains(length), "read length \(length) is out of bounds")
         let rounded = (length + 4095) / 4096 * 4096
         if memory.count < rounded {
             memory.deallocate()
@@ -235,14 +245,19 @@ public struct FileStatus: Sendable, Hashable {
     public let type: FileType
     public let size: Int64
     /// Last modification, seconds since the epoch: acquires and releases
-    /// rewrite the leader, so this is the lease's last activity too.
+    /// rewrite the leader, so this is the lease's last activity too. Any
+    /// value a file system stores, far past and future included.
     public let modified: Double
+    /// Names the file has (`st_nlink`): more than one means the inode is
+    /// also reachable from outside the lease directory.
+    public let linkCount: UInt64
 
-    public init(identity: FileIdentity, type: FileType, size: Int64, modified: Double) {
+    public init(identity: FileIdentity, type: FileType, size: Int64, modified: Double, linkCount: UInt64 = 1) {
         self.identity = identity
         self.type = type
         self.size = size
         self.modified = modified
+        self.linkCount = linkCount
     }
 
     init(_ status: stat) {
@@ -260,7 +275,8 @@ public struct FileStatus: Sendable, Hashable {
             identity: FileIdentity(status),
             type: type,
             size: Int64(status.st_size),
-            modified: Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9)
+            modified: Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9,
+            linkCount: UInt64(status.st_nlink))
     }
 }
 
@@ -276,20 +292,56 @@ public struct FileSystemError: Error, Sendable, Hashable, CustomStringConvertibl
         case unlink
     }
 
+    /// What the janitor found wrong without a system call failing.
+    public enum Condition: Sendable, Hashable {
+        /// The name now leads to another file than the one examined.
+        case replaced
+        /// The lease directory's path no longer leads to the file examined
+        /// through the directory descriptor (sanlock opens leases by path).
+        case pathMoved
+        /// The file has other names: writing it would change it there too.
+        case hardLinked(links: UInt64)
+        /// Fewer bytes than a leader sector.
+        case shortSector
+
+        var text: String {
+            switch self {
+            case .replaced: "replaced by another file"
+            case .pathMoved: "the lease directory path no longer leads to this file"
+            case .hardLinked(let links): "has \(links) hard links: never written, so that nothing outside the lease directory changes"
+            case .shortSector: "shorter than a leader sector"
+            }
+        }
+    }
+
     public let operation: Operation
     public let path: String
+    /// The failed call's errno; `.resourceBusy` (or `.ioError` for a short
+    /// sector) when `condition` says what was wrong instead.
     public let errno: Errno
+    public let condition: Condition?
     public let detail: String?
 
     public init(_ operation: Operation, path: String, errno: Errno, detail: String? = nil) {
         self.operation = operation
         self.path = path
         self.errno = errno
+        self.condition = nil
         self.detail = detail
     }
 
+    public init(_ operation: Operation, path: String, condition: Condition) {
+        self.operation = operation
+        self.path = path
+        self.errno = condition == .shortSector ? .ioError : .resourceBusy
+        self.condition = condition
+        self.detail = condition.text
+    }
+
+    /// Paths come from the configuration and the directory: escaped, so a
+    /// message stays one printable line.
     public var description: String {
-        "\(operation.rawValue) \(path): \(detail ?? errno.description)"
+        "\(operation.rawValue) \(path.escapingControlCharacters()): \(detail ?? errno.description)"
     }
 }
 

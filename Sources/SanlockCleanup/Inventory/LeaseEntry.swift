@@ -35,9 +35,10 @@ public enum EntryKind: Sendable, Hashable {
     /// libvirt creates the file, zeroes it, then asks sanlock to initialise
     /// it, so this is a lease being made, or one whose maker crashed.
     case uninitialisedLease
-    /// A lease invalidated with SANLK_WRITE_CLEAR (a janitor that was stopped
-    /// between invalidating and unlinking it): no host can ever acquire it.
-    case clearedLease
+    /// A lease whose leader carries sanlock's "cleared" magic: no host can
+    /// ever acquire it. A janitor leaves one when it is stopped between
+    /// invalidating a lease and unlinking it.
+    case clearedLease(ClearedLease)
     /// An auto-lease name whose content is not a usable lease.
     case corruptLease(Corruption)
     /// A regular file whose name is not an auto-lease name.
@@ -81,6 +82,30 @@ public enum Corruption: Sendable, Hashable {
     case unsupportedVersion(UInt32)
     /// Neither zero nor a sanlock magic.
     case notALease(magic: UInt32)
+    /// A field outside what sanlock ever writes (sector size, num_hosts,
+    /// owner id): reading on would size arrays and offsets from it.
+    case outOfRange(field: String, value: UInt64)
+}
+
+/// What an invalidated leader still tells.
+public struct ClearedLease: Sendable, Hashable {
+    /// The host whose janitor invalidated the lease: this tool rewrites the
+    /// leader of a lease it holds, so the cleared leader still names its
+    /// owner, held (timestamp set), with a valid checksum and this file's
+    /// names. nil for any other cleared leader (`SANLK_WRITE_CLEAR` leaves
+    /// no owner), whose origin cannot be told.
+    public var invalidatedBy: UInt64?
+
+    public init(invalidatedBy: UInt64?) {
+        self.invalidatedBy = invalidatedBy
+    }
+
+    init(_ leader: LeaderRecord, name: EntryName) {
+        let ours = leader.checksumIsValid && leader.isHeld
+            && leader.lockspaceName == LeaseClassifier.lockspaceName && leader.resourceName == name.string
+            && (1...PaxosLeaseLayout.maximumHosts).contains(leader.ownerID)
+        invalidatedBy = ours ? leader.ownerID : nil
+    }
 }
 
 /// Who holds a lease, or held it last.

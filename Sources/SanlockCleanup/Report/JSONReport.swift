@@ -50,15 +50,26 @@ public enum JSONReport {
     }
 
     /// RFC 3339 in UTC, without Foundation's formatter (costly per call, and
-    /// a report has one timestamp per lease).
-    static func timestamp(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+    /// a report has one timestamp per lease). nil for a time RFC 3339 cannot
+    /// write: years before 0000 or after 9999 (a file system stores any
+    /// 64-bit modification time).
+    static func timestamp(_ secondsSinceEpoch: Double) -> String? {
+        // -62167219200 is 0000-01-01T00:00:00Z, 253402300800 is 10000-01-01.
+        let floored = secondsSinceEpoch.rounded(.down)
+        guard floored >= -62_167_219_200, floored < 253_402_300_800, var seconds = time_t(exactly: floored) else {
+            return nil
+        }
         var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
-            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+        guard gmtime_r(&seconds, &parts) != nil else { return nil }
+        func digits(_ value: Int32, _ count: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, count - text.count)) + text
+        }
+        return "\(digits(parts.tm_year + 1900, 4))-\(digits(parts.tm_mon + 1, 2))-\(digits(parts.tm_mday, 2))T"
+            + "\(digits(parts.tm_hour, 2)):\(digits(parts.tm_min, 2)):\(digits(parts.tm_sec, 2))Z"
     }
+
+    static func timestamp(_ date: Date) -> String? { timestamp(date.timeIntervalSince1970) }
 
     private static func encode<T: Encodable>(_ value: T) -> String {
         let encoder = compactEncoder()
@@ -73,7 +84,7 @@ public enum JSONReport {
         var leaseDirectory: String
         var hostId: UInt64?
         var sanlockDaemon: String
-        var startedAt: String
+        var startedAt: String?
         var durationSeconds: Double
         var retiredHosts: [UInt64]
         var interruptedBySignal: Int32?
@@ -94,7 +105,11 @@ public enum JSONReport {
     }
 
     struct Lease: Encodable {
+        /// The name when it is UTF-8; otherwise its escaped rendering, and
+        /// `nameHex` holds the exact bytes, so that two names never read the
+        /// same (byte 0xFF and the text `\xff`).
         var name: String
+        var nameHex: String?
         var path: String
         var kind: String
         var action: String
@@ -106,7 +121,7 @@ public enum JSONReport {
         var lver: UInt64?
         var stateSource: String?
         var sizeBytes: Int64?
-        var modifiedAt: String?
+        var modifiedAt: Timestamp?
         var errorCode: Int32?
         var guest: String?
         var guestState: String?
@@ -116,6 +131,9 @@ public enum JSONReport {
 
         init(_ lease: LeaseReport) {
             name = lease.entry.name.string ?? lease.entry.name.escaped
+            if lease.entry.name.string == nil {
+                nameHex = lease.entry.name.bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+            }
             path = lease.entry.path
             kind = lease.entry.kind.code
             action = lease.action.rawValue
@@ -129,7 +147,7 @@ public enum JSONReport {
                 stateSource = state.source.rawValue
             }
             sizeBytes = lease.entry.status?.size
-            modifiedAt = lease.entry.status.map { JSONReport.timestamp(Date(timeIntervalSince1970: $0.modified)) }
+            modifiedAt = lease.entry.status.map { Timestamp(JSONReport.timestamp($0.modified)) }
             errorCode = lease.reason.errorCode
             if let use = lease.guestUse {
                 guest = use.guest
@@ -138,6 +156,16 @@ public enum JSONReport {
                 diskRole = use.role.rawValue
             }
             if lease.entry.kind.isLeaseFile { unknownDisk = lease.unknownDisk }
+        }
+    }
+
+    /// A time as RFC 3339, or `null` when RFC 3339 cannot write it.
+    struct Timestamp: Encodable {
+        var text: String?
+        init(_ text: String?) { self.text = text }
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.singleValueContainer()
+            if let text { try container.encode(text) } else { try container.encodeNil() }
         }
     }
 

@@ -61,8 +61,10 @@ public struct JanitorLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        // Messages carry names from disk; keep each on one line.
-        let message = "\(event.message)".replacingNewlines()
+        // Messages carry names and text from files, escaped where they are
+        // made; escaping control characters again here guarantees one
+        // printable line whatever a message forgot.
+        let message = "\(event.message)".escapingControlCharacters()
         write(Self.format(message, level: event.level, destination: destination) + "\n")
     }
 
@@ -145,8 +147,3 @@ func writeStandardError(_ text: String) {
     bytes.removeAll()
 }
 
-extension String {
-    func replacingNewlines() -> String {
-        String(unicodeScalars.map { $0 == "\n" || $0 == "\r" ? " " : Character($0) })
-    }
-}

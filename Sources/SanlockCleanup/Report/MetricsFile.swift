@@ -11,9 +11,10 @@ public enum MetricsFile {
     static let prefix = namespace + "_"
 
     /// The exposition text for a run that completed (`report`) or stopped
-    /// (`fatal`). `lastSuccess` is carried over from the previous file when
-    /// this run did not succeed.
-    public static func render(report: RunReport?, exitStatus: ExitStatus, now: Double, duration: Double,
+    /// (`fatal`), which ended with the process exit code `exitCode` (128 + N
+    /// after signal N). `lastSuccess` is carried over from the previous file
+    /// when this run did not succeed.
+    public static func render(report: RunReport?, exitCode: Int32, now: Double, duration: Double,
                               lastSuccess: Double?) -> String {
         let registry = PrometheusCollectorRegistry()
         func gauge(_ name: String, _ help: String, _ value: Double, _ labels: [(String, String)] = []) {
@@ -21,10 +22,10 @@ public enum MetricsFile {
             let descriptor = MetricNameDescriptor(namespace: namespace, metricName: name, unitName: "", helpText: help)
             registry.makeGauge(descriptor: descriptor, labels: labels).set(value)
         }
-        let succeeded = exitStatus == .success
+        let succeeded = exitCode == ExitStatus.success.rawValue
         gauge("last_run_timestamp_seconds", "When the last run ended (Unix time).", now)
         gauge("last_run_success", "1 if the last run completed without failures, else 0.", succeeded ? 1 : 0)
-        gauge("last_run_exit_status", "Exit status of the last run.", Double(exitStatus.rawValue))
+        gauge("last_run_exit_status", "Exit status of the last run.", Double(exitCode))
         if let success = succeeded ? now : lastSuccess {
             gauge("last_success_timestamp_seconds", "When a run last completed without failures (Unix time).", success)
         }
@@ -61,31 +62,52 @@ public enum MetricsFile {
         return registry.emitToString()
     }
 
-    /// The `last_success_timestamp_seconds` value of an existing file.
+    /// The `last_success_timestamp_seconds` value of an existing file. The
+    /// file sits in a directory other programs write: it is opened without
+    /// following a symlink or blocking on a FIFO, read only when it is a
+    /// regular file, at most 1 MiB of it, and a value that is not a plausible
+    /// time is ignored.
     public static func lastSuccess(in path: String) -> Double? {
-        guard let file = fopen(path, "r") else { return nil }
-        defer { fclose(file) }
-        var line: UnsafeMutablePointer<CChar>?
-        var capacity = 0
-        defer { free(line) }
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+        var bytes = [UInt8](repeating: 0, count: 1 << 20)
+        var count = 0
+        while count < bytes.count {
+            let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
+            if got < 0, errno == EINTR { continue }
+            guard got > 0 else { break }
+            count += got
+        }
         let name = prefix + "last_success_timestamp_seconds "
-        while getline(&line, &capacity, file) > 0, let line {
-            let text = String(cString: line)
-            if text.hasPrefix(name) {
-                return Double(String(text.dropFirst(name.count)).trimming("\n").trimming(" "))
-            }
+        for line in String(decoding: bytes[..<count], as: UTF8.self).split(separator: "\n") where line.hasPrefix(name) {
+            guard let value = Double(line.dropFirst(name.count).trimmingCharacters(" ")),
+                  value.isFinite, value > 0, value < 253_402_300_800 else { return nil }
+            return value
         }
         return nil
     }
 
-    /// Writes `text` to a temporary file beside `path`, flushes it to disk and
-    /// renames it over `path`.
+    /// Writes `text` to a new temporary file beside `path`, flushes it to disk
+    /// and renames it over `path`. The temporary file is created exclusively
+    /// (`O_EXCL`: never opened through a symlink, a FIFO or another file's
+    /// hard link, never truncating anything); the rename replaces the name
+    /// `path`, never writing through what it pointed at.
     public static func write(_ text: String, to path: String) throws(FileSystemError) {
         let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         let base = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
         // node_exporter reads only *.prom files: the temporary name is not one.
         let temporary = (directory.isEmpty ? "" : directory + "/") + ".\(base).\(getpid()).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        let flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC
+        var fd = open(temporary, flags, 0o644)
+        if fd < 0, errno == EEXIST {
+            // Left by a killed run that had our pid: removing a name never
+            // touches what it names.
+            unlink(temporary)
+            fd = open(temporary, flags, 0o644)
+        }
         guard fd >= 0 else { throw FileSystemError(.write, path: temporary, errno: Errno(rawValue: errno)) }
         var bytes = Array(text.utf8)
         var offset = 0
@@ -94,18 +116,24 @@ public enum MetricsFile {
             let count = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if count < 0, errno == EINTR { continue }
             guard count > 0 else {
-                failure = Errno(rawValue: errno)
+                failure = Errno(rawValue: count < 0 ? errno : EIO)
                 break
             }
             offset += count
         }
         bytes.removeAll()
         if failure == nil, fsync(fd) != 0 { failure = Errno(rawValue: errno) }
-        close(fd)
+        if close(fd) != 0, failure == nil, errno != EINTR { failure = Errno(rawValue: errno) }
         if failure == nil, rename(temporary, path) != 0 { failure = Errno(rawValue: errno) }
         if let failure {
             unlink(temporary)
             throw FileSystemError(.write, path: path, errno: failure)
         }
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(_ character: Character) -> String {
+        String(self).trimming(character)
     }
 }

@@ -16,8 +16,10 @@ extension Reason {
             return "not a libvirt auto lease name (not touched)"
         case .uninitialised:
             return "uninitialised lease (no sanlock magic): libvirt may be creating it"
-        case .cleared:
-            return "invalidated lease (SANLK_WRITE_CLEAR) left by an interrupted cleanup; no host can acquire it"
+        case .cleared(let host):
+            return "invalidated lease\(host.map { " (by host \($0)'s janitor)" } ?? ""): no host can acquire it"
+        case .hardLinked(let links):
+            return "has \(links) hard links: never invalidated or removed, so that nothing outside the lease directory changes"
         case .corrupt(let corruption):
             switch corruption {
             case .badChecksum(let stored):
@@ -29,7 +31,9 @@ extension Reason {
             case .wrongResourceName(let name):
                 return "corrupt lease: leader names resource \(printable(name)), not this file"
             case .unsupportedVersion(let version):
-                return "corrupt lease: unsupported leader version or sector size (version 0x\(hex(version)))"
+                return "corrupt lease: unsupported leader version 0x\(hex(version))"
+            case .outOfRange(let field, let value):
+                return "corrupt lease: \(field) \(value) is out of sanlock's range"
             case .notALease(let magic):
                 return "not a sanlock lease (magic 0x\(hex(magic)))"
             }
@@ -38,12 +42,12 @@ extension Reason {
         case .vanished:
             return "disappeared during the run"
         case .usedByGuest(let use):
-            return "used by \(use.state.rawValue) guest \(use.guest) (\(use.role == .mirror ? "block job target" : "disk") \(printable(use.diskPath)))"
+            return "used by \(use.state.rawValue) guest \(printable(use.guest)) (\(use.role == .mirror ? "block job target" : "disk") \(printable(use.diskPath)))"
         case .staleGuestStatus(let use):
             let pid = use.pid.map { " (pid \($0))" } ?? ""
-            return "guest \(use.guest)'s status file says \(use.state.rawValue) but its process\(pid) is gone; kept while the status file remains (disk \(printable(use.diskPath)))"
+            return "guest \(printable(use.guest))'s status file says \(use.state.rawValue) but its process\(pid) is gone; kept while the status file remains (disk \(printable(use.diskPath)))"
         case .unmappedVolumeGuests(let guests):
-            return "unknown disk kept: guest\(guests.count > 1 ? "s" : "") \(guests.joined(separator: ", ")) use storage-pool volumes whose leases cannot be named"
+            return "unknown disk kept: guest\(guests.count > 1 ? "s" : "") \(guests.map(printable).joined(separator: ", ")) use storage-pool volumes whose leases cannot be named"
         case .lastHeldByLiveHost(let host, let state):
             let live = state == .unknown ? "host \(host) (just joined, treated as live)" : "live host \(host)"
             return "free, last held by \(live): a guest may be paused there; run the janitor on host \(host)"
@@ -52,15 +56,22 @@ extension Reason {
         case .lastHeldByHostOfUnknownState(let host):
             return "free, last held by host \(host), whose liveness is unknown (sanlock not consulted)"
         case .tooRecent(let age, let minimum):
-            return "changed \(DurationText.format(age)) ago, less than the minimum age \(DurationText.format(minimum))"
+            return "\(changed(age)), less than the minimum age \(DurationText.format(minimum))"
+        case .clearedRecently(let host, let age, let minimum):
+            let by = host.map { "host \($0)'s janitor" } ?? "an unknown tool"
+            let remedy = host.map { "host \($0)'s next run of virt-sanlock-cleanup removes it, or any host's once it is older than" }
+                ?? "removed once it is older than"
+            return "invalidated by \(by), which was stopped before unlinking it (no host can acquire it, and its guest cannot start while it exists); \(changed(age)): \(remedy) the minimum age \(DurationText.format(minimum))"
         case .notRetiredHost:
             return "not a lease of a retired host"
         case .lastHolderGone(let host, let state):
             return "free, last held by host \(host), which \(state == .dead ? "sanlock reports dead" : "has left the lockspace")"
         case .abandonedUninitialised:
             return "uninitialised lease older than the minimum age: abandoned by libvirt"
-        case .abandonedCleared:
-            return "invalidated lease older than the minimum age: left by an interrupted cleanup"
+        case .abandonedCleared(let host):
+            return "invalidated lease older than the minimum age: left by \(host.map { "host \($0)'s" } ?? "an") interrupted cleanup"
+        case .leftInvalidatedByThisHost:
+            return "invalidated by this host's janitor, which was stopped before unlinking it (no host can acquire it, and its guest cannot start while it exists): removed whatever its age"
         case .heldByThisHost:
             return "held by this host"
         case .heldByLiveHost(let host, let state):
@@ -87,21 +98,21 @@ extension Reason {
         case .sharedHoldersGone(let hosts):
             return "shared holder\(hosts.count > 1 ? "s" : "") \(list(hosts)) gone"
         case .usedDuringRun(let scanned, let lver):
-            return "acquired by another holder while this run looked at it (lver \(scanned) → \(lver - 1)): a guest may have started; left for the next run"
+            return "acquired by another holder while this run looked at it (lease version \(scanned) when scanned, \(lver) after our acquire): a guest may have started; left for the next run"
+        case .changedDuringRun:
+            return "changed while this run looked at it (libvirt may have finished making it); looked at again next run"
         case .acquireBusy(let error):
             return "another host is acquiring it right now (\(error.symbolicName)); retry later"
         case .lockspaceNotJoined(let error):
             return "lockspace not joined on this host (\(error.symbolicName)); nothing deleted"
         case .acquireFailed(let error):
             return "could not acquire it: \(error)"
-        case .invalidateFailed(let error):
-            return "could not invalidate it (\(error)); released intact"
+        case .invalidateFailed(let error, let now):
+            return "could not invalidate it (\(error)); \(now.sentence)"
         case .replacedBeforeDeletion(let error):
             return "\(error.detail ?? "\(error.errno)") during the run; released intact"
-        case .unlinkFailed(let error, let restored):
-            return "could not unlink it (\(error.errno)); "
-                + (restored ? "the lease was put back as it was and released"
-                    : "it is left invalidated: delete it by hand")
+        case .unlinkFailed(let error, let now):
+            return "could not unlink it (\(error.detail ?? error.errno.description)); \(now.sentence)"
         case .removeFailed(let error):
             return "could not unlink it (\(error.errno)); left unchanged"
         case .interrupted(let signal):
@@ -110,6 +121,26 @@ extension Reason {
             return "cannot register with sanlock: \(error)"
         }
     }
+}
+
+extension PathState {
+    /// What the path holds, and what to do about it.
+    public var sentence: String {
+        switch self {
+        case .intact: "the lease is as it was, released: usable by its guest"
+        case .invalidated: "it is left invalidated (no host can acquire it): this host's next run removes it, whatever the minimum age"
+        case .replaced: "the path now holds another file, left alone"
+        case .gone: "the path now holds nothing"
+        case .unknown(let what): "the path now holds: \(what)"
+        }
+    }
+}
+
+/// "changed 5m ago", or, for a modification time in the future (clock skew
+/// between NFS clients and server, or a hand-made file), "changed 5m in the
+/// future".
+private func changed(_ age: Double) -> String {
+    age < 0 ? "changed \(DurationText.format(-age)) in the future" : "changed \(DurationText.format(age)) ago"
 }
 
 private func hex<T: BinaryInteger>(_ value: T) -> String { String(value, radix: 16) }

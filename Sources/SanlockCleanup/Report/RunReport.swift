@@ -107,15 +107,21 @@ public struct Summary: Sendable, Hashable {
 
     init(_ leases: [LeaseReport]) {
         entries = leases.count
+        // Sizes come from the directory: sparse files can claim up to 2^63
+        // bytes each, so the sums saturate instead of overflowing.
+        func adding(_ total: Int64, _ size: Int64) -> Int64 {
+            let (sum, overflow) = total.addingReportingOverflow(max(0, size))
+            return overflow ? .max : sum
+        }
         for lease in leases {
             byReason[lease.reason.code, default: 0] += 1
             switch lease.action {
             case .deleted:
                 deleted += 1
-                bytesReclaimed += lease.sizeBytes
+                bytesReclaimed = adding(bytesReclaimed, lease.sizeBytes)
             case .wouldDelete:
                 wouldDelete += 1
-                bytesReclaimable += lease.sizeBytes
+                bytesReclaimable = adding(bytesReclaimable, lease.sizeBytes)
             case .kept: kept += 1
             case .failed: failed += 1
             }

@@ -12,7 +12,8 @@ public enum TextReport {
             case .failed: .error
             case .kept, .wouldDelete: .info
             }
-            return (level, "\(lease.action.rawValue) \(lease.entry.name.escaped): \(lease.reason.sentence)\(annotation(lease))")
+            return (level, "\(lease.action.rawValue) \(lease.entry.name.escaped): \(lease.reason.sentence)\(annotation(lease))"
+                .escapingControlCharacters())
         }
         lines.append((report.summary.failed > 0 ? .warning : .notice, summaryLine(report)))
         return lines
@@ -22,14 +23,16 @@ public enum TextReport {
         var lines: [String] = []
         let host = report.thisHostID.map { "host \($0)" } ?? "host id unknown"
         let mode = report.mode == .dryRun ? "dry run, nothing changed" : "cleaning"
-        lines.append("\(report.leaseDirectory) (\(host), \(mode))")
+        lines.append("\(report.leaseDirectory.escapingControlCharacters()) (\(host), \(mode))")
         let width = LeaseReport.Action.allCases.map(\.rawValue.count).max() ?? 0
         for lease in report.leases {
             let action = lease.action.rawValue.padding(toLength: width, withPad: " ", startingAt: 0)
             // Auto lease names are 32 characters: align the reasons on them.
             let name = lease.entry.name.escaped
             let padded = name.count < 32 ? name.padding(toLength: 32, withPad: " ", startingAt: 0) : name
-            lines.append("\(action)  \(padded)  \(lease.reason.sentence)\(annotation(lease))")
+            // Every part is escaped where it is made; escaping the line again
+            // guarantees that no string from a file reaches the terminal raw.
+            lines.append("\(action)  \(padded)  \(lease.reason.sentence)\(annotation(lease))".escapingControlCharacters())
         }
         lines.append(summaryLine(report))
         return lines.joined(separator: "\n") + "\n"
@@ -52,7 +55,7 @@ public enum TextReport {
         case .mirror: "block job target"
         case .backingImage: "backing image"
         }
-        return "\(what) \(EntryName(use.diskPath).escaped) of \(state) guest \(use.guest)"
+        return "\(what) \(EntryName(use.diskPath).escaped) of \(state) guest \(EntryName(use.guest).escaped)"
     }
 
     public static func summaryLine(_ report: RunReport) -> String {
@@ -92,7 +95,10 @@ extension String {
     /// A number with one decimal, without Foundation's locale-dependent
     /// formatting.
     init(format1 value: Double) {
-        let tenths = Int((value * 10).rounded())
-        self = "\(tenths / 10).\(abs(tenths % 10))"
+        guard let tenths = Int(exactly: (value * 10).rounded()) else {
+            self = "\(value)"
+            return
+        }
+        self = "\(tenths < 0 && tenths > -10 ? "-" : "")\(tenths / 10).\(abs(tenths % 10))"
     }
 }

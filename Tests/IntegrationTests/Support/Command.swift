@@ -41,7 +41,11 @@ enum Command {
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            // As a shell reports it: 128 + N for a child killed by signal N.
+            process.terminationHandler = { process in
+                let status = process.terminationStatus
+                continuation.resume(returning: process.terminationReason == .uncaughtSignal ? 128 + status : status)
+            }
             do {
                 try process.run()
             } catch {
