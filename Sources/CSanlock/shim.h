@@ -51,9 +51,4 @@ static inline struct sanlk_resource *vsc_resource_new(const char *lockspace,
     return res;
 }
 
-static inline const char *vsc_lockspace_path(const struct sanlk_lockspace *ls)
-{
-    return ls->host_id_disk.path;
-}
-
 #endif

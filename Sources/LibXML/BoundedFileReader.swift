@@ -9,13 +9,20 @@ enum BoundedFileReader {
     static func read(pathBytes: [UInt8], displayPath: String, limit: Int) throws(XMLError) -> [UInt8] {
         // O_NONBLOCK: a FIFO named `x.xml` must not hang the janitor in
         // open(); it is refused below as not a regular file. Regular files
-        // ignore the flag.
+        // ignore the flag. O_NOFOLLOW: libvirt never makes a symlink there,
+        // and whoever did may point it anywhere (a device, another user's
+        // file): it is refused, never followed.
         let fd = (pathBytes + [0]).withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) {
-                open($0.baseAddress!, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+                open($0.baseAddress!, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW)
             }
         }
-        guard fd >= 0 else { throw ioError(displayPath, "cannot open") }
+        guard fd >= 0 else {
+            if errno == ELOOP {
+                throw XMLError(kind: .io(errno: ELOOP), file: displayPath, message: "a symbolic link (never followed)")
+            }
+            throw ioError(displayPath, "cannot open")
+        }
         defer { close(fd) }
 
         var status = stat()

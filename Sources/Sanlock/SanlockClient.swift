@@ -25,13 +25,14 @@ public enum SanlockClient {
         // -ENOSPC is never returned with a NULL count; a daemon without
         // lockspaces answers 0 with count 0.
         guard rv >= 0 else { throw SanlockError(.getLockspaces, code: rv) }
-        guard let array else { return [] }
+        guard let array, count > 0 else { return [] }
         return (0..<Int(count)).map { index in
             var lockspace = array[index]
             return JoinedLockspace(
                 name: fixedString(&lockspace.name),
                 hostID: lockspace.host_id,
-                path: String(cString: vsc_lockspace_path(&lockspace)),
+                // Bounded by the field, not by a NUL the daemon may omit.
+                path: fixedString(&lockspace.host_id_disk.path),
                 offset: lockspace.host_id_disk.offset
             )
         }
@@ -57,7 +58,7 @@ public enum SanlockClient {
                 continue
             }
             guard rv >= 0 else { throw SanlockError(.getHosts, code: rv) }
-            guard let array else { return [] }
+            guard let array, count > 0 else { return [] }
             return (0..<Int(count)).map { index in
                 let host = array[index]
                 return SanlockHost(
@@ -76,7 +77,7 @@ public enum SanlockClient {
             let rv = sanlock_read_resource_owners(res, 0, &array, &count)
             defer { free(array) }
             guard rv >= 0 else { throw SanlockError(.readResourceOwners, code: rv) }
-            let owners = (0..<Int(count)).map { index in
+            let owners = (0..<(array == nil ? 0 : Int(max(0, count)))).map { index in
                 let host = array![index]
                 return ResourceOwner(hostID: host.host_id, generation: host.generation, timestamp: host.timestamp)
             }

@@ -48,6 +48,10 @@ else
             || fail "$cron: unexpected command '$command'"
     fi
 fi
+# The boot run, commented out like the weekly one: it removes what a crash left
+# invalidated.
+grep -qE "^#@reboot[[:space:]]+root[[:space:]]+sleep [0-9]+; \[ -x $sbin \] && $sbin -q\$" "$cron" \
+    && ok "$cron: commented-out @reboot entry" || fail "$cron: no commented-out '@reboot root sleep N; [ -x $sbin ] && $sbin -q'"
 grep -q 'systemctl enable --now virt-sanlock-cleanup.timer' "$cron" || fail "$cron: does not say how to use the timer instead"
 grep -qi 'every host' "$cron" || fail "$cron: does not say that each host of a shared directory runs its own"
 
@@ -68,6 +72,9 @@ expect() {  # unit key value
     || fail "$name.service: ExecStart is '$(setting "$service" ExecStart)'"
 expect "$service" Type oneshot
 expect "$service" SuccessExitStatus 3
+# A run killed by SIGKILL or a crash runs again a minute later: it may have
+# left a lease invalidated, which the next run of this host removes.
+expect "$service" Restart on-abnormal
 expect "$service" ProtectSystem strict
 expect "$service" ReadWritePaths -/var/lib/libvirt/sanlock
 expect "$service" RuntimeDirectory $name
@@ -78,6 +85,7 @@ grep -qE "^#ExecStart=$sbin .*--metrics-file /var/lib/prometheus/node-exporter/"
 grep -q 'systemctl edit' "$service" || fail "$name.service: does not say how to change ReadWritePaths with a drop-in"
 expect "$timer" OnCalendar weekly
 expect "$timer" Persistent true
+expect "$timer" OnBootSec 15min
 [ -n "$(setting "$timer" RandomizedDelaySec)" ] && ok "$name.timer: RandomizedDelaySec=$(setting "$timer" RandomizedDelaySec)" \
     || fail "$name.timer: no RandomizedDelaySec"
 expect "$timer" WantedBy timers.target
@@ -122,7 +130,7 @@ fi
 other=$base/other
 make --no-print-directory -s install-units install-cron DESTDIR="$other" PREFIX=/opt/vsc >/dev/null
 [ "$(setting "$other/opt/vsc/lib/systemd/system/$name.service" ExecStart)" = /opt/vsc/sbin/$name ] \
-    && grep -qF "[ -x /opt/vsc/sbin/$name ] && /opt/vsc/sbin/$name -q" "$other/etc/cron.d/$name" \
+    && [ "$(grep -cF "[ -x /opt/vsc/sbin/$name ] && /opt/vsc/sbin/$name -q" "$other/etc/cron.d/$name")" = 2 ] \
     && ! grep -rq /usr/local "$other" \
     && ok "PREFIX=/opt/vsc: unit and cron entry name /opt/vsc/sbin/$name" || fail "PREFIX=/opt/vsc: paths not rewritten"
 

@@ -20,7 +20,7 @@ public final class LeaseDirectory: Sendable {
         let absolute = Self.absolutePath(path)
         // The directory itself may be a symlink (an admin's choice of where the
         // leases live, e.g. an NFS mount); only its entries are never followed.
-        let fd = open(absolute, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = open(absolute, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw FileSystemError(.openDirectory, path: absolute, errno: Errno(rawValue: errno)) }
         var status = stat()
         guard fstat(fd, &status) == 0 else {

@@ -96,10 +96,12 @@ public enum MetricsFile {
     /// hard link, never truncating anything); the rename replaces the name
     /// `path`, never writing through what it pointed at.
     public static func write(_ text: String, to path: String) throws(FileSystemError) {
-        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        let base = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
+        // The directory part keeps its slash ("/m.prom" → "/"), "" without one.
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[...$0]) } ?? ""
+        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
         // node_exporter reads only *.prom files: the temporary name is not one.
-        let temporary = (directory.isEmpty ? "" : directory + "/") + ".\(base).\(getpid()).tmp"
+        let temporary = directory + ".\(base).\(getpid()).tmp"
         let flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC
         var fd = open(temporary, flags, 0o644)
         if fd < 0, errno == EEXIST {

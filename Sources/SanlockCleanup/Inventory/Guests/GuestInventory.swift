@@ -52,10 +52,10 @@ public struct GuestInventory: Sendable {
     /// A directory that does not exist is normal; one that exists and cannot
     /// be listed is an error like an unreadable file.
     ///
-    /// Symlinks are followed: libvirt never makes one here, but its own
-    /// loader would follow one and treat the target as a guest, and
-    /// following can only add guests (keep more leases) whereas skipping
-    /// could hide a live guest's disks. A dangling one is an error.
+    /// Symlinks are never followed: libvirt never makes one here, and one
+    /// that someone made may point anywhere. In a status directory it is an
+    /// error like an unreadable file (a live guest could hide behind it: the
+    /// janitor deletes nothing); among definitions, a warning.
     public static func load(
         statusDirectories: [String], configDirectories: [String],
         limits: XMLParseLimits, isProcessAlive: (Int32) -> Bool
