@@ -46,13 +46,15 @@ struct FaultTests {
             try await cluster.host(1).createLease(mine, in: cluster.leases)
             try await cluster.host(1).createLease(theirs, in: cluster.leases)
             try await Command.run(["touch", "-d", "2 hours ago", cluster.leases.path(of: mine), cluster.leases.path(of: theirs)])
-            // SIGKILL at the janitor's first unlinkat: the leader is already
+            // SIGKILL at the janitor's first unlinkat in the lease directory
+            // (-P: relative to its descriptor): the leader is already
             // invalidated (written with O_DIRECT|O_SYNC), the file is still
             // there. Host 1 takes "111…" (first in name order); then host 2
             // keeps "111…" (invalidated a moment ago by host 1) and takes "222…".
             for (host, lease) in [(1, mine), (2, theirs)] {
                 let killed = try await Command.run(
-                    ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=unlinkat", "-e", "inject=unlinkat:signal=KILL:when=1",
+                    ["strace", "-f", "-qq", "-o", "/dev/null", "-P", cluster.leases.path,
+                     "-e", "trace=unlinkat", "-e", "inject=unlinkat:signal=KILL:when=1",
                      Janitor.binary, "--config", "/nonexistent", "--status-dir", Janitor.noGuests, "--config-dir", "/nonexistent",
                      "--min-age", "1h", "--jobs", "1", "--lease-dir", cluster.leases.path, "--format", "json"],
                     environment: cluster.host(host).environment, check: false)
