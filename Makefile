@@ -23,7 +23,8 @@ BENCH_BINARY ?=
 # The end-to-end test's packages (libvirt with the sanlock plugin, qemu).
 E2E_PACKAGES := libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-sanlock qemu-system-x86 qemu-utils jq
 
-.PHONY: all deps build release check check-e2e check-ops test-unit test-integration demo man bench bench-smoke clean \
+.PHONY: all deps build release check check-e2e check-ops check-faults check-fuzz faults fuzz test-unit test-integration demo man \
+        bench bench-smoke clean \
         install install-bin install-man install-doc install-units install-cron uninstall
 
 all: build
@@ -46,6 +47,8 @@ check: deps
 	@echo "== sanlock behaviour through the wrapper (in-process, own daemon)"
 	SANLOCK_RUN_DIR=$(INPROCESS_RUN_DIR) $(SWIFT) test --skip-build --filter SanlockBehaviourTests; \
 	    status=$$?; rm -rf $(INPROCESS_RUN_DIR); exit $$status
+	@$(MAKE) --no-print-directory check-faults
+	@$(MAKE) --no-print-directory check-fuzz
 	@$(MAKE) --no-print-directory check-e2e
 	@echo "== bench smoke (N=50: stock script, this tool, raw C loop)"
 	.ci/bench --smoke .build/debug/$(NAME)
@@ -70,6 +73,28 @@ check-ops: deps
 	Tests/Ops/check-install.sh
 	@echo "== the installed units under a private systemd"
 	Tests/Ops/check-systemd.sh
+
+# Fault injection with strace (Tests/Faults/fault-injection.py): a small
+# cleaning run killed, or given EIO/ENOSPC/EINTR/EACCES, at every occurrence
+# of the system calls it makes, each followed by a normal run; and the sanlock
+# daemon killed at random points. --quick is the make check sweep; make faults
+# sweeps every occurrence of every system call (long).
+check-faults: build
+	@echo "== fault injection (strace): kills and errors at every system call of a cleaning run"
+	Tests/Faults/fault-injection.py --quick .build/debug/$(NAME)
+
+faults: build
+	Tests/Faults/fault-injection.py .build/debug/$(NAME)
+
+# libFuzzer targets (Tests/Fuzz): a short smoke of every target in make check,
+# FUZZ_SECONDS per target (default 300) with make fuzz.
+FUZZ_SECONDS ?= 300
+check-fuzz: deps
+	@echo "== fuzz smoke (libFuzzer + ASan, every target)"
+	Tests/Fuzz/run.sh smoke 10
+
+fuzz: deps
+	Tests/Fuzz/run.sh long $(FUZZ_SECONDS)
 
 test-unit:
 	$(SWIFT) test --skip IntegrationTests
@@ -147,4 +172,4 @@ bench-smoke: build
 	.ci/bench --smoke $(or $(BENCH_BINARY),.build/debug/$(NAME))
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

@@ -202,6 +202,7 @@ struct EntryNameTests {
         #expect(EntryName("a\u{9B}b").escaped == "a\\u{9b}b")
         #expect(EntryName("evil\u{202E}txt").escaped == "evil\\u{202e}txt")
         #expect(EntryName("zero\u{200B}width").escaped == "zero\\u{200b}width")
+        #expect(EntryName("line\u{2028}para\u{2029}").escaped == "line\\u{2028}para\\u{2029}")
         #expect("guest\u{1B}]0;x\u{07}\\n".escapingControlCharacters() == "guest\\u{1b}]0;x\\u{7}\\n")
         #expect("line\nbreak".escapingControlCharacters() == "line\\nbreak")
     }

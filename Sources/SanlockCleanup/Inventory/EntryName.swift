@@ -74,9 +74,11 @@ extension String {
     static func mustEscape(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0..<0x20, 0x7F, 0x80..<0xA0: true
-        // Zero-width and direction marks, bidi embeddings, overrides and
-        // isolates, the BOM / zero-width no-break space.
-        case 0x200B...0x200F, 0x202A...0x202E, 0x2060...0x2064, 0x2066...0x2069, 0xFEFF: true
+        // Zero-width and direction marks, the line and paragraph separators
+        // (some terminals and log viewers break lines on them), bidi
+        // embeddings, overrides and isolates, the BOM / zero-width no-break
+        // space.
+        case 0x200B...0x200F, 0x2028...0x202E, 0x2060...0x2064, 0x2066...0x2069, 0xFEFF: true
         default: false
         }
     }
