@@ -29,6 +29,9 @@ let package = Package(
             pkgConfig: "libxml-2.0",
             providers: [.apt(["libxml2-dev"])]
         ),
+        // The command line as glibc passed it, for when Swift's own copy
+        // (read from /proc) is missing.
+        .target(name: "CProcessArguments"),
         // Swift wrappers above the seams: Swift values and typed errors only.
         .target(
             name: "Sanlock",
@@ -57,6 +60,7 @@ let package = Package(
             name: "virt-sanlock-cleanup",
             dependencies: [
                 "SanlockCleanup",
+                "CProcessArguments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

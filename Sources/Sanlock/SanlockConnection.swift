@@ -9,8 +9,22 @@ import CSanlock
 ///
 /// Calls on one connection must be serialised (sanlock_resource.h); use one
 /// connection per thread to work in parallel.
+///
+/// libsanlock_client writes a request and reads its answer on the same
+/// socket. When a write or a read fails half-way (EIO, ECONNRESET, a short
+/// read), part of the request or of its answer stays behind: the next
+/// request on the connection then waits for ever, or reads the previous
+/// answer as its own ("acquired" when it was not). So after any failure
+/// whose code could have come from the socket rather than from the daemon,
+/// the connection is out of step and must not be used again: close it
+/// (dropping it does) and register a new one.
 public struct SanlockConnection: ~Copyable {
     private let socket: Int32
+    private let state = State()
+
+    private final class State {
+        var inStep = true
+    }
 
     public init() throws(SanlockError) {
         let rv = sanlock_register()
@@ -20,28 +34,51 @@ public struct SanlockConnection: ~Copyable {
 
     deinit { close(socket) }
 
+    /// False once a call failed in a way that may have left part of a
+    /// request or an answer on the socket.
+    public var isInStep: Bool { state.inStep }
+
     /// Acquires the lease exclusively. With `ownerNoWait` (the default) a
     /// lease whose owner host stopped renewing fails at once with
     /// SANLK_ACQUIRE_OWNED_RETRY instead of blocking until the host is
     /// declared dead (8 × io_timeout + 60 s).
     public func acquire(_ resource: SanlockResource, ownerNoWait: Bool = true) throws(SanlockError) {
+        precondition(state.inStep, "a sanlock connection out of step was used again")
         let flags = ownerNoWait ? UInt32(SANLK_ACQUIRE_OWNER_NOWAIT) : 0
         let socket = self.socket
+        let state = self.state
         try resource.withCResource(for: .acquire) { (res) throws(SanlockError) in
             var list: UnsafeMutablePointer<sanlk_resource>? = res
             let rv = sanlock_acquire(socket, -1, flags, 1, &list, nil)
-            guard rv >= 0 else { throw SanlockError(.acquire, code: rv) }
+            guard rv >= 0 else {
+                state.inStep = Self.isDaemonAnswer(rv)
+                throw SanlockError(.acquire, code: rv)
+            }
         }
     }
 
     /// Releases the lease. After this process unlinked the file the daemon
     /// cannot reopen it and answers -ENOENT; callers expect that.
     public func release(_ resource: SanlockResource) throws(SanlockError) {
+        precondition(state.inStep, "a sanlock connection out of step was used again")
         let socket = self.socket
+        let state = self.state
         try resource.withCResource(for: .release) { (res) throws(SanlockError) in
             var list: UnsafeMutablePointer<sanlk_resource>? = res
             let rv = sanlock_release(socket, -1, 0, 1, &list)
-            guard rv >= 0 else { throw SanlockError(.release, code: rv) }
+            guard rv >= 0 else {
+                state.inStep = Self.isDaemonAnswer(rv)
+                throw SanlockError(.release, code: rv)
+            }
         }
+    }
+
+    /// Codes only the daemon sends: sanlock's own (-200 and below) and the
+    /// errno values it answers with for a lease in use or gone, which a
+    /// connected Unix stream socket never fails with. Anything else (-1 for
+    /// a short write, -EIO, -ECONNRESET, -EPIPE, -EAGAIN, ...) may come from
+    /// the socket.
+    static func isDaemonAnswer(_ code: Int32) -> Bool {
+        code <= -200 || code == -EEXIST || code == -EBUSY || code == -ENOENT
     }
 }

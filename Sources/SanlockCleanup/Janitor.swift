@@ -255,6 +255,10 @@ public struct Janitor: Sendable {
             } else if lockspaceLost.load(ordering: .relaxed) {
                 outcome = .failed(.lockspaceNotJoined(SanlockError(.acquire, code: -ENOSPC)))
             } else if case .autoLease = entry.kind {
+                // A connection a failed call left out of step is never used
+                // again (see SanlockConnection); a failed registration is
+                // retried.
+                if !connection.isUsable { connection = WorkerConnection() }
                 switch connection {
                 case .connected(let registered): outcome = remover.remove(entry, using: registered, control: control)
                 case .failed(let error): outcome = .failed(.connectionFailed(error))
@@ -281,6 +285,13 @@ enum WorkerConnection: ~Copyable {
             self = .connected(try SanlockConnection())
         } catch {
             self = .failed(error)
+        }
+    }
+
+    var isUsable: Bool {
+        switch self {
+        case .connected(let connection): connection.isInStep
+        case .failed: false
         }
     }
 }

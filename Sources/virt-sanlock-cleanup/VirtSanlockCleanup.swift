@@ -1,4 +1,5 @@
 import ArgumentParser
+import CProcessArguments
 import Foundation
 import Logging
 import SanlockCleanup
@@ -20,8 +21,9 @@ struct VirtSanlockCleanup: ParsableCommand {
             are not failures); 1 fatal error, nothing deleted (configuration, lease \
             directory, sanlock daemon or lockspace problem, unreadable guest status \
             XML); 2 the run completed but some deletions failed; 3 another janitor is \
-            working on this lease directory; 64 bad command line; 128+N interrupted by \
-            signal N (the lease in hand is finished first).
+            working on this lease directory; 5 the run completed but its report could \
+            not be written to standard output; 64 bad command line; 128+N interrupted \
+            by signal N (the lease in hand is finished first).
             """,
         version: "0.1.0"
     )
@@ -103,9 +105,24 @@ struct VirtSanlockCleanup: ParsableCommand {
     /// (`| head`), or a sanlock daemon that dies while libsanlock_client
     /// writes to its socket (it sends without MSG_NOSIGNAL), must not kill a
     /// run between two steps of a deletion. Writes then fail with EPIPE.
+    ///
+    /// The arguments come from what glibc passed to the process, not from
+    /// `CommandLine.arguments`, which the Swift runtime reads from /proc and
+    /// leaves empty when that read fails: parsed from nothing, `--dry-run`
+    /// would become a cleaning run with every default.
     static func main() {
         signal(SIGPIPE, SIG_IGN)
-        main(nil)
+        SignalWatch.blockHandledSignals()
+        let count = vsc_argument_count()
+        guard count > 0 else {
+            let message = "virt-sanlock-cleanup: error: cannot read the command line; nothing done\n"
+            _ = message.withCString { write(2, $0, strlen($0)) }
+            Glibc.exit(ExitStatus.fatal.rawValue)
+        }
+        let arguments = (1..<count).map { index in
+            vsc_argument(index).map { String(cString: $0) } ?? ""
+        }
+        main(arguments)
     }
 
     func run() throws {
@@ -143,8 +160,9 @@ struct VirtSanlockCleanup: ParsableCommand {
             progress?.finish()
             reportFatal(.interrupted(signal: signal, stage: control.stage))
         }
-        signals.start()
-        defer { signals.stop() }
+        if !signals.start() {
+            logger.warning("cannot start the signal watch (no thread): SIGTERM, SIGINT and SIGHUP end the run at once")
+        }
         do throws(JanitorError) {
             let configuration = try runConfiguration()
             report = try Janitor(configuration: configuration, logger: logger, control: control)
@@ -175,11 +193,17 @@ struct VirtSanlockCleanup: ParsableCommand {
             if !quiet { output.write(TextReport.render(report)) }
         }
         output.flush()
+        var exitCode = report.exitCode
         if let failure = output.failure {
-            logger.warning("the report could not be written to stdout (\(String(cString: strerror(failure)))); the run itself is unaffected")
+            // A reader that left (| head) is not an error; a report lost to
+            // EIO or a full disk is, when nothing else went wrong.
+            let lost = failure != EPIPE
+            logger.log(level: lost ? .error : .warning,
+                       "the report could not be written to stdout (\(String(cString: strerror(failure)))); the deletions are as the metrics say")
+            if lost, exitCode == 0 { exitCode = ExitStatus.reportNotWritten.rawValue }
         }
-        writeMetrics(report: report, exitCode: report.exitCode, started: started, logger: logger)
-        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+        writeMetrics(report: report, exitCode: exitCode, started: started, logger: logger)
+        if exitCode != 0 { throw ExitCode(exitCode) }
     }
 
     /// The watchdog is ending the process (see `SignalWatch`).

@@ -132,6 +132,40 @@ struct FaultTests {
         }
     }
 
+    @Test("SIGTERM during deletions: the lease in hand is finished, the rest kept as interrupted, nothing left invalidated")
+    func sigtermDuringDeletions() async throws {
+        try await withCluster { cluster in
+            let host = cluster.host(1)
+            let leases = Self.names(150)
+            for lease in leases { try await host.createLease(lease, in: cluster.leases) }
+            let metrics = cluster.scratch.path + "/metrics.prom"
+            let run = try BackgroundJanitor.start(
+                [Janitor.binary, "--config", "/nonexistent", "--status-dir", Janitor.noGuests, "--config-dir", "/nonexistent",
+                 "--min-age", "0", "--jobs", "1", "--lease-dir", cluster.leases.path, "--format", "json", "--metrics-file", metrics],
+                environment: host.environment, in: cluster.scratch.path)
+            // Once the first lease is gone, deletions are under way.
+            try await waitUntil(timeout: 10, "a first deletion") {
+                !FileManager.default.fileExists(atPath: cluster.leases.path(of: leases[0]))
+            }
+            kill(run.process.processIdentifier, SIGTERM)
+            try await waitUntil(timeout: 10, "the janitor to exit after SIGTERM") { !run.process.isRunning }
+            #expect(run.process.terminationReason == .exit && run.process.terminationStatus == 143)
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let document = try decoder.decode(JanitorDocument.self, from: Data(contentsOf: URL(fileURLWithPath: run.stdout)))
+            let deleted = Set(document.leases.filter { $0.action == "deleted" }.map(\.name))
+            let interrupted = document.leases.filter { $0.reason == "interrupted" }
+            #expect(!deleted.isEmpty && !interrupted.isEmpty, "deleted \(deleted.count), interrupted \(interrupted.count)")
+            #expect(deleted.count + interrupted.count == leases.count)
+            for lease in leases {
+                let present = FileManager.default.fileExists(atPath: cluster.leases.path(of: lease))
+                #expect(present != deleted.contains(lease), "\(lease)")
+                if present { #expect(try leaderOnDisk(cluster.leases.path(of: lease)).isPaxosLeader, "\(lease) left invalidated") }
+            }
+            #expect(try String(contentsOfFile: metrics, encoding: .utf8).contains("virt_sanlock_cleanup_last_run_exit_status 143.0"))
+        }
+    }
+
     @Test("SIGTERM while the sanlock daemon does not answer ends the run within seconds, touching nothing")
     func sigtermWhileBlocked() async throws {
         try await withCluster { cluster in

@@ -141,6 +141,15 @@ struct OperationsOutputTests {
         try MetricsFile.write("y 1\n", to: path)
         #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "y 1\n")
+        // What a killed run left between writing and renaming goes; a live
+        // writer's temporary file stays.
+        let stale = directory + "/.virt-sanlock-cleanup.prom.999999999.tmp"
+        let live = directory + "/.virt-sanlock-cleanup.prom.1.tmp"
+        try "x".write(toFile: stale, atomically: false, encoding: .utf8)
+        try "x".write(toFile: live, atomically: false, encoding: .utf8)
+        try MetricsFile.write("z 1\n", to: path)
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(FileManager.default.fileExists(atPath: live))
         // A previous file with an implausible value: ignored, not carried over.
         for value in ["nan", "+Inf", "-5", "1e300"] {
             try "virt_sanlock_cleanup_last_success_timestamp_seconds \(value)\n".write(toFile: path, atomically: false, encoding: .utf8)

@@ -1,32 +1,62 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
-/// Runs `body(worker)` for workers 0..<count, each on its own thread, and
-/// waits for all. Dedicated threads rather than a shared pool: the work
-/// blocks in sanlock and disk calls, and a registered sanlock connection must
-/// stay on one thread.
+/// Runs `body(worker)` for workers 0..<count and waits for all: worker 0 on
+/// the calling thread, the others on threads of their own. Dedicated threads
+/// rather than a pool: the work blocks in sanlock and disk calls, and a
+/// registered sanlock connection must stay on one thread.
+///
+/// pthreads, not Foundation's `Thread` or Dispatch: when a thread cannot be
+/// made (EAGAIN, its stack cannot be mapped) `Thread` never runs its block
+/// and a wait for it never ends, and Dispatch aborts when it cannot set up
+/// its epoll; here that worker's share runs on the calling thread instead.
 func onWorkerThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    if count <= 1 {
-        body(0)
-        return
-    }
-    let group = DispatchGroup()
-    for worker in 0..<count {
-        group.enter()
-        let thread = Thread {
-            body(worker)
-            group.leave()
+    var threads: [pthread_t] = []
+    var leftOver: [Int] = []
+    for worker in 1..<max(1, count) {
+        if let thread = startThread({ body(worker) }) {
+            threads.append(thread)
+        } else {
+            leftOver.append(worker)
         }
-        thread.stackSize = 1 << 20
-        thread.start()
     }
-    group.wait()
+    body(0)
+    for worker in leftOver { body(worker) }
+    for thread in threads { pthread_join(thread, nil) }
+}
+
+/// The closure a new thread runs, passed through pthread_create's pointer.
+private final class ThreadStart {
+    let run: @Sendable () -> Void
+    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+}
+
+/// Starts a joinable thread with a 1 MiB stack; nil when none can be made.
+func startThread(_ run: @escaping @Sendable () -> Void) -> pthread_t? {
+    var attributes = pthread_attr_t()
+    guard pthread_attr_init(&attributes) == 0 else { return nil }
+    defer { pthread_attr_destroy(&attributes) }
+    _ = pthread_attr_setstacksize(&attributes, 1 << 20)
+    let start = Unmanaged.passRetained(ThreadStart(run))
+    var thread = pthread_t()
+    let rv = pthread_create(&thread, &attributes, { pointer in
+        Unmanaged<ThreadStart>.fromOpaque(pointer!).takeRetainedValue().run()
+        return nil
+    }, start.toOpaque())
+    guard rv == 0 else {
+        start.release()
+        return nil
+    }
+    return thread
 }
 
 /// Maps `items` through `transform` on `workers` threads, sharding by index
 /// (item i goes to worker i mod workers), and returns results in order.
-/// `setUp` runs once per worker thread (e.g. to register a sanlock
-/// connection) and its value is lent to every call on that thread.
+/// `setUp` runs once per worker (e.g. to register a sanlock connection) on
+/// the thread that does that worker's share, and its value is lent to every
+/// call there.
 func parallelMap<Item: Sendable, Output: Sendable, Context: ~Copyable>(
     _ items: [Item],
     workers: Int,

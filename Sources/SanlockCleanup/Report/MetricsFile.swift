@@ -131,6 +131,24 @@ public enum MetricsFile {
             unlink(temporary)
             throw FileSystemError(.write, path: path, errno: failure)
         }
+        removeStaleTemporaries(in: directory.isEmpty ? "." : directory, base: base)
+    }
+
+    /// Removes temporary files of earlier runs that were killed between
+    /// writing and renaming (`.BASE.PID.tmp` whose process is gone).
+    static func removeStaleTemporaries(in directory: String, base: String) {
+        guard let stream = opendir(directory) else { return }
+        defer { closedir(stream) }
+        let prefix = ".\(base)."
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard name.hasPrefix(prefix), name.hasSuffix(".tmp") else { continue }
+            let middle = name.dropFirst(prefix.count).dropLast(4)
+            guard let pid = Int32(middle), pid > 0, pid != getpid(), !ProcessLiveness.isAlive(pid) else { continue }
+            unlinkat(dirfd(stream), name, 0)
+        }
     }
 }
 

@@ -110,7 +110,7 @@ extension Reason {
         case .invalidateFailed(let error, let now):
             return "could not invalidate it (\(error)); \(now.sentence)"
         case .replacedBeforeDeletion(let error):
-            return "\(error.detail ?? "\(error.errno)") during the run; released intact"
+            return "\(error.detail ?? "\(error.errno)") during the run: nothing was written, the path is left as it is now"
         case .unlinkFailed(let error, let now):
             return "could not unlink it (\(error.detail ?? error.errno.description)); \(now.sentence)"
         case .removeFailed(let error):

@@ -38,6 +38,10 @@ public enum ExitStatus: Int32, Sendable {
     /// Another janitor is already working on this lease directory (for this
     /// host): nothing done. Not an error for a scheduled run.
     case busy = 3
+    /// The run completed without failures, but its report could not be
+    /// written to standard output (EIO, ENOSPC, ...; not EPIPE: a reader
+    /// that left, as `| head` does, changes nothing).
+    case reportNotWritten = 5
     /// Bad command line (swift-argument-parser's EX_USAGE).
     case usage = 64
 }
