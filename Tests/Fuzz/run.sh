@@ -42,9 +42,12 @@ build() {
     # The one combined flag, passed last, gives Swift both every time.
     # gold warns once per ASan helper symbol ("Cannot export local symbol"):
     # hundreds of harmless lines, filtered out.
+    # -O on top of the debug configuration (which keeps @testable imports
+    # working): measured 20x the executions per second for FuzzLeader, 4x for
+    # FuzzClassifier, 2x for FuzzRender, and a shorter build.
     # With pipefail the pipeline fails exactly when swift build does.
     swift build --package-path "$here" --scratch-path "$scratch" -c debug \
-        --sanitize fuzzer --sanitize address -Xswiftc -sanitize=fuzzer,address 2>&1 \
+        --sanitize fuzzer --sanitize address -Xswiftc -sanitize=fuzzer,address -Xswiftc -O 2>&1 \
         | { grep -v -e 'ld.gold: warning: Cannot export local symbol' || true; }
 }
 

@@ -31,6 +31,15 @@ struct LeaseClassifierTests {
         #expect(classify(bytes, name: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3") == .kind(.autoLease(expected)))
     }
 
+    @Test("A host id given twice to probe is read once (found by fuzzing: the holder was listed twice)")
+    func duplicateProbeHostIDs() {
+        let bytes = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name), shared: [1: 4])
+        let classifier = LeaseClassifier(probeHostIDs: [1, 1, 2, 1])
+        #expect(classifier.probeHostIDs == [1, 2])
+        guard case .kind(.autoLease(let state)) = classify(bytes, using: classifier) else { Issue.record("not a lease"); return }
+        #expect(state.sharedHolders == [ResourceOwner(hostID: 1, generation: 4, timestamp: 0)])
+    }
+
     @Test func sharedHoldersOfUnprobedHostsAreNotSeen() {
         let bytes = LeaseFixtures.lease(leader: LeaseFixtures.leader(name: name), shared: [2: 5, 5: 1])
         guard case .kind(.autoLease(let state)) = classify(bytes) else { Issue.record("not a lease"); return }

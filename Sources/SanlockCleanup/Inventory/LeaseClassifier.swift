@@ -14,10 +14,12 @@ public struct LeaseClassifier: Sendable {
     /// Host ids whose mode blocks may mark a shared holder: those that ever
     /// joined the lockspace. nil: every host id up to the lease's num_hosts
     /// (reads the whole lease; used when the lockspace file is unreadable).
-    public var probeHostIDs: [UInt64]?
+    public let probeHostIDs: [UInt64]?
 
+    /// Duplicates are dropped: each host's mode block is read once, and a
+    /// shared holder listed once (found by fuzzing).
     public init(probeHostIDs: [UInt64]?) {
-        self.probeHostIDs = probeHostIDs?.sorted()
+        self.probeHostIDs = probeHostIDs.map { Set($0).sorted() }
     }
 
     public enum Result: Sendable, Hashable {
