@@ -35,7 +35,8 @@ public struct SanlockConnection: ~Copyable {
     deinit { close(socket) }
 
     /// False once a call failed in a way that may have left part of a
-    /// request or an answer on the socket.
+    /// request or an answer on the socket. Every later call then fails with
+    /// -ENOTCONN without touching the socket.
     public var isInStep: Bool { state.inStep }
 
     /// Acquires the lease exclusively. With `ownerNoWait` (the default) a
@@ -43,7 +44,7 @@ public struct SanlockConnection: ~Copyable {
     /// SANLK_ACQUIRE_OWNED_RETRY instead of blocking until the host is
     /// declared dead (8 × io_timeout + 60 s).
     public func acquire(_ resource: SanlockResource, ownerNoWait: Bool = true) throws(SanlockError) {
-        precondition(state.inStep, "a sanlock connection out of step was used again")
+        guard state.inStep else { throw SanlockError(.acquire, code: -ENOTCONN) }
         let flags = ownerNoWait ? UInt32(SANLK_ACQUIRE_OWNER_NOWAIT) : 0
         let socket = self.socket
         let state = self.state
@@ -60,7 +61,7 @@ public struct SanlockConnection: ~Copyable {
     /// Releases the lease. After this process unlinked the file the daemon
     /// cannot reopen it and answers -ENOENT; callers expect that.
     public func release(_ resource: SanlockResource) throws(SanlockError) {
-        precondition(state.inStep, "a sanlock connection out of step was used again")
+        guard state.inStep else { throw SanlockError(.release, code: -ENOTCONN) }
         let socket = self.socket
         let state = self.state
         try resource.withCResource(for: .release) { (res) throws(SanlockError) in
@@ -74,11 +75,14 @@ public struct SanlockConnection: ~Copyable {
     }
 
     /// Codes only the daemon sends: sanlock's own (-200 and below) and the
-    /// errno values it answers with for a lease in use or gone, which a
-    /// connected Unix stream socket never fails with. Anything else (-1 for
-    /// a short write, -EIO, -ECONNRESET, -EPIPE, -EAGAIN, ...) may come from
-    /// the socket.
+    /// errno values it answers with for a lease in use, gone or not a lease,
+    /// or a lockspace not joined, which a blocking, connected Unix stream
+    /// socket never fails with (EAGAIN would need a non-blocking socket or a
+    /// timeout; libsanlock_client sets neither). Anything else (-1 for a
+    /// short write, -EIO, -ECONNRESET, -EPIPE, ...) may come from the socket.
     static func isDaemonAnswer(_ code: Int32) -> Bool {
-        code <= -200 || code == -EEXIST || code == -EBUSY || code == -ENOENT
+        code <= -200 || daemonErrnoAnswers.contains(-code)
     }
+
+    private static let daemonErrnoAnswers: Set<Int32> = [EEXIST, EBUSY, EAGAIN, ENOENT, ENOSPC, EISDIR, EMSGSIZE, EINVAL]
 }

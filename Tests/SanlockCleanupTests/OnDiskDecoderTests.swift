@@ -1,3 +1,4 @@
+import Glibc
 @testable import Sanlock
 import Testing
 
@@ -94,5 +95,19 @@ struct OnDiskDecoderTests {
         #expect(PaxosLeaseLayout.dblockOffset(hostID: UInt64(Int.max), sectorSize: 512) == nil)
         #expect(PaxosLeaseLayout.minimumSize(numHosts: UInt64.max, sectorSize: 4096) == nil)
         #expect(PaxosLeaseLayout.minimumSize(numHosts: UInt64(Int64.max) - 1, sectorSize: 4096) == nil)
+    }
+}
+
+@Suite("sanlock connections")
+struct SanlockConnectionTests {
+    @Test("Only the daemon's own answers leave a connection usable; a failure the socket may have caused does not")
+    func outOfStepCodes() {
+        for code: Int32 in [-243, -247, -223, -EEXIST, -EBUSY, -EAGAIN, -ENOENT, -ENOSPC] {
+            #expect(SanlockConnection.isDaemonAnswer(code), "\(code)")
+        }
+        // -1: a short write (send_data); the rest: send or recv failing.
+        for code: Int32 in [-1, -EIO, -ECONNRESET, -EPIPE, -EINTR, -EACCES, -ENOTCONN, -EBADF] {
+            #expect(!SanlockConnection.isDaemonAnswer(code), "\(code)")
+        }
     }
 }
