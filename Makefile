@@ -81,7 +81,7 @@ check-ops: deps
 # sweeps every occurrence of every system call (long).
 check-faults: build
 	@echo "== fault injection (strace): kills and errors at every system call of a cleaning run"
-	Tests/Faults/fault-injection.py --quick .build/debug/$(NAME)
+	Tests/Faults/fault-injection.py --quick --jobs 3 .build/debug/$(NAME)
 
 faults: build
 	Tests/Faults/fault-injection.py .build/debug/$(NAME)

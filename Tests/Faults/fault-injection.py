@@ -1035,26 +1035,25 @@ class Harness:
             cases = [case for case in cases if re.search(self.options.only, case.id)]
         return cases
 
-    # -- the sweep ---------------------------------------------------------------
+    # -- the work queue ----------------------------------------------------------
 
-    def sweep(self):
-        start = time.time()
-        cases = self.cases()
-        # Interleave so each slot gets a mix (cheap start-up kills, costly
-        # deletion-phase errors) and --jobs balances.
+    def on_slots(self, items, handle, every_second=None):
+        """Runs handle(slot, item) for every item, one thread per slot taking
+        the next item; stops everything at the first exception (a harness
+        failure) or Ctrl-C."""
         work = queue.Queue()
-        for case in cases:
-            work.put(case)
+        for item in items:
+            work.put(item)
         errors = []
 
         def worker(slot):
             try:
                 while not STOP.is_set():
                     try:
-                        case = work.get_nowait()
+                        item = work.get_nowait()
                     except queue.Empty:
                         return
-                    self.run_case(slot, case)
+                    handle(slot, item)
             except Exception as error:
                 errors.append(f"slot {slot.index}: {type(error).__name__}: {error}")
                 STOP.set()
@@ -1063,19 +1062,33 @@ class Harness:
         self.threads = threads
         for thread in threads:
             thread.start()
-        progress = sys.stdout.isatty()
         while any(thread.is_alive() for thread in threads):
             for thread in threads:
                 thread.join(timeout=1)
-            if progress:
-                with self.lock:
-                    print(f"\r  {self.cases_done}/{len(cases)} cases", end="", flush=True)
-        if progress:
-            print("\r", end="")
+            if every_second:
+                every_second()
         if errors:
             raise HarnessError("; ".join(errors))
         if STOP.is_set():
             raise KeyboardInterrupt
+
+    # -- the sweep ---------------------------------------------------------------
+
+    def sweep(self):
+        start = time.time()
+        cases = self.cases()
+        # The cases in order, so each slot gets a mix (cheap start-up kills,
+        # costly deletion-phase errors) and --jobs balances.
+        progress = sys.stdout.isatty()
+
+        def show():
+            if progress:
+                with self.lock:
+                    print(f"\r  {self.cases_done}/{len(cases)} cases", end="", flush=True)
+
+        self.on_slots(cases, self.run_case, every_second=show)
+        if progress:
+            print("\r", end="")
         self.timings["sweep"] = time.time() - start
         by_fault = Counter(case.fault for case in cases)
         self.say(f"sweep: {len(cases)} cases ({', '.join(f'{count} {fault}' for fault, count in sorted(by_fault.items()))}), "
@@ -1168,35 +1181,13 @@ class Harness:
         iterations = self.options.kill_iterations
         rng = random.Random(self.options.seed)
         delays = [rng.uniform(0, 0.3) for _ in range(iterations)]
-        work = queue.Queue()
-        for number, delay in enumerate(delays, 1):
-            work.put((number, delay))
-        errors = []
         statuses = Counter()
 
-        def worker(slot):
-            try:
-                while not STOP.is_set():
-                    try:
-                        number, delay = work.get_nowait()
-                    except queue.Empty:
-                        return
-                    statuses[self.daemon_kill(slot, number, delay)] += 1
-            except Exception as error:
-                errors.append(f"slot {slot.index}: {type(error).__name__}: {error}")
-                STOP.set()
+        def kill(slot, item):
+            number, delay = item
+            statuses[self.daemon_kill(slot, number, delay)] += 1
 
-        threads = [threading.Thread(target=worker, args=(slot,), daemon=True) for slot in self.slots]
-        self.threads = threads
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(timeout=1)
-        if errors:
-            raise HarnessError("; ".join(errors))
-        if STOP.is_set():
-            raise KeyboardInterrupt
+        self.on_slots(list(enumerate(delays, 1)), kill)
         self.timings["daemon-kills"] = time.time() - start
         self.say(f"daemon kills: {iterations} iterations (seed {self.options.seed}, kill 0-300 ms into a run over "
                  f"{BULK_LEASES + len(DELETABLE)} deletable leases), exit statuses "
