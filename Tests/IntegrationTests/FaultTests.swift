@@ -24,8 +24,7 @@ struct FaultTests {
             // once head has exited): every write fails with EPIPE. Before the
             // fix the first one killed the run (status 141).
             let status = try await Command.runWithClosedOutput(
-                [Janitor.binary, "--config", "/nonexistent", "--status-dir", Janitor.noGuests, "--config-dir", "/nonexistent",
-                 "--min-age", "0", "-v", "--lease-dir", cluster.leases.path, "--metrics-file", metrics],
+                Janitor.commandLine(["-v", "--lease-dir", cluster.leases.path, "--metrics-file", metrics]),
                 environment: host.environment)
             #expect(status == 0)
             for lease in leases {
@@ -54,9 +53,8 @@ struct FaultTests {
             for (host, lease) in [(1, mine), (2, theirs)] {
                 let killed = try await Command.run(
                     ["strace", "-f", "-qq", "-o", "/dev/null", "-P", cluster.leases.path,
-                     "-e", "trace=unlinkat", "-e", "inject=unlinkat:signal=KILL:when=1",
-                     Janitor.binary, "--config", "/nonexistent", "--status-dir", Janitor.noGuests, "--config-dir", "/nonexistent",
-                     "--min-age", "1h", "--jobs", "1", "--lease-dir", cluster.leases.path, "--format", "json"],
+                     "-e", "trace=unlinkat", "-e", "inject=unlinkat:signal=KILL:when=1"]
+                        + Janitor.commandLine(["--min-age", "1h", "--jobs", "1", "--lease-dir", cluster.leases.path, "--format", "json"]),
                     environment: cluster.host(host).environment, check: false)
                 #expect(killed.status == 128 + SIGKILL, "\(killed.stderr)")
                 let leader = try leaderOnDisk(cluster.leases.path(of: lease))
@@ -140,8 +138,7 @@ struct FaultTests {
             for lease in leases { try await host.createLease(lease, in: cluster.leases) }
             let metrics = cluster.scratch.path + "/metrics.prom"
             let run = try BackgroundJanitor.start(
-                [Janitor.binary, "--config", "/nonexistent", "--status-dir", Janitor.noGuests, "--config-dir", "/nonexistent",
-                 "--min-age", "0", "--jobs", "1", "--lease-dir", cluster.leases.path, "--format", "json", "--metrics-file", metrics],
+                Janitor.commandLine(["--jobs", "1", "--lease-dir", cluster.leases.path, "--format", "json", "--metrics-file", metrics]),
                 environment: host.environment, in: cluster.scratch.path)
             // Once the first lease is gone, deletions are under way.
             try await waitUntil(timeout: 10, "a first deletion") {
@@ -177,8 +174,7 @@ struct FaultTests {
             kill(daemon, SIGSTOP)
             defer { kill(daemon, SIGCONT) }
             let run = try BackgroundJanitor.start(
-                [Janitor.binary, "--config", "/nonexistent", "--status-dir", Janitor.noGuests, "--config-dir", "/nonexistent",
-                 "--min-age", "0", "--lease-dir", cluster.leases.path, "--format", "json"],
+                Janitor.commandLine(["--lease-dir", cluster.leases.path, "--format", "json"]),
                 environment: host.environment, in: cluster.scratch.path)
             try await Task.sleep(for: .seconds(1))
             #expect(run.process.isRunning, "the run did not block on the stopped daemon")

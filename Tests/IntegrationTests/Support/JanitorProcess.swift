@@ -86,6 +86,19 @@ enum Janitor {
         return path
     }
 
+    /// The binary and `arguments`, isolated from the machine: no
+    /// configuration, no libvirt XML, unless the arguments name their own;
+    /// and no minimum age, since tests make their leases moments before
+    /// running the janitor.
+    static func commandLine(_ arguments: [String]) -> [String] {
+        var args = [binary]
+        if !arguments.contains("--config") { args += ["--config", "/nonexistent/qemu-sanlock.conf"] }
+        if !arguments.contains("--status-dir") { args += ["--status-dir", noGuests] }
+        if !arguments.contains("--config-dir") { args += ["--config-dir", "/nonexistent/definitions"] }
+        if !arguments.contains("--min-age") { args += ["--min-age", "0"] }
+        return args + arguments
+    }
+
     /// Runs with `--format json` (unless `json: false`) and a config file
     /// that does not exist, so the machine's own configuration never matters.
     static func run(
@@ -94,15 +107,7 @@ enum Janitor {
     ) async throws -> JanitorRun {
         var env = environment
         env["SANLOCK_RUN_DIR"] = daemon?.runDirectory ?? runDirectory ?? "/nonexistent/sanlock-run"
-        var args = [binary]
-        // Isolation from the machine: no configuration, no libvirt XML, unless
-        // a test names its own; and no minimum age, since tests make their
-        // leases moments before running the janitor.
-        if !arguments.contains("--config") { args += ["--config", "/nonexistent/qemu-sanlock.conf"] }
-        if !arguments.contains("--status-dir") { args += ["--status-dir", noGuests] }
-        if !arguments.contains("--config-dir") { args += ["--config-dir", "/nonexistent/definitions"] }
-        if !arguments.contains("--min-age") { args += ["--min-age", "0"] }
-        args += arguments
+        var args = commandLine(arguments)
         if json { args += ["--format", "json"] }
         let result = try await Command.run(args, environment: env, check: false)
         var document: JanitorDocument?
