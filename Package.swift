@@ -14,15 +14,19 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
-        // C seams: the only places that see sanlock's and libxml2's headers.
+        // C seams: the only places that see sanlock's, libmd's and libxml2's headers.
         .systemLibrary(
             name: "CSanlock",
             pkgConfig: "libsanlock_client",
             providers: [.apt(["libsanlock-dev"])]
+        ),
+        .systemLibrary(
+            name: "CMD5",
+            pkgConfig: "libmd",
+            providers: [.apt(["libmd-dev"])]
         ),
         .systemLibrary(
             name: "CLibXML2",
@@ -51,7 +55,7 @@ let package = Package(
                 "Sanlock",
                 "LibXML",
                 .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                "CMD5",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]

@@ -1,4 +1,4 @@
-import Crypto
+import CMD5
 
 /// libvirt's auto disk lease naming (`virLockManagerSanlockAddDisk` in
 /// `src/locking/lock_driver_sanlock.c`, fed by `virDomainLockManagerAddImage`
@@ -8,7 +8,12 @@ public enum DiskLeaseName {
     /// no realpath, no normalisation (Unicode NFC and NFD spellings of a name
     /// are different leases, although Swift calls the strings equal).
     public static func forSourcePath(_ path: String) -> String {
-        let digest = Insecure.MD5.hash(data: Array(path.utf8))
+        var context = MD5_CTX()
+        var digest = [UInt8](repeating: 0, count: Int(MD5_DIGEST_LENGTH))
+        MD5Init(&context)
+        let bytes = Array(path.utf8)
+        MD5Update(&context, bytes, bytes.count)
+        MD5Final(&digest, &context)
         let hexDigits = Array("0123456789abcdef".utf8)
         var hex: [UInt8] = []
         hex.reserveCapacity(32)
