@@ -52,7 +52,7 @@ public enum SanlockClient {
             var count: Int32 = 0
             let rv = sanlock_get_hosts(lockspace, hostID, &array, &count, 0)
             defer { free(array) }
-            if rv == -EAGAIN, waited < patience {
+            if SanlockCode(rawValue: rv) == .resourceTemporarilyUnavailable, waited < patience {
                 usleep(100_000)
                 waited += 0.1
                 continue

@@ -253,7 +253,7 @@ public struct Janitor: Sendable {
             if let signal = control.signalNumber {
                 outcome = .kept(.interrupted(signal: signal))
             } else if lockspaceLost.load(ordering: .relaxed) {
-                outcome = .failed(.lockspaceNotJoined(SanlockError(.acquire, code: -ENOSPC)))
+                outcome = .failed(.lockspaceNotJoined(SanlockError(.acquire, code: .noSpace)))
             } else if case .autoLease = entry.kind {
                 // A connection a failed call left out of step is never used
                 // again (see SanlockConnection); a failed registration is

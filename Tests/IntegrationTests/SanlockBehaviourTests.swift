@@ -130,7 +130,7 @@ struct SanlockBehaviourTests {
                 Issue.record("acquire in a lockspace this host has not joined was not reported as such")
                 return
             }
-            #expect(error.code == -ENOSPC)
+            #expect(error.code == .noSpace)
             for lease in [heldHere, heldThere, sharedThere, cleared, otherLockspace] {
                 #expect(FileManager.default.fileExists(atPath: dir.path(of: lease)), "\(lease) removed")
             }
@@ -315,13 +315,13 @@ extension SanlockBehaviourTests {
                         do throws(SanlockError) {
                             try connection.acquire(resource)
                         } catch {
-                            refusals.withLock { $0[error.code, default: 0] += 1 }
+                            refusals.withLock { $0[error.code.rawValue, default: 0] += 1 }
                             continue
                         }
                         usleep(UInt32.random(in: 2_000...20_000, using: &generator))
                         let exists = FileManager.default.fileExists(atPath: dir.path(of: lease))
                         var code: Int32 = 0
-                        do throws(SanlockError) { try connection.release(resource) } catch { code = error.code }
+                        do throws(SanlockError) { try connection.release(resource) } catch { code = error.code.rawValue }
                         holds.withLock { $0.append(Hold(lease: lease, fileExistedAtRelease: exists, releaseCode: code)) }
                     }
                 }.start()

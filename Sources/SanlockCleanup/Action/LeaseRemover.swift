@@ -190,23 +190,23 @@ public struct LeaseRemover: Sendable {
     /// Turns sanlock's refusal into a reason a person understands.
     func outcome(ofFailedAcquire error: SanlockError, entry: LeaseEntry) -> RemovalOutcome {
         switch error.code {
-        case -EEXIST:
+        case .fileExists:
             return .kept(.heldByThisHost)
-        case SanlockCode.acquireIDLive:
+        case .acquireIDLive:
             return .kept(.heldByLiveHost(currentOwner(of: entry) ?? 0, .live))
-        case SanlockCode.acquireOwnedRetry:
+        case .acquireOwnedRetry:
             let owner = currentOwner(of: entry) ?? 0
             return .kept(.ownerHostFailing(owner, ioTimeout: hosts?[owner]?.ioTimeout ?? 0))
-        case -EAGAIN, SanlockCode.acquireShRetry:
+        case .resourceTemporarilyUnavailable, .acquireShRetry:
             return .kept(.heldShared(hosts: []))
-        case -EBUSY, SanlockCode.acquireOwned, SanlockCode.acquireOther, SanlockCode.acquireLVer:
+        case .resourceBusy, .acquireOwned, .acquireOther, .acquireLVer:
             return .kept(.acquireBusy(error))
-        case -ENOENT:
+        case .noSuchFileOrDirectory:
             return .kept(.vanished)
-        case -ENOSPC, SanlockCode.acquireLockspace:
+        case .noSpace, .acquireLockspace:
             return .failed(.lockspaceNotJoined(error))
-        case SanlockCode.leaderMagic, SanlockCode.leaderLockspace, SanlockCode.leaderResource,
-             SanlockCode.leaderChecksum, SanlockCode.leaderVersion, -EISDIR, -EMSGSIZE, -EINVAL:
+        case .leaderMagic, .leaderLockspace, .leaderResource, .leaderChecksum, .leaderVersion,
+             .isDirectory, .messageTooLong, .invalidArgument:
             // The file is no longer the lease we saw: say what it is now.
             let now = scanner.examine(entry.name)
             if case .autoLease = now.kind { return .failed(.acquireFailed(error)) }

@@ -215,7 +215,7 @@ public enum Reason: Sendable, Hashable {
         switch self {
         case .sanlockReadFailed(let error), .acquireBusy(let error), .lockspaceNotJoined(let error),
              .acquireFailed(let error), .connectionFailed(let error):
-            error.code
+            error.code.rawValue
         case .unreadable(let error), .replacedBeforeDeletion(let error), .unlinkFailed(let error, _), .removeFailed(let error),
              .invalidateFailed(let error, _):
             error.condition == nil ? error.errno.rawValue : nil

@@ -65,7 +65,7 @@ public struct SanlockView: Sendable {
     /// Why a cleaning run cannot proceed, or nil when it can.
     func problem() -> JanitorError? {
         if case .unreachable(let error) = availability {
-            if error.code == -EACCES || error.code == -EPERM { return .sanlockPermissionDenied(error) }
+            if error.code == .permissionDenied || error.code == .notPermitted { return .sanlockPermissionDenied(error) }
             return .daemonUnreachable(error)
         }
         if let error = lockspaceQueryError { return .daemonUnreachable(error) }
