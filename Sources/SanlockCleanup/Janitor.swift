@@ -120,7 +120,7 @@ public struct Janitor: Sendable {
         var leases: [LeaseReport] = []
         var outOfScope = 0
         for index in entries.indices {
-            if verdicts[index].reason == .notRetiredHost {
+            if verdicts[index].reason == .rule(.notRetiredHost) {
                 outOfScope += 1
                 continue
             }

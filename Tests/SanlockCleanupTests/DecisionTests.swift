@@ -194,22 +194,22 @@ struct DecisionTests {
     }
 
     @Test(arguments: [
-        (EntryKind.autoLease(LeaseState(ownerID: 0, ownerGeneration: 0, lver: 0, held: false)), Reason.neverAcquired),
-        (EntryKind.uninitialisedLease, Reason.abandonedUninitialised),
-        (EntryKind.clearedLease(ClearedLease(invalidatedBy: nil)), Reason.abandonedCleared(invalidatedBy: nil)),
-        (EntryKind.clearedLease(ClearedLease(invalidatedBy: 2)), Reason.abandonedCleared(invalidatedBy: 2)),
+        (EntryKind.autoLease(LeaseState(ownerID: 0, ownerGeneration: 0, lver: 0, held: false)), Reason.rule(.neverAcquired)),
+        (EntryKind.uninitialisedLease, Reason.rule(.abandonedUninitialised)),
+        (EntryKind.clearedLease(ClearedLease(invalidatedBy: nil)), Reason.rule(.abandonedCleared(invalidatedBy: nil))),
+        (EntryKind.clearedLease(ClearedLease(invalidatedBy: 2)), Reason.rule(.abandonedCleared(invalidatedBy: 2))),
     ] as [(EntryKind, Reason)])
     func minimumAgeGuardsEveryDeletion(kind: EntryKind, reason: Reason) {
         var context = Self.context([Self.host(Self.me, .live)])
         context.now = 1_000_000
         context.policy.minimumAge = 3600
-        let recent: Reason = if case .abandonedCleared(let host) = reason {
-            .clearedRecently(invalidatedBy: host, age: 3599, minimumAge: 3600)
+        let recent: Reason = if case .rule(.abandonedCleared(let host)) = reason {
+            .rule(.clearedRecently(invalidatedBy: host, age: 3599, minimumAge: 3600))
         } else {
-            .tooRecent(age: 3599, minimumAge: 3600)
+            .rule(.tooRecent(age: 3599, minimumAge: 3600))
         }
         #expect(Decision.verdict(for: Self.aged(kind, modifiedSecondsAgo: 3599), in: context) == .keep(recent))
-        #expect(Decision.verdict(for: Self.aged(kind, modifiedSecondsAgo: 3601), in: context) == .delete(reason))
+        #expect(Decision.verdict(for: Self.aged(kind, modifiedSecondsAgo: 3601), in: context) == Verdict(disposition: .delete, reason: reason))
         // A file from the future (clock skew on NFS) is recent.
         #expect(Decision.verdict(for: Self.aged(kind, modifiedSecondsAgo: -50), in: context).disposition == .keep)
     }
@@ -245,7 +245,7 @@ struct DecisionTests {
         context.guests = Self.guests([("web1", state, true, false)])
         let free = LeaseState(ownerID: Self.me, ownerGeneration: 3, lver: 2, held: false)
         let verdict = Decision.verdict(for: Self.lease(of: "web1", free), in: context)
-        guard verdict.disposition == .keep, case .usedByGuest(let use) = verdict.reason else {
+        guard verdict.disposition == .keep, case .rule(.usedByGuest(let use)) = verdict.reason else {
             Issue.record("\(state): \(verdict)")
             return
         }
@@ -260,7 +260,7 @@ struct DecisionTests {
         var context = Self.context([Self.host(Self.me, .live)])
         context.guests = Self.guests([("ghost", .running, true, true)])
         let verdict = Decision.verdict(for: Self.lease(of: "ghost", LeaseState(ownerID: 1, ownerGeneration: 3, lver: 1, held: false)), in: context)
-        guard verdict.disposition == .keep, case .staleGuestStatus(let use) = verdict.reason else {
+        guard verdict.disposition == .keep, case .rule(.staleGuestStatus(let use)) = verdict.reason else {
             Issue.record("\(verdict)")
             return
         }
@@ -385,29 +385,29 @@ struct DecisionTests {
 @Suite("Reasons")
 struct ReasonTests {
     static let everyReason: [Reason] = [
-        .lockspace, .directory, .symlink(target: nil), .specialFile(.socket), .foreignFile, .uninitialised,
-        .cleared(invalidatedBy: nil), .cleared(invalidatedBy: 3), .hardLinked(links: 2),
-        .corrupt(.outOfRange(field: "num_hosts", value: UInt64.max)),
-        .tooRecent(age: -30, minimumAge: 3600), .tooRecent(age: 1e19, minimumAge: 3600),
-        .clearedRecently(invalidatedBy: 2, age: 4, minimumAge: 3600), .clearedRecently(invalidatedBy: nil, age: 4, minimumAge: 0),
-        .abandonedCleared(invalidatedBy: 2), .abandonedCleared(invalidatedBy: nil), .leftInvalidatedByThisHost,
-        .changedDuringRun, .usedDuringRun(scannedLVer: UInt64.max, lver: 0),
-        .corrupt(.badChecksum(stored: 0)), .corrupt(.truncated(size: 0, needed: 1)), .corrupt(.wrongLockspace("")),
-        .corrupt(.unsupportedVersion(0)), .corrupt(.notALease(magic: 0)),
-        .unreadable(FileSystemError(.read, path: "/p", errno: .ioError)), .vanished,
-        .heldByThisHost, .heldByLiveHost(2, .live), .heldByHostOfUnknownState(2), .ownerHostFailing(2, ioTimeout: 1),
-        .heldShared(hosts: [2]), .sanlockReadFailed(SanlockError(.readResourceOwners, code: -5)),
-        .neverAcquired, .released(lastOwner: 2), .ownerHostDead(2, .dead), .ownerHostRestarted(2, heldGeneration: 1, currentGeneration: 2),
-        .sharedHoldersGone(hosts: [2]), .acquireBusy(SanlockError(.acquire, code: -16)),
-        .usedDuringRun(scannedLVer: 1, lver: 4),
-        .lockspaceNotJoined(SanlockError(.acquire, code: -28)), .acquireFailed(SanlockError(.acquire, code: -5)),
-        .invalidateFailed(FileSystemError(.write, path: "/p", errno: .ioError), now: .intact),
-        .replacedBeforeDeletion(FileSystemError(.stat, path: "/p", condition: .replaced)),
-        .unlinkFailed(FileSystemError(.unlink, path: "/p", errno: .notPermitted), now: .intact),
-        .unlinkFailed(FileSystemError(.unlink, path: "/p", errno: .notPermitted), now: .invalidated),
-        .unlinkFailed(FileSystemError(.unlink, path: "/p", condition: .replaced), now: .replaced),
-        .unlinkFailed(FileSystemError(.unlink, path: "/p", errno: .notPermitted), now: .gone),
-        .connectionFailed(SanlockError(.register, code: -13)),
+        .entry(.lockspace), .entry(.directory), .entry(.symlink(target: nil)), .entry(.specialFile(.socket)), .entry(.foreignFile), .entry(.uninitialised),
+        .entry(.cleared(invalidatedBy: nil)), .entry(.cleared(invalidatedBy: 3)), .entry(.hardLinked(links: 2)),
+        .entry(.corrupt(.outOfRange(field: "num_hosts", value: UInt64.max))),
+        .rule(.tooRecent(age: -30, minimumAge: 3600)), .rule(.tooRecent(age: 1e19, minimumAge: 3600)),
+        .rule(.clearedRecently(invalidatedBy: 2, age: 4, minimumAge: 3600)), .rule(.clearedRecently(invalidatedBy: nil, age: 4, minimumAge: 0)),
+        .rule(.abandonedCleared(invalidatedBy: 2)), .rule(.abandonedCleared(invalidatedBy: nil)), .rule(.leftInvalidatedByThisHost),
+        .removal(.changedDuringRun), .removal(.usedDuringRun(scannedLVer: UInt64.max, lver: 0)),
+        .entry(.corrupt(.badChecksum(stored: 0))), .entry(.corrupt(.truncated(size: 0, needed: 1))), .entry(.corrupt(.wrongLockspace(""))),
+        .entry(.corrupt(.unsupportedVersion(0))), .entry(.corrupt(.notALease(magic: 0))),
+        .entry(.unreadable(FileSystemError(.read, path: "/p", errno: .ioError))), .entry(.vanished),
+        .rule(.heldByThisHost), .rule(.heldByLiveHost(2, .live)), .rule(.heldByHostOfUnknownState(2)), .rule(.ownerHostFailing(2, ioTimeout: 1)),
+        .rule(.heldShared(hosts: [2])), .rule(.sanlockReadFailed(SanlockError(.readResourceOwners, code: -5))),
+        .rule(.neverAcquired), .rule(.released(lastOwner: 2)), .rule(.ownerHostDead(2, .dead)), .rule(.ownerHostRestarted(2, heldGeneration: 1, currentGeneration: 2)),
+        .rule(.sharedHoldersGone(hosts: [2])), .removal(.acquireBusy(SanlockError(.acquire, code: -16))),
+        .removal(.usedDuringRun(scannedLVer: 1, lver: 4)),
+        .removal(.lockspaceNotJoined(SanlockError(.acquire, code: -28))), .removal(.acquireFailed(SanlockError(.acquire, code: -5))),
+        .removal(.invalidateFailed(FileSystemError(.write, path: "/p", errno: .ioError), now: .intact)),
+        .removal(.replacedBeforeDeletion(FileSystemError(.stat, path: "/p", condition: .replaced))),
+        .removal(.unlinkFailed(FileSystemError(.unlink, path: "/p", errno: .notPermitted), now: .intact)),
+        .removal(.unlinkFailed(FileSystemError(.unlink, path: "/p", errno: .notPermitted), now: .invalidated)),
+        .removal(.unlinkFailed(FileSystemError(.unlink, path: "/p", condition: .replaced), now: .replaced)),
+        .removal(.unlinkFailed(FileSystemError(.unlink, path: "/p", errno: .notPermitted), now: .gone)),
+        .removal(.connectionFailed(SanlockError(.register, code: -13))),
     ]
 
     @Test("Every reason code is in the published JSON schema")
@@ -431,25 +431,25 @@ struct ReasonTests {
     }
 
     @Test func sentencesNameHostsAndTimes() {
-        #expect(Reason.heldByLiveHost(2, .live).sentence == "held by live host 2")
-        #expect(Reason.released(lastOwner: 3).sentence == "free, last held by host 3")
-        #expect(Reason.ownerHostFailing(4, ioTimeout: 1).sentence.contains("68 s"))
-        #expect(Reason.ownerHostFailing(4, ioTimeout: 0).sentence.contains("140 s"))
+        #expect(Reason.rule(.heldByLiveHost(2, .live)).sentence == "held by live host 2")
+        #expect(Reason.rule(.released(lastOwner: 3)).sentence == "free, last held by host 3")
+        #expect(Reason.rule(.ownerHostFailing(4, ioTimeout: 1)).sentence.contains("68 s"))
+        #expect(Reason.rule(.ownerHostFailing(4, ioTimeout: 0)).sentence.contains("140 s"))
         // What is at the path now, and what happens to it.
-        #expect(Reason.unlinkFailed(FileSystemError(.unlink, path: "/p", errno: .notPermitted), now: .invalidated)
+        #expect(Reason.removal(.unlinkFailed(FileSystemError(.unlink, path: "/p", errno: .notPermitted), now: .invalidated))
             .sentence.contains("this host's next run removes it"))
-        #expect(Reason.unlinkFailed(FileSystemError(.unlink, path: "/p", condition: .replaced), now: .replaced)
+        #expect(Reason.removal(.unlinkFailed(FileSystemError(.unlink, path: "/p", condition: .replaced), now: .replaced))
             .sentence.contains("now holds another file"))
-        #expect(Reason.tooRecent(age: -90, minimumAge: 3600).sentence == "changed 1m30s in the future, less than the minimum age 1h")
-        #expect(Reason.tooRecent(age: 9.3e18, minimumAge: 3600).sentence.hasPrefix("changed 294"))
-        #expect(Reason.clearedRecently(invalidatedBy: 2, age: 4, minimumAge: 3600).sentence
+        #expect(Reason.rule(.tooRecent(age: -90, minimumAge: 3600)).sentence == "changed 1m30s in the future, less than the minimum age 1h")
+        #expect(Reason.rule(.tooRecent(age: 9.3e18, minimumAge: 3600)).sentence.hasPrefix("changed 294"))
+        #expect(Reason.rule(.clearedRecently(invalidatedBy: 2, age: 4, minimumAge: 3600)).sentence
             .contains("host 2's next run of virt-sanlock-cleanup removes it"))
-        #expect(Reason.symlink(target: "/a\nb").sentence == "symlink to /a\\nb (never followed, never deleted)")
+        #expect(Reason.entry(.symlink(target: "/a\nb")).sentence == "symlink to /a\\nb (never followed, never deleted)")
     }
 
     @Test func errorCodesAreCarried() {
-        #expect(Reason.acquireFailed(SanlockError(.acquire, code: -243)).errorCode == -243)
-        #expect(Reason.unreadable(FileSystemError(.read, path: "/p", errno: .ioError)).errorCode == 5)
-        #expect(Reason.neverAcquired.errorCode == nil)
+        #expect(Reason.removal(.acquireFailed(SanlockError(.acquire, code: -243))).errorCode == -243)
+        #expect(Reason.entry(.unreadable(FileSystemError(.read, path: "/p", errno: .ioError))).errorCode == 5)
+        #expect(Reason.rule(.neverAcquired).errorCode == nil)
     }
 }

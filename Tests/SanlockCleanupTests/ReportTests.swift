@@ -34,7 +34,7 @@ struct ReportTests {
     @Test func actionsFollowVerdictsAndOutcomes() {
         let clean = Self.report(mode: .clean)
         #expect(clean.leases.map(\.action) == [.deleted, .kept, .kept, .failed, .kept])
-        #expect(clean.leases[1].reason == .heldByLiveHost(3, .live))
+        #expect(clean.leases[1].reason == .rule(.heldByLiveHost(3, .live)))
         #expect(clean.summary.deleted == 1 && clean.summary.kept == 3 && clean.summary.failed == 1)
         #expect(clean.summary.bytesReclaimed == 1 << 20)
         #expect(clean.exitStatus == .deletionsFailed)

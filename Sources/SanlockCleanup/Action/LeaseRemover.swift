@@ -9,9 +9,13 @@ public enum RemovalOutcome: Sendable, Hashable {
     /// sanlock refused the lease because it is in use (or it changed under
     /// us): not a failure.
     case kept(Reason)
-    /// Something went wrong; the reason says what and what state the lease
+    /// Something went wrong; the failure says what and what state the lease
     /// was left in.
-    case failed(Reason)
+    case failed(RemovalFailure)
+
+    static func kept(_ nature: EntryNature) -> RemovalOutcome { .kept(.entry(nature)) }
+    static func kept(_ rule: Rule) -> RemovalOutcome { .kept(.rule(rule)) }
+    static func kept(_ failure: RemovalFailure) -> RemovalOutcome { .kept(.removal(failure)) }
 }
 
 /// Deletes a lease only while holding it: acquire (no wait on a failing
@@ -147,13 +151,13 @@ public struct LeaseRemover: Sendable {
         let now = scanner.examine(entry.name)
         guard let status = now.status else {
             if case .vanished = now.kind { return .gone }
-            return .unknown(Reason(describing: now.kind).sentence)
+            return .unknown(Reason.describing(now.kind).sentence)
         }
         guard status.identity == entry.status?.identity else { return .replaced }
         switch now.kind {
         case .clearedLease: return .invalidated
         case .autoLease: return .intact
-        default: return .unknown(Reason(describing: now.kind).sentence)
+        default: return .unknown(Reason.describing(now.kind).sentence)
         }
     }
 
@@ -193,10 +197,10 @@ public struct LeaseRemover: Sendable {
         case .fileExists:
             return .kept(.heldByThisHost)
         case .acquireIDLive:
-            return .kept(.heldByLiveHost(currentOwner(of: entry) ?? 0, .live))
+            return .kept(.heldByLiveHost(currentOwner(of: entry), .live))
         case .acquireOwnedRetry:
-            let owner = currentOwner(of: entry) ?? 0
-            return .kept(.ownerHostFailing(owner, ioTimeout: hosts?[owner]?.ioTimeout ?? 0))
+            let owner = currentOwner(of: entry)
+            return .kept(.ownerHostFailing(owner, ioTimeout: owner.flatMap { hosts?[$0]?.ioTimeout } ?? 0))
         case .resourceTemporarilyUnavailable, .acquireShRetry:
             return .kept(.heldShared(hosts: []))
         case .resourceBusy, .acquireOwned, .acquireOther, .acquireLVer:
@@ -210,14 +214,15 @@ public struct LeaseRemover: Sendable {
             // The file is no longer the lease we saw: say what it is now.
             let now = scanner.examine(entry.name)
             if case .autoLease = now.kind { return .failed(.acquireFailed(error)) }
-            return .kept(Reason(describing: now.kind))
+            return .kept(Reason.describing(now.kind))
         default:
             return .failed(.acquireFailed(error))
         }
     }
 
-    /// Re-reads the leader to name the host that holds the lease now.
+    /// Re-reads the leader to name the host that holds the lease now; nil
+    /// when it names none.
     private func currentOwner(of entry: LeaseEntry) -> UInt64? {
-        scanner.examine(entry.name).leaseState?.ownerID
+        scanner.examine(entry.name).leaseState.flatMap { $0.ownerID == 0 ? nil : $0.ownerID }
     }
 }

@@ -46,7 +46,9 @@ public enum Decision {
 
     public static func verdict(for entry: LeaseEntry, in context: DecisionContext) -> Verdict {
         let verdict = nominate(entry, in: context)
-        guard verdict.disposition == .delete, verdict.reason.waitsForMinimumAge else { return verdict }
+        guard verdict.disposition == .delete, case .rule(let rule) = verdict.reason, rule.waitsForMinimumAge else {
+            return verdict
+        }
         // libvirt creates a lease moments before acquiring it, and a guest's
         // acquire or release rewrites it (and so its modification time):
         // leave recently changed files alone. A modification time in the
@@ -55,7 +57,7 @@ public enum Decision {
         if let status = entry.status {
             let age = context.now - status.modified
             if !(age >= context.policy.minimumAge) {
-                if case .abandonedCleared(let host) = verdict.reason {
+                if case .abandonedCleared(let host) = rule {
                     return .keep(.clearedRecently(invalidatedBy: host, age: age, minimumAge: context.policy.minimumAge))
                 }
                 return .keep(.tooRecent(age: age, minimumAge: context.policy.minimumAge))
@@ -70,7 +72,7 @@ public enum Decision {
         // keep alive an inode reachable from outside the lease directory;
         // libvirt never makes hard links here.
         if entry.kind.isLeaseFile, let links = entry.status?.linkCount, links > 1 {
-            return .keep(retiring ? .notRetiredHost : .hardLinked(links: links))
+            return retiring ? .keep(.notRetiredHost) : .keep(.hardLinked(links: links))
         }
         switch entry.kind {
         case .autoLease(let state):
@@ -111,9 +113,10 @@ public enum Decision {
             // unlink: its own next run removes it; anyone past the minimum age.
             return .delete(.abandonedCleared(invalidatedBy: invalidatedBy))
         case .lockspace:
-            return .keep(retiring ? .notRetiredHost : .lockspace)
+            return retiring ? .keep(.notRetiredHost) : .keep(.lockspace)
         case .directory, .symlink, .special, .foreignFile, .corruptLease, .unreadable, .vanished:
-            return .keep(Reason(describing: entry.kind))
+            // Only an auto lease has no nature of its own to keep it by.
+            return .keep(EntryNature(describing: entry.kind) ?? .vanished)
         }
     }
 

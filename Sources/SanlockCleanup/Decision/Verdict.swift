@@ -11,14 +11,54 @@ public struct Verdict: Sendable, Hashable {
     public var reason: Reason
 
     public static func keep(_ reason: Reason) -> Verdict { Verdict(disposition: .keep, reason: reason) }
-    public static func delete(_ reason: Reason) -> Verdict { Verdict(disposition: .delete, reason: reason) }
+    public static func keep(_ nature: EntryNature) -> Verdict { .keep(.entry(nature)) }
+    public static func keep(_ rule: Rule) -> Verdict { .keep(.rule(rule)) }
+    /// Only the rules nominate a lease for deletion.
+    public static func delete(_ rule: Rule) -> Verdict { Verdict(disposition: .delete, reason: .rule(rule)) }
 }
 
-/// Why an entry was kept, deleted or not deleted. Each case has a stable,
-/// machine-readable `code` (the JSON `reason`); the report renders the
-/// human sentence.
+/// Why an entry was kept, deleted or not deleted, in one of three senses:
+/// what the entry is, what the keep-or-delete rules concluded, or how its
+/// removal went. Each has a stable, machine-readable `code` (the JSON
+/// `reason`); the report renders the human sentence.
 public enum Reason: Sendable, Hashable {
-    // Entries that are not deletable leases, whatever their state.
+    /// What the entry is settles it: not a lease the janitor acts on.
+    case entry(EntryNature)
+    /// What the rules concluded from the facts about a lease.
+    case rule(Rule)
+    /// A removal the rules asked for did not happen.
+    case removal(RemovalFailure)
+
+    /// Stable identifier for scripts and JSON.
+    public var code: String {
+        switch self {
+        case .entry(let nature): nature.code
+        case .rule(let rule): rule.code
+        case .removal(let failure): failure.code
+        }
+    }
+
+    /// The host a reason is about, when there is one and it is known.
+    public var hostID: UInt64? {
+        switch self {
+        case .entry(let nature): nature.hostID
+        case .rule(let rule): rule.hostID
+        case .removal: nil
+        }
+    }
+
+    /// The sanlock or errno code behind the reason, when one exists.
+    public var errorCode: Int32? {
+        switch self {
+        case .entry(let nature): nature.errorCode
+        case .rule(let rule): rule.errorCode
+        case .removal(let failure): failure.errorCode
+        }
+    }
+}
+
+/// What an entry is, when that alone decides that it is kept.
+public enum EntryNature: Sendable, Hashable {
     case lockspace
     case directory
     case symlink(target: String?)
@@ -34,6 +74,62 @@ public enum Reason: Sendable, Hashable {
     case unreadable(FileSystemError)
     case vanished
 
+    /// What an entry is, as a reason to keep it, for an entry that is not
+    /// a lease in use; nil for an auto lease, which only the rules judge.
+    public init?(describing kind: EntryKind) {
+        switch kind {
+        case .lockspace: self = .lockspace
+        case .directory: self = .directory
+        case .symlink(let target): self = .symlink(target: target)
+        case .special(let type): self = .specialFile(type)
+        case .foreignFile: self = .foreignFile
+        case .uninitialisedLease: self = .uninitialised
+        case .clearedLease(let cleared): self = .cleared(invalidatedBy: cleared.invalidatedBy)
+        case .corruptLease(let corruption): self = .corrupt(corruption)
+        case .unreadable(let error): self = .unreadable(error)
+        case .vanished: self = .vanished
+        case .autoLease: return nil
+        }
+    }
+
+    public var code: String {
+        switch self {
+        case .lockspace: "lockspace"
+        case .directory: "directory"
+        case .symlink: "symlink"
+        case .specialFile: "special-file"
+        case .foreignFile: "foreign-file"
+        case .uninitialised: "uninitialised"
+        case .cleared: "cleared"
+        case .corrupt(let corruption):
+            switch corruption {
+            case .badChecksum: "corrupt-checksum"
+            case .truncated: "corrupt-truncated"
+            case .wrongLockspace, .wrongResourceName: "corrupt-names"
+            case .unsupportedVersion: "corrupt-version"
+            case .notALease: "not-a-lease"
+            case .outOfRange: "corrupt-out-of-range"
+            }
+        case .hardLinked: "hard-linked"
+        case .unreadable: "unreadable"
+        case .vanished: "vanished"
+        }
+    }
+
+    var hostID: UInt64? {
+        if case .cleared(let host) = self { return host }
+        return nil
+    }
+
+    var errorCode: Int32? {
+        if case .unreadable(let error) = self { return error.errorCode }
+        return nil
+    }
+}
+
+/// What the keep-or-delete rules (`Decision`) concluded about a lease: why it
+/// is in use, or why nobody uses it.
+public enum Rule: Sendable, Hashable {
     // Leases a guest on this host uses (status XML), whatever sanlock says.
     case usedByGuest(GuestIndex.Use)
     /// The status file says the guest is active but its process is gone:
@@ -45,13 +141,16 @@ public enum Reason: Sendable, Hashable {
 
     // Leases in use.
     case heldByThisHost
-    case heldByLiveHost(UInt64, HostState)
+    /// Held by a live host: nil when sanlock refused our acquire for it but
+    /// the leader, read again, no longer names the owner.
+    case heldByLiveHost(UInt64?, HostState)
     /// Held, and sanlock's liveness of the owner is not known (no daemon, or
     /// the host does not appear in the lockspace).
     case heldByHostOfUnknownState(UInt64)
     /// The owner stopped renewing; sanlock declares it dead 8 × io_timeout +
-    /// 60 s after its last renewal, and the lease can be taken then.
-    case ownerHostFailing(UInt64, ioTimeout: UInt32)
+    /// 60 s after its last renewal, and the lease can be taken then. The
+    /// owner is nil when the leader, read again, no longer names it.
+    case ownerHostFailing(UInt64?, ioTimeout: UInt32)
     case heldShared(hosts: [UInt64])
     case sanlockReadFailed(SanlockError)
     /// Free, but last held by a live host: maybe a guest paused there.
@@ -86,47 +185,7 @@ public enum Reason: Sendable, Hashable {
     case ownerHostRestarted(UInt64, heldGeneration: UInt64, currentGeneration: UInt64)
     case sharedHoldersGone(hosts: [UInt64])
 
-    // What sanlock said when the janitor tried to take a lease to delete it.
-    /// Acquired by someone else between the scan and our acquire.
-    case usedDuringRun(scannedLVer: UInt64, lver: UInt64)
-    /// An unacquirable file changed between the scan and its removal (libvirt
-    /// finished making it, or someone rewrote it): looked at again next run.
-    case changedDuringRun
-    case acquireBusy(SanlockError)
-    case lockspaceNotJoined(SanlockError)
-    case acquireFailed(SanlockError)
-    /// The leader could not be invalidated; `now` says what the path holds.
-    case invalidateFailed(FileSystemError, now: PathState)
-    case replacedBeforeDeletion(FileSystemError)
-    /// The lease was invalidated but could not be unlinked; `now` says what
-    /// the path holds.
-    case unlinkFailed(FileSystemError, now: PathState)
-    /// An unacquirable (uninitialised or invalidated) file could not be
-    /// unlinked; it is unchanged.
-    case removeFailed(FileSystemError)
-    case connectionFailed(SanlockError)
-    /// Not attempted: a signal asked the run to stop.
-    case interrupted(signal: Int32)
-
-    /// What an entry is, as a reason to keep it: for entries that are not
-    /// usable leases (an auto lease reads as `.neverAcquired`, never used).
-    public init(describing kind: EntryKind) {
-        switch kind {
-        case .lockspace: self = .lockspace
-        case .directory: self = .directory
-        case .symlink(let target): self = .symlink(target: target)
-        case .special(let type): self = .specialFile(type)
-        case .foreignFile: self = .foreignFile
-        case .uninitialisedLease: self = .uninitialised
-        case .clearedLease(let cleared): self = .cleared(invalidatedBy: cleared.invalidatedBy)
-        case .corruptLease(let corruption): self = .corrupt(corruption)
-        case .unreadable(let error): self = .unreadable(error)
-        case .vanished: self = .vanished
-        case .autoLease: self = .neverAcquired
-        }
-    }
-
-    /// Whether a `delete` for this reason waits until the file is older than
+    /// Whether a `delete` for this rule waits until the file is older than
     /// the minimum age. Only this host's own leftovers do not: nothing can
     /// be making them, and while they exist their guest cannot start.
     public var waitsForMinimumAge: Bool {
@@ -134,28 +193,8 @@ public enum Reason: Sendable, Hashable {
         return true
     }
 
-    /// Stable identifier for scripts and JSON.
     public var code: String {
         switch self {
-        case .lockspace: "lockspace"
-        case .directory: "directory"
-        case .symlink: "symlink"
-        case .specialFile: "special-file"
-        case .foreignFile: "foreign-file"
-        case .uninitialised: "uninitialised"
-        case .cleared: "cleared"
-        case .corrupt(let corruption):
-            switch corruption {
-            case .badChecksum: "corrupt-checksum"
-            case .truncated: "corrupt-truncated"
-            case .wrongLockspace, .wrongResourceName: "corrupt-names"
-            case .unsupportedVersion: "corrupt-version"
-            case .notALease: "not-a-lease"
-            case .outOfRange: "corrupt-out-of-range"
-            }
-        case .hardLinked: "hard-linked"
-        case .unreadable: "unreadable"
-        case .vanished: "vanished"
         case .usedByGuest: "used-by-guest"
         case .staleGuestStatus: "stale-guest-status"
         case .unmappedVolumeGuests: "unmapped-volume"
@@ -180,28 +219,18 @@ public enum Reason: Sendable, Hashable {
         case .ownerHostDead: "owner-host-dead"
         case .ownerHostRestarted: "owner-host-restarted"
         case .sharedHoldersGone: "shared-holders-gone"
-        case .usedDuringRun: "used-during-run"
-        case .changedDuringRun: "changed-during-run"
-        case .acquireBusy: "acquire-busy"
-        case .lockspaceNotJoined: "lockspace-not-joined"
-        case .acquireFailed: "acquire-failed"
-        case .invalidateFailed: "invalidate-failed"
-        case .replacedBeforeDeletion: "replaced"
-        case .unlinkFailed, .removeFailed: "unlink-failed"
-        case .connectionFailed: "connection-failed"
-        case .interrupted: "interrupted"
         }
     }
 
-    /// The host a reason is about, when there is one.
-    public var hostID: UInt64? {
+    var hostID: UInt64? {
         switch self {
-        case .heldByLiveHost(let host, _), .heldByHostOfUnknownState(let host), .ownerHostFailing(let host, _),
-             .released(let host), .ownerHostDead(let host, _), .ownerHostRestarted(let host, _, _),
-             .lastHeldByLiveHost(let host, _), .lastHeldByFailingHost(let host), .lastHeldByHostOfUnknownState(let host),
-             .lastHolderGone(let host, _):
+        case .heldByLiveHost(let host, _), .ownerHostFailing(let host, _):
             host
-        case .cleared(let host), .clearedRecently(let host, _, _), .abandonedCleared(let host):
+        case .heldByHostOfUnknownState(let host), .released(let host), .ownerHostDead(let host, _),
+             .ownerHostRestarted(let host, _, _), .lastHeldByLiveHost(let host, _), .lastHeldByFailingHost(let host),
+             .lastHeldByHostOfUnknownState(let host), .lastHolderGone(let host, _):
+            host
+        case .clearedRecently(let host, _, _), .abandonedCleared(let host):
             host
         case .heldShared(let hosts), .sharedHoldersGone(let hosts):
             hosts.first
@@ -210,33 +239,16 @@ public enum Reason: Sendable, Hashable {
         }
     }
 
-    /// The sanlock or errno code behind the reason, when one exists.
-    public var errorCode: Int32? {
-        switch self {
-        case .sanlockReadFailed(let error), .acquireBusy(let error), .lockspaceNotJoined(let error),
-             .acquireFailed(let error), .connectionFailed(let error):
-            error.code.rawValue
-        case .unreadable(let error), .replacedBeforeDeletion(let error), .unlinkFailed(let error, _), .removeFailed(let error),
-             .invalidateFailed(let error, _):
-            error.condition == nil ? error.errno.rawValue : nil
-        default:
-            nil
-        }
+    var errorCode: Int32? {
+        if case .sanlockReadFailed(let error) = self { return error.code.rawValue }
+        return nil
     }
 }
 
-/// What a path holds after a removal that did not finish.
-public enum PathState: Sendable, Hashable {
-    /// The lease as it was, released: usable by its guest.
-    case intact
-    /// The lease, invalidated: no host can acquire it; this host's next run
-    /// removes it.
-    case invalidated
-    /// Another file than the lease this run examined.
-    case replaced
-    /// Nothing.
-    case gone
-    /// Something else (re-examining it failed, or it holds an unexpected
-    /// leader); the text says what.
-    case unknown(String)
+extension Reason {
+    /// What an entry is, as the reason it was kept: its nature, or, for an
+    /// auto lease (which has none of its own), never having been used.
+    public static func describing(_ kind: EntryKind) -> Reason {
+        EntryNature(describing: kind).map(Reason.entry) ?? .rule(.neverAcquired)
+    }
 }

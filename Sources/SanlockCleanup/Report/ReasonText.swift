@@ -4,6 +4,17 @@ extension Reason {
     /// The sentence a person reads in the report.
     public var sentence: String {
         switch self {
+        case .entry(let nature): nature.sentence
+        case .rule(let rule): rule.sentence
+        case .removal(let failure): failure.sentence
+        }
+    }
+}
+
+extension EntryNature {
+    /// What the entry is, in words.
+    public var sentence: String {
+        switch self {
         case .lockspace:
             return "lockspace file of \(LeaseClassifier.lockspaceName)"
         case .directory:
@@ -41,6 +52,14 @@ extension Reason {
             return "cannot examine it: \(error.detail ?? error.errno.description)"
         case .vanished:
             return "disappeared during the run"
+        }
+    }
+}
+
+extension Rule {
+    /// What the rules concluded, in words.
+    public var sentence: String {
+        switch self {
         case .usedByGuest(let use):
             return "used by \(use.state.rawValue) guest \(printable(use.guest)) (\(use.role == .mirror ? "block job target" : "disk") \(printable(use.diskPath)))"
         case .staleGuestStatus(let use):
@@ -75,12 +94,12 @@ extension Reason {
         case .heldByThisHost:
             return "held by this host"
         case .heldByLiveHost(let host, let state):
-            if host == 0 { return "held by another live host" }
+            guard let host else { return "held by another live host" }
             return state == .unknown ? "held by host \(host) (just joined, treated as live)" : "held by live host \(host)"
         case .heldByHostOfUnknownState(let host):
             return "held by host \(host) (its liveness is unknown: sanlock not consulted or host not in the lockspace)"
         case .ownerHostFailing(let host, let ioTimeout):
-            let name = host == 0 ? "owner host" : "owner host \(host)"
+            let name = host.map { "owner host \($0)" } ?? "owner host"
             let io = ioTimeout == 0 ? 10 : Int(ioTimeout)
             return "\(name) failing (stopped renewing); sanlock declares it dead within 60 s (\(8 * io + 60) s after its last renewal): retry after that"
         case .heldShared(let hosts):
@@ -97,6 +116,14 @@ extension Reason {
             return "held by host \(host) generation \(held); that host has restarted since (generation \(current))"
         case .sharedHoldersGone(let hosts):
             return "shared holder\(hosts.count > 1 ? "s" : "") \(list(hosts)) gone"
+        }
+    }
+}
+
+extension RemovalFailure {
+    /// What stopped the removal, and what the path holds now.
+    public var sentence: String {
+        switch self {
         case .usedDuringRun(let scanned, let lver):
             return "acquired by another holder while this run looked at it (lease version \(scanned) when scanned, \(lver) after our acquire): a guest may have started; left for the next run"
         case .changedDuringRun:

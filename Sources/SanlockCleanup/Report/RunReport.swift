@@ -82,7 +82,7 @@ public struct LeaseReport: Sendable {
         case (.delete, .clean, .kept(let refusal)?):
             (action, reason) = (.kept, refusal)
         case (.delete, .clean, .failed(let failure)?):
-            (action, reason) = (.failed, failure)
+            (action, reason) = (.failed, .removal(failure))
         case (.delete, .clean, nil):
             (action, reason) = (.failed, verdict.reason)
         }
@@ -90,7 +90,7 @@ public struct LeaseReport: Sendable {
 
     /// The host the line is about: the reason's, else the lease's last owner.
     public var ownerHostID: UInt64? {
-        if let host = reason.hostID, host != 0 { return host }
+        if let host = reason.hostID { return host }
         if let state = entry.leaseState, state.ownerID != 0 { return state.ownerID }
         return nil
     }

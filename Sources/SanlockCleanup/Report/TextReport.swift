@@ -41,7 +41,7 @@ public enum TextReport {
     /// Names the guest disk behind a lease, unless the reason already does.
     static func annotation(_ lease: LeaseReport) -> String {
         switch lease.reason {
-        case .usedByGuest, .staleGuestStatus, .unmappedVolumeGuests: return ""
+        case .rule(.usedByGuest), .rule(.staleGuestStatus), .rule(.unmappedVolumeGuests): return ""
         default: break
         }
         if let use = lease.guestUse { return "; " + describe(use) }

@@ -89,12 +89,12 @@ private func makeFacts(_ input: inout FuzzReader) -> Facts {
         modified: Double(Int64(bitPattern: input.integer())) + Double(input.integer(UInt32.self) % 1_000_000_000) / 1e9,
         linkCount: UInt64(input.byte() % 3) + 1)
     let kind = entryKind(&input)
-    let verdict: Verdict = input.bool() ? .delete(reason(&input, status: status)) : .keep(reason(&input, status: status))
+    let verdict = Verdict(disposition: input.bool() ? .delete : .keep, reason: reason(&input, status: status))
     let outcome: RemovalOutcome? = switch input.byte() % 4 {
     case 0: nil
     case 1: .deleted
     case 2: .kept(reason(&input, status: status))
-    default: .failed(reason(&input, status: status))
+    default: removalFailure(reason(&input, status: status))
     }
     return Facts(status: status, kind: kind, verdict: verdict, outcome: outcome,
                  guestUse: input.bool() ? guestUse(&input) : nil, unknownDisk: input.bool())
@@ -169,7 +169,7 @@ private func pathState(_ input: inout FuzzReader) -> PathState {
     case 2: .replaced
     case 3: .gone
     // LeaseRemover describes what it found with Reason(describing:).
-    default: .unknown(Reason(describing: entryKind(&input)).sentence)
+    default: .unknown(Reason.describing(entryKind(&input)).sentence)
     }
 }
 
@@ -194,32 +194,38 @@ private func guestUse(_ input: inout FuzzReader) -> GuestIndex.Use {
         file: input.string(maxLength: 40))
 }
 
+/// A failed removal, as the remover reports one; another reason as a refusal.
+private func removalFailure(_ reason: Reason) -> RemovalOutcome {
+    if case .removal(let failure) = reason { return .failed(failure) }
+    return .kept(reason)
+}
+
 /// Every reason the decision or the remover can give, with values from the
 /// input where the tool takes them from disk, sanlock or libvirt.
 private func reason(_ input: inout FuzzReader, status: FileStatus?) -> Reason {
     switch input.byte() % 52 {
-    case 0: return .lockspace
-    case 1: return .directory
-    case 2: return .symlink(target: input.bool() ? input.string(maxLength: 40) : nil)
-    case 3: return .specialFile(fileType(input.byte()))
-    case 4: return .foreignFile
-    case 5: return .uninitialised
-    case 6: return .cleared(invalidatedBy: optionalHost(&input))
-    case 7: return .corrupt(corruption(&input))
-    case 8: return .unreadable(fileSystemError(&input))
-    case 9: return .vanished
-    case 10: return .usedByGuest(guestUse(&input))
-    case 11: return .staleGuestStatus(guestUse(&input))
-    case 12: return .unmappedVolumeGuests((0..<Int(input.byte() % 3 + 1)).map { _ in input.string(maxLength: 20) })
-    case 13: return .heldByThisHost
-    case 14: return .heldByLiveHost(input.integer(), hostState(input.byte()))
-    case 15: return .heldByHostOfUnknownState(input.integer())
-    case 16: return .ownerHostFailing(input.integer(), ioTimeout: input.integer())
-    case 17: return .heldShared(hosts: (0..<Int(input.byte() % 3)).map { _ in input.integer() })
-    case 18: return .sanlockReadFailed(sanlockError(&input))
-    case 19: return .lastHeldByLiveHost(input.integer(), hostState(input.byte()))
-    case 20: return .lastHeldByFailingHost(input.integer())
-    case 21: return .lastHeldByHostOfUnknownState(input.integer())
+    case 0: return .entry(.lockspace)
+    case 1: return .entry(.directory)
+    case 2: return .entry(.symlink(target: input.bool() ? input.string(maxLength: 40) : nil))
+    case 3: return .entry(.specialFile(fileType(input.byte())))
+    case 4: return .entry(.foreignFile)
+    case 5: return .entry(.uninitialised)
+    case 6: return .entry(.cleared(invalidatedBy: optionalHost(&input)))
+    case 7: return .entry(.corrupt(corruption(&input)))
+    case 8: return .entry(.unreadable(fileSystemError(&input)))
+    case 9: return .entry(.vanished)
+    case 10: return .rule(.usedByGuest(guestUse(&input)))
+    case 11: return .rule(.staleGuestStatus(guestUse(&input)))
+    case 12: return .rule(.unmappedVolumeGuests((0..<Int(input.byte() % 3 + 1)).map { _ in input.string(maxLength: 20) }))
+    case 13: return .rule(.heldByThisHost)
+    case 14: return .rule(.heldByLiveHost(input.integer(), hostState(input.byte())))
+    case 15: return .rule(.heldByHostOfUnknownState(input.integer()))
+    case 16: return .rule(.ownerHostFailing(input.integer(), ioTimeout: input.integer()))
+    case 17: return .rule(.heldShared(hosts: (0..<Int(input.byte() % 3)).map { _ in input.integer() }))
+    case 18: return .rule(.sanlockReadFailed(sanlockError(&input)))
+    case 19: return .rule(.lastHeldByLiveHost(input.integer(), hostState(input.byte())))
+    case 20: return .rule(.lastHeldByFailingHost(input.integer()))
+    case 21: return .rule(.lastHeldByHostOfUnknownState(input.integer()))
     case 22, 47:
         // As Decision.verdict makes them: the age is now - mtime (negative
         // for an mtime in the future), below a minimum age --min-age accepts.
@@ -227,42 +233,42 @@ private func reason(_ input: inout FuzzReader, status: FileStatus?) -> Reason {
         let now = 1_700_000_000 + Double(input.integer(UInt32.self))
         let modified = status?.modified ?? now
         let age = !(now - modified >= minimumAge) ? now - modified : minimumAge / 2
-        return input.bool() ? .tooRecent(age: age, minimumAge: minimumAge)
-            : .clearedRecently(invalidatedBy: optionalHost(&input), age: age, minimumAge: minimumAge)
-    case 23: return .notRetiredHost
-    case 24: return .neverAcquired
-    case 25: return .released(lastOwner: input.integer())
-    case 26: return .lastHolderGone(input.integer(), hostState(input.byte()))
-    case 27: return .abandonedUninitialised
-    case 28: return .abandonedCleared(invalidatedBy: optionalHost(&input))
-    case 29: return .ownerHostDead(input.integer(), hostState(input.byte()))
-    case 30: return .ownerHostRestarted(input.integer(), heldGeneration: input.integer(), currentGeneration: input.integer())
-    case 31: return .sharedHoldersGone(hosts: (0..<Int(input.byte() % 3 + 1)).map { _ in input.integer() })
+        return input.bool() ? .rule(.tooRecent(age: age, minimumAge: minimumAge))
+            : .rule(.clearedRecently(invalidatedBy: optionalHost(&input), age: age, minimumAge: minimumAge))
+    case 23: return .rule(.notRetiredHost)
+    case 24: return .rule(.neverAcquired)
+    case 25: return .rule(.released(lastOwner: input.integer()))
+    case 26: return .rule(.lastHolderGone(input.integer(), hostState(input.byte())))
+    case 27: return .rule(.abandonedUninitialised)
+    case 28: return .rule(.abandonedCleared(invalidatedBy: optionalHost(&input)))
+    case 29: return .rule(.ownerHostDead(input.integer(), hostState(input.byte())))
+    case 30: return .rule(.ownerHostRestarted(input.integer(), heldGeneration: input.integer(), currentGeneration: input.integer()))
+    case 31: return .rule(.sharedHoldersGone(hosts: (0..<Int(input.byte() % 3 + 1)).map { _ in input.integer() }))
     case 32:
         // As LeaseRemover makes it: the version read after our acquire is
         // not the scanned one plus one.
         let scanned: UInt64 = input.integer()
         let lver: UInt64 = input.integer()
-        return .usedDuringRun(scannedLVer: scanned, lver: lver == scanned &+ 1 ? lver &+ 1 : lver)
-    case 33: return .acquireBusy(sanlockError(&input))
-    case 34: return .lockspaceNotJoined(sanlockError(&input))
-    case 35: return .acquireFailed(sanlockError(&input))
-    case 36: return .invalidateFailed(fileSystemError(&input), now: pathState(&input))
-    case 37: return .replacedBeforeDeletion(fileSystemError(&input))
-    case 38: return .unlinkFailed(fileSystemError(&input), now: pathState(&input))
-    case 39: return .removeFailed(fileSystemError(&input))
-    case 40: return .connectionFailed(sanlockError(&input))
-    case 41: return .interrupted(signal: Int32(input.byte() % 65))
+        return .removal(.usedDuringRun(scannedLVer: scanned, lver: lver == scanned &+ 1 ? lver &+ 1 : lver))
+    case 33: return .removal(.acquireBusy(sanlockError(&input)))
+    case 34: return .removal(.lockspaceNotJoined(sanlockError(&input)))
+    case 35: return .removal(.acquireFailed(sanlockError(&input)))
+    case 36: return .removal(.invalidateFailed(fileSystemError(&input), now: pathState(&input)))
+    case 37: return .removal(.replacedBeforeDeletion(fileSystemError(&input)))
+    case 38: return .removal(.unlinkFailed(fileSystemError(&input), now: pathState(&input)))
+    case 39: return .removal(.removeFailed(fileSystemError(&input)))
+    case 40: return .removal(.connectionFailed(sanlockError(&input)))
+    case 41: return .removal(.interrupted(signal: Int32(input.byte() % 65)))
     // The common reasons again, so that mutations land on them more often.
-    case 42: return .neverAcquired
-    case 43: return .released(lastOwner: input.integer())
-    case 44: return .usedByGuest(guestUse(&input))
-    case 45: return .tooRecent(age: 0, minimumAge: 3600)
-    case 46: return .heldByLiveHost(input.integer(), .live)
-    case 48: return .hardLinked(links: input.integer())
-    case 49: return .leftInvalidatedByThisHost
-    case 50: return .changedDuringRun
-    default: return .neverAcquired
+    case 42: return .rule(.neverAcquired)
+    case 43: return .rule(.released(lastOwner: input.integer()))
+    case 44: return .rule(.usedByGuest(guestUse(&input)))
+    case 45: return .rule(.tooRecent(age: 0, minimumAge: 3600))
+    case 46: return .rule(.heldByLiveHost(input.integer(), .live))
+    case 48: return .entry(.hardLinked(links: input.integer()))
+    case 49: return .rule(.leftInvalidatedByThisHost)
+    case 50: return .removal(.changedDuringRun)
+    default: return .rule(.neverAcquired)
     }
 }
 

@@ -1,0 +1,77 @@
+import Sanlock
+
+/// Why a removal the rules asked for did not happen: sanlock refused the
+/// lease, the file changed, the run was stopped, or a step failed (and what
+/// the path holds after it).
+public enum RemovalFailure: Sendable, Hashable {
+    /// Acquired by someone else between the scan and our acquire.
+    case usedDuringRun(scannedLVer: UInt64, lver: UInt64)
+    /// An unacquirable file changed between the scan and its removal (libvirt
+    /// finished making it, or someone rewrote it): looked at again next run.
+    case changedDuringRun
+    case acquireBusy(SanlockError)
+    case lockspaceNotJoined(SanlockError)
+    case acquireFailed(SanlockError)
+    /// The leader could not be invalidated; `now` says what the path holds.
+    case invalidateFailed(FileSystemError, now: PathState)
+    case replacedBeforeDeletion(FileSystemError)
+    /// The lease was invalidated but could not be unlinked; `now` says what
+    /// the path holds.
+    case unlinkFailed(FileSystemError, now: PathState)
+    /// An unacquirable (uninitialised or invalidated) file could not be
+    /// unlinked; it is unchanged.
+    case removeFailed(FileSystemError)
+    case connectionFailed(SanlockError)
+    /// Not attempted: a signal asked the run to stop.
+    case interrupted(signal: Int32)
+
+    public var code: String {
+        switch self {
+        case .usedDuringRun: "used-during-run"
+        case .changedDuringRun: "changed-during-run"
+        case .acquireBusy: "acquire-busy"
+        case .lockspaceNotJoined: "lockspace-not-joined"
+        case .acquireFailed: "acquire-failed"
+        case .invalidateFailed: "invalidate-failed"
+        case .replacedBeforeDeletion: "replaced"
+        case .unlinkFailed, .removeFailed: "unlink-failed"
+        case .connectionFailed: "connection-failed"
+        case .interrupted: "interrupted"
+        }
+    }
+
+    var errorCode: Int32? {
+        switch self {
+        case .acquireBusy(let error), .lockspaceNotJoined(let error), .acquireFailed(let error),
+             .connectionFailed(let error):
+            error.code.rawValue
+        case .replacedBeforeDeletion(let error), .unlinkFailed(let error, _), .removeFailed(let error),
+             .invalidateFailed(let error, _):
+            error.errorCode
+        case .usedDuringRun, .changedDuringRun, .interrupted:
+            nil
+        }
+    }
+}
+
+/// What a path holds after a removal that did not finish.
+public enum PathState: Sendable, Hashable {
+    /// The lease as it was, released: usable by its guest.
+    case intact
+    /// The lease, invalidated: no host can acquire it; this host's next run
+    /// removes it.
+    case invalidated
+    /// Another file than the lease this run examined.
+    case replaced
+    /// Nothing.
+    case gone
+    /// Something else (re-examining it failed, or it holds an unexpected
+    /// leader); the text says what.
+    case unknown(String)
+}
+
+extension FileSystemError {
+    /// The errno of a failed system call; nil for a condition the janitor
+    /// found without one.
+    var errorCode: Int32? { condition == nil ? errno.rawValue : nil }
+}
