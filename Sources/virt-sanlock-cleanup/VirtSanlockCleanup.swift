@@ -185,7 +185,7 @@ struct VirtSanlockCleanup: ParsableCommand {
         case (.json, _):
             JSONReport.write(report) { output.write($0) }
         case (.text, .journal):
-            for line in TextReport.journalLines(report) { logger.log(level: line.level, "\(line.text)") }
+            for line in TextReport.journalLines(report) { logger.log(level: line.level, "\(line.text)", metadata: line.metadata) }
         case (.text, _):
             for lease in report.leases where lease.action == .failed {
                 logger.error("\(lease.entry.path.escapingControlCharacters()): \(lease.reason.sentence)")

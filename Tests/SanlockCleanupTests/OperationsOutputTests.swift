@@ -31,6 +31,19 @@ struct OperationsOutputTests {
         #expect(lines.withLock { $0 } == ["<5>deleted a\\nb\\u{1b}[2J\n"])
     }
 
+    @Test("Metadata follows the message as sorted key=value pairs, escaped and quoted where needed")
+    func handlerWritesMetadata() {
+        let lines = Mutex<[String]>([])
+        var logger = Logger(label: "t") { _ in
+            JanitorLogHandler(destination: .plain, logLevel: .debug) { text in lines.withLock { $0.append(text) } }
+        }
+        logger[metadataKey: "run"] = "1"
+        logger.debug("kept", metadata: ["reason": "used-by-guest", "guest": "web \"1\"\n", "empty": ""])
+        #expect(lines.withLock { $0 } == [
+            "virt-sanlock-cleanup: kept empty=\"\" guest=\"web \\\"1\\\"\\n\" reason=used-by-guest run=1\n",
+        ])
+    }
+
     @Test func journalIsDetectedByJournalStream() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("vsc-journal-\(getpid())").path
         let fd = open(path, O_RDWR | O_CREAT, 0o600)

@@ -28,7 +28,7 @@ struct ReportTests {
         return RunReport(
             mode: mode, leaseDirectory: "/leases", thisHostID: 1, daemon: .reachable(version: 1),
             leases: rows.map { LeaseReport(entry: $0.0, verdict: $0.1, outcome: mode == .clean ? $0.2 : nil, mode: mode) },
-            warnings: ["a warning"], startedAt: Date(timeIntervalSince1970: 1_700_000_000), duration: 1.25)
+            warnings: [.noLockspaceFile(leaseDirectory: "/leases")], startedAt: Date(timeIntervalSince1970: 1_700_000_000), duration: 1.25)
     }
 
     @Test func actionsFollowVerdictsAndOutcomes() {
@@ -68,7 +68,7 @@ struct ReportTests {
         #expect(document["schema_version"] as? Int == 1)
         #expect(document["mode"] as? String == "clean")
         #expect(document["host_id"] as? Int == 1)
-        #expect(document["warnings"] as? [String] == ["a warning"])
+        #expect(document["warnings"] as? [String] == ["no lockspace file __LIBVIRT__DISKS__ in /leases: no host has joined this lease directory"])
         let leases = try #require(document["leases"] as? [[String: Any]])
         #expect(leases.count == 5)
         #expect(leases[0]["name"] as? String == "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")

@@ -74,3 +74,11 @@ extension String {
         return String(slice)
     }
 }
+
+extension Duration {
+    /// The duration in seconds, as a `Double` (for reports and metrics).
+    public var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

@@ -76,13 +76,13 @@ public struct SanlockView: Sendable {
         return nil
     }
 
-    func warnings(configuredHostID: UInt64?) -> [String] {
-        var warnings: [String] = []
+    func warnings(configuredHostID: UInt64?) -> [RunWarning] {
+        var warnings: [RunWarning] = []
         if let joined, let configuredHostID, configuredHostID != joined.hostID {
-            warnings.append("host_id in the configuration is \(configuredHostID) but this host joined \(joined.name) as host \(joined.hostID); using \(joined.hostID)")
+            warnings.append(.configuredHostIDDiffers(configured: configuredHostID, joined: joined.hostID, lockspace: joined.name))
         }
         if let hostsError {
-            warnings.append("cannot read host liveness from sanlock (\(hostsError)): leases held by any host are kept")
+            warnings.append(.hostLivenessUnreadable(hostsError))
         }
         return warnings
     }

@@ -27,7 +27,7 @@ public enum JSONReport {
         }
         let summary = SummaryObject(report.summary, outOfScope: report.outOfScope)
         sink("],\"summary\":" + encode(summary, with: encoder)
-             + ",\"warnings\":" + encode(report.warnings, with: encoder) + "}\n")
+             + ",\"warnings\":" + encode(report.warnings.map(\.description), with: encoder) + "}\n")
     }
 
     private static func compactEncoder() -> JSONEncoder {

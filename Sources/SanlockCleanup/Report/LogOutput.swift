@@ -64,8 +64,24 @@ public struct JanitorLogHandler: LogHandler {
         // Messages carry names and text from files, escaped where they are
         // made; escaping control characters again here guarantees one
         // printable line whatever a message forgot.
-        let message = "\(event.message)".escapingControlCharacters()
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
+        if let attached = event.metadata { merged.merge(attached) { _, new in new } }
+        let message = "\(event.message)".escapingControlCharacters() + Self.format(merged)
         write(Self.format(message, level: event.level, destination: destination) + "\n")
+    }
+
+    /// Metadata as ` key=value` pairs after the message (logfmt, sorted by
+    /// key), so that a line can be found by what was decided:
+    /// `journalctl -u virt-sanlock-cleanup | grep reason=used-by-guest`.
+    /// Values are escaped, and quoted when they hold a space or a quote.
+    public static func format(_ metadata: Logger.Metadata) -> String {
+        metadata.keys.sorted().map { key in
+            let value = "\(metadata[key]!)".escapingControlCharacters()
+            let needsQuotes = value.isEmpty || value.contains { $0 == " " || $0 == "\"" || $0 == "=" }
+            let quoted = needsQuotes ? "\"" + value.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\\\"") + "\"" : value
+            return " \(key.escapingControlCharacters())=\(quoted)"
+        }.joined()
     }
 
     public static func format(_ message: String, level: Logger.Level, destination: LogDestination) -> String {

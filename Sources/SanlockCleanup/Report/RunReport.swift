@@ -13,7 +13,7 @@ public struct RunReport: Sendable {
     /// Retirement: entries outside the retired hosts' leases (not listed).
     public var outOfScope: Int = 0
     public var retiredHosts: [UInt64] = []
-    public var warnings: [String]
+    public var warnings: [RunWarning]
     public var startedAt: Date
     public var duration: Double
 
@@ -130,5 +130,30 @@ public struct Summary: Sendable, Hashable {
             case .failed: failed += 1
             }
         }
+    }
+}
+
+extension LeaseReport {
+    /// One report line per entry; retirement leaves out (and counts) the
+    /// entries of hosts it does not purge.
+    static func lines(
+        entries: [LeaseEntry], verdicts: [Verdict], outcomes: [RemovalOutcome?], mode: RunConfiguration.Mode,
+        guests: GuestIndex
+    ) -> (lines: [LeaseReport], outOfScope: Int) {
+        var lines: [LeaseReport] = []
+        var outOfScope = 0
+        for index in entries.indices {
+            if verdicts[index].reason == .rule(.notRetiredHost) {
+                outOfScope += 1
+                continue
+            }
+            // Only files that are (or were meant to be) leases map to disks.
+            let entry = entries[index]
+            let use = entry.kind.isLeaseFile ? entry.name.string.flatMap(guests.use(of:)) : nil
+            lines.append(LeaseReport(
+                entry: entry, verdict: verdicts[index], outcome: outcomes[index], mode: mode,
+                guestUse: use, unknownDisk: entry.kind.isLeaseFile && use == nil))
+        }
+        return (lines, outOfScope)
     }
 }

@@ -5,17 +5,19 @@ import Logging
 public enum TextReport {
     /// The report as log lines for the journal: one per action, at the
     /// priority it deserves (deleted: notice, failed: error, kept: info).
-    public static func journalLines(_ report: RunReport) -> [(level: Logger.Level, text: String)] {
-        var lines: [(level: Logger.Level, text: String)] = report.leases.map { lease in
+    public static func journalLines(_ report: RunReport) -> [(level: Logger.Level, text: String, metadata: Logger.Metadata)] {
+        var lines: [(level: Logger.Level, text: String, metadata: Logger.Metadata)] = report.leases.map { lease in
             let level: Logger.Level = switch lease.action {
             case .deleted: .notice
             case .failed: .error
             case .kept, .wouldDelete: .info
             }
+            var metadata: Logger.Metadata = ["action": "\(lease.action.rawValue)", "reason": "\(lease.reason.code)"]
+            if let host = lease.ownerHostID { metadata["host_id"] = "\(host)" }
             return (level, "\(lease.action.rawValue) \(lease.entry.name.escaped): \(lease.reason.sentence)\(annotation(lease))"
-                .escapingControlCharacters())
+                .escapingControlCharacters(), metadata)
         }
-        lines.append((report.summary.failed > 0 ? .warning : .notice, summaryLine(report)))
+        lines.append((report.summary.failed > 0 ? .warning : .notice, summaryLine(report), [:]))
         return lines
     }
 

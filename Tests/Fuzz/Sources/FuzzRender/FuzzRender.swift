@@ -70,7 +70,7 @@ private func makeReport(_ input: inout FuzzReader) -> (RunReport, [EntryName]) {
     var report = RunReport(
         mode: mode, interruptedBy: interruptedBy, leaseDirectory: leaseDirectory, thisHostID: thisHostID,
         daemon: daemon, leases: leases,
-        warnings: (0..<Int(input.byte() % 3)).map { _ in input.string(maxLength: 40) },
+        warnings: (0..<Int(input.byte() % 3)).map { _ in .lockspaceFileInvalid(path: input.string(maxLength: 40)) },
         // A clock reading and a run's wall time: ordinary values.
         startedAt: Date(timeIntervalSince1970: 1_700_000_000 + Double(input.integer(UInt32.self))),
         duration: Double(input.integer(UInt32.self)) / 1000)

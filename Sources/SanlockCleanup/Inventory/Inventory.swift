@@ -1,0 +1,180 @@
+import Logging
+import Sanlock
+
+/// Where a run works and who this host is there: the lease directory held
+/// open and the local sanlock daemon's view of the lockspace.
+public struct LeaseSite: Sendable {
+    public let directory: LeaseDirectory
+    public let sanlock: SanlockView
+    /// The daemon's id for this host when joined, else `--host-id`, else
+    /// `host_id` from the configuration.
+    public let thisHostID: UInt64?
+
+    /// A problem that makes the site unfit for cleaning (no daemon, not
+    /// joined, a host id that contradicts the daemon) goes to `findings`,
+    /// which stops a cleaning run there.
+    public static func open(
+        _ configuration: RunConfiguration, control: RunControl, logger: Logger, findings: inout RunFindings
+    ) throws(JanitorError) -> LeaseSite {
+        let directory: LeaseDirectory
+        do {
+            directory = try LeaseDirectory(path: configuration.leaseDirectory)
+        } catch {
+            throw .leaseDirectory(error)
+        }
+        control.enter(.askingSanlock)
+        let sanlock = SanlockView.gather(lockspace: LeaseClassifier.lockspaceName, directory: directory)
+        if let error = sanlock.problem() {
+            logger.debug("sanlock cannot vouch for this host", metadata: ["problem": "\(error.code)"])
+            try findings.problem(error)
+        }
+        for warning in sanlock.warnings(configuredHostID: configuration.configuredHostID) { findings.warn(warning) }
+        if let given = configuration.hostIDOverride, let joined = sanlock.thisHostID, given != joined {
+            try findings.problem(.hostIDMismatch(given: given, joined: joined))
+        }
+        let thisHostID = sanlock.thisHostID ?? configuration.hostIDOverride ?? configuration.configuredHostID
+        logger.debug("this host", metadata: [
+            "host_id": "\(thisHostID.map(String.init) ?? "unknown")",
+            "source": "\(sanlock.thisHostID != nil ? "sanlock" : configuration.hostIDOverride != nil ? "--host-id" : "configuration")",
+        ])
+        return LeaseSite(directory: directory, sanlock: sanlock, thisHostID: thisHostID)
+    }
+}
+
+/// The facts the decision works from: every entry of the lease directory,
+/// the guests libvirt describes, and sanlock's liveness of every host a
+/// lease names.
+public struct Inventory: Sendable {
+    public let entries: [LeaseEntry]
+    public let guests: GuestInventory
+    /// sanlock's liveness per host; nil without a daemon.
+    public let hosts: [UInt64: SanlockHost]?
+    /// Classifies entries again when the remover needs a fresh look.
+    public let classifier: LeaseClassifier
+
+    /// The leases first, then the guests: a guest that starts (and maybe
+    /// pauses) after the scan is in the guest list, and one that starts
+    /// after the guest list was read takes the lease, which the remover sees
+    /// (the lease version grew, or the acquire fails).
+    public static func gather(
+        at site: LeaseSite, _ configuration: RunConfiguration, control: RunControl, logger: Logger,
+        findings: inout RunFindings
+    ) throws(JanitorError) -> Inventory {
+        control.enter(.scanningLeases)
+        let directory = site.directory
+        let lockspaceImage = readLockspaceImage(in: directory, findings: &findings)
+        // Shared holders can only be hosts that joined the lockspace at some
+        // point: probe only their mode blocks rather than all 2000.
+        var probeHostIDs: Set<UInt64>? = nil
+        if let lockspaceImage { probeHostIDs = Set(lockspaceImage.joinedHosts.map(\.hostID)) }
+        if let hosts = site.sanlock.hosts { probeHostIDs = (probeHostIDs ?? []).union(hosts.keys) }
+        let scanner = InventoryScanner(
+            directory: directory, classifier: LeaseClassifier(probeHostIDs: probeHostIDs.map { Array($0) }))
+        let names: [EntryName]
+        do {
+            names = try directory.entryNames()
+        } catch {
+            throw .leaseDirectory(error)
+        }
+        var entries = parallelMap(names, workers: configuration.jobs, setUp: { AlignedBuffer() }) { name, buffer in
+            scanner.examine(name, using: buffer)
+        }
+        // A dry run shows sanlock's own reading of each lease when the daemon
+        // is there. A cleaning run does not ask: the acquire is sanlock's
+        // authoritative read, and asking first costs 1 MiB of I/O per lease.
+        if configuration.mode == .dryRun, site.sanlock.daemonReachable {
+            entries = parallelMap(entries, workers: configuration.jobs) { refinedBySanlock($0, in: directory) }
+        }
+        logger.debug("scanned the lease directory", metadata: [
+            "entries": "\(entries.count)", "lockspace_hosts": "\(lockspaceImage?.joinedHosts.count ?? 0)",
+        ])
+
+        control.enter(.readingGuests)
+        let guests = GuestInventory.load(
+            statusDirectories: configuration.statusDirectories, configDirectories: configuration.configDirectories)
+        if !guests.isComplete {
+            try findings.problem(.guestsUnknown(guests.statusErrors))
+        }
+        for warning in guests.definitionWarnings { findings.warn(.guestDefinitionIgnored(warning)) }
+        for guest in guests.staleGuests { findings.warn(.staleGuestStatus(guest)) }
+        logger.debug("read the guests", metadata: [
+            "active": "\(guests.running.count)", "defined": "\(guests.defined.count)",
+        ])
+
+        let hosts = site.sanlock.hosts.map {
+            completeHostTable($0, entries: entries, retiredHosts: configuration.policy.retiredHosts)
+        }
+        return Inventory(entries: entries, guests: guests, hosts: hosts, classifier: scanner.classifier)
+    }
+
+    private static func readLockspaceImage(in directory: LeaseDirectory, findings: inout RunFindings) -> LockspaceImage? {
+        let name = EntryName(LeaseClassifier.lockspaceName)
+        do {
+            let status = try directory.status(of: name)
+            // One delta lease per host id, in 512-byte sectors (4096-byte
+            // ones would need 8 MiB: read on only for those).
+            var bytes = try directory.readPrefix(of: name, length: 2000 * 512, expected: status.identity)
+            if bytes.withUnsafeBytes({ LeaderRecord(sector: $0) })?.sectorSize == 4096 {
+                bytes = try directory.readPrefix(of: name, length: 2000 * 4096, expected: status.identity)
+            }
+            guard let image = bytes.withUnsafeBytes({ LockspaceImage(bytes: $0) }) else {
+                findings.warn(.lockspaceFileInvalid(path: directory.path(of: name)))
+                return nil
+            }
+            return image
+        } catch {
+            if error.errno == .noSuchFileOrDirectory {
+                findings.warn(.noLockspaceFile(leaseDirectory: directory.path))
+            } else {
+                findings.warn(.lockspaceFileUnreadable(error))
+            }
+            return nil
+        }
+    }
+
+    /// `sanlock_get_hosts` lists only hosts with a timestamp; ask about every
+    /// other host a lease or `--retired-host` names, so that "not listed"
+    /// never has to be guessed. A host sanlock cannot tell about stays out
+    /// of the table, which the decision treats as unknown (kept).
+    private static func completeHostTable(
+        _ listed: [UInt64: SanlockHost], entries: [LeaseEntry], retiredHosts: Set<UInt64>
+    ) -> [UInt64: SanlockHost] {
+        var wanted = retiredHosts
+        for entry in entries {
+            guard let state = entry.leaseState else { continue }
+            if state.ownerID != 0 { wanted.insert(state.ownerID) }
+            for holder in state.sharedHolders { wanted.insert(holder.hostID) }
+        }
+        var table = listed
+        for host in wanted.subtracting(listed.keys).sorted() {
+            if let answer = try? SanlockClient.hosts(in: LeaseClassifier.lockspaceName, hostID: host).first {
+                table[host] = answer
+            }
+        }
+        return table
+    }
+
+    /// Replaces the disk decoder's view of an auto lease with the daemon's
+    /// (`sanlock_read_resource_owners`). The last owner of a free lease is
+    /// kept from disk: sanlock lists only current holders.
+    static func refinedBySanlock(_ entry: LeaseEntry, in directory: LeaseDirectory) -> LeaseEntry {
+        guard var state = entry.leaseState else { return entry }
+        var refined = entry
+        do {
+            let owners = try SanlockClient.readOwners(of: directory.resource(for: entry))
+            let exclusive = owners.owners.first { $0.timestamp != 0 }
+            state.held = exclusive != nil
+            if let exclusive {
+                state.ownerID = exclusive.hostID
+                state.ownerGeneration = exclusive.generation
+            }
+            state.sharedHolders = owners.owners.filter { $0.timestamp == 0 }
+            state.lver = owners.lver
+            state.source = .sanlock
+        } catch {
+            state.sanlockReadError = error
+        }
+        refined.kind = .autoLease(state)
+        return refined
+    }
+}
