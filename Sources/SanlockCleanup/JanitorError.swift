@@ -5,7 +5,10 @@ import Sanlock
 
 /// Conditions under which the janitor deletes nothing and exits non-zero.
 public enum JanitorError: Error, Sendable, CustomStringConvertible {
-    case configuration(String)
+    /// The lock manager's configuration file is unreadable or malformed.
+    case configuration(ConfigurationError)
+    /// A `--status-dir` that does not exist: its guests would go unseen.
+    case statusDirectoryMissing(String)
     case leaseDirectory(FileSystemError)
     case daemonUnreachable(SanlockError)
     case sanlockPermissionDenied(SanlockError)
@@ -28,8 +31,10 @@ public enum JanitorError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .configuration(let message):
-            return message
+        case .configuration(let error):
+            return "configuration: \(error)"
+        case .statusDirectoryMissing(let directory):
+            return "--status-dir \(directory.escapingControlCharacters()): no such directory; without it its guests would go unseen"
         case .leaseDirectory(let error):
             return "lease directory: \(error)"
         case .daemonUnreachable(let error):
@@ -63,7 +68,7 @@ public enum JanitorError: Error, Sendable, CustomStringConvertible {
     /// A short stable identifier for JSON.
     public var code: String {
         switch self {
-        case .configuration: "configuration"
+        case .configuration, .statusDirectoryMissing: "configuration"
         case .leaseDirectory: "lease-directory"
         case .daemonUnreachable: "daemon-unreachable"
         case .sanlockPermissionDenied: "permission-denied"
@@ -87,7 +92,7 @@ public enum JanitorError: Error, Sendable, CustomStringConvertible {
 
     /// The process exit code: `exitStatus`, or 128 + N after signal N.
     public var exitCode: Int32 {
-        if case .interrupted(let signal, _) = self { return 128 + signal }
+        if case .interrupted(let signal, _) = self { return ExitStatus.interrupted(by: signal) }
         return exitStatus.rawValue
     }
 

@@ -3,6 +3,8 @@ import Sanlock
 /// Something a run reports without stopping: a problem a dry run works
 /// around, or a fact that limits what the run could know.
 public enum RunWarning: Sendable, CustomStringConvertible {
+    /// The configuration file leaves `auto_disk_leases` off.
+    case autoDiskLeasesOff(configurationFile: String)
     /// A dry run went on past a problem that stops a cleaning run.
     case wouldStopCleaning(JanitorError)
     /// `host_id` in the configuration is not the id this host joined with.
@@ -21,6 +23,8 @@ public enum RunWarning: Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .autoDiskLeasesOff(let file):
+            return "auto_disk_leases is off in \(file.escapingControlCharacters()): libvirt makes no disk leases while it is, so the leases here are from before (or made by hand)"
         case .wouldStopCleaning(let error):
             return "\(error.description); \(Self.dryRunConsequence(of: error))"
         case .configuredHostIDDiffers(let configured, let joined, let lockspace):

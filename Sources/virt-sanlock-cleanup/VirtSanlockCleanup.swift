@@ -16,90 +16,19 @@ struct VirtSanlockCleanup: ParsableCommand {
             nobody holds: acquire without waiting, invalidate, unlink, release. \
             Leases held by any host, entries that are not leases, symlinks and \
             directories are never deleted; the report says why each was kept.
-
-            Exit status: 0 the run completed (leases kept because they are in use \
-            are not failures); 1 fatal error, nothing deleted (configuration, lease \
-            directory, sanlock daemon or lockspace problem, unreadable guest status \
-            XML); 2 the run completed but some deletions failed; 3 another janitor is \
-            working on this lease directory; 5 the run completed but its report could \
-            not be written to standard output; 64 bad command line; 128+N interrupted \
-            by signal N (the lease in hand is finished first).
-            """,
+            """ + "\n\n" + exitStatusHelp,
         version: "0.1.0"
     )
 
-    @Option(name: .long, help: ArgumentHelp("The lock manager configuration to read.", valueName: "path"))
-    var config: String = LockManagerConfig.defaultPath
+    /// The exit statuses as `ExitStatus` describes them, one per line
+    /// (`make man` copies them from here into the man page).
+    static let exitStatusHelp = "Exit status:\n" + ExitStatus.descriptions.map { "\($0.status): \($0.meaning)" }
+        .joined(separator: "\n")
 
-    @Option(name: .customLong("lease-dir"),
-            help: ArgumentHelp("The lease directory; overrides disk_lease_dir from the configuration.", valueName: "dir"))
-    var leaseDirectory: String?
-
-    @Flag(name: [.customShort("n"), .long], help: "Decide everything, change nothing. Works without the sanlock daemon.")
-    var dryRun = false
-
-    @Flag(name: .shortAndLong, help: "Print only errors (as the stock script does).")
-    var quiet = false
-
-    @Option(help: "Report format: text or json.")
-    var format: ReportFormat = .text
-
-    @Option(name: [.customShort("j"), .long],
-            help: ArgumentHelp("Parallel sanlock connections.", valueName: "n"))
-    var jobs: Int = RunConfiguration.defaultJobs
-
-    @Option(name: .customLong("status-dir"),
-            help: ArgumentHelp(
-                "A directory of libvirt status XML (running and paused guests), which must exist; repeatable. Default: /run/libvirt/qemu and /run/libvirt/libxl.",
-                valueName: "dir"))
-    var statusDirectories: [String] = []
-
-    @Option(name: .customLong("config-dir"),
-            help: ArgumentHelp(
-                "A directory of persistent guest definitions, to name the disks of stopped guests; repeatable. Default: /etc/libvirt/qemu and /etc/libvirt/libxl.",
-                valueName: "dir"))
-    var configDirectories: [String] = []
-
-    @Option(name: .customLong("host-id"),
-            help: ArgumentHelp("This host's sanlock host id, when the daemon cannot tell (overrides host_id).", valueName: "n"))
-    var hostID: UInt64?
-
-    @Flag(name: .customLong("any-host"),
-          help: "Delete free leases whichever host held them last, as the stock script does. Unsafe on a lease directory shared by several hosts: a guest paused on another host looks exactly like an abandoned lease.")
-    var anyHost = false
-
-    @Option(name: .customLong("retired-host"),
-            help: ArgumentHelp(
-                "Purge the leases last held by host N, which has left for good (refused while N is live); repeatable.",
-                valueName: "n"))
-    var retiredHosts: [UInt64] = []
-
-    @Option(name: .customLong("min-age"),
-            help: ArgumentHelp("Keep leases changed more recently than this (e.g. 30m, 2h, 0).", valueName: "duration"))
-    var minimumAge: String = "1h"
-
-    @Option(name: .customLong("metrics-file"),
-            help: ArgumentHelp(
-                "Write node_exporter textfile-collector metrics to this file (atomically), e.g. /var/lib/prometheus/node-exporter/virt-sanlock-cleanup.prom.",
-                valueName: "path"))
-    var metricsFile: String?
-
-    @Flag(name: .shortAndLong, help: "Log each step on stderr.")
-    var verbose = false
-
-    mutating func validate() throws {
-        guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
-        if let leaseDirectory, leaseDirectory.isEmpty { throw ValidationError("--lease-dir must not be empty") }
-        for id in [hostID].compactMap({ $0 }) + retiredHosts where !(1...LockManagerConfig.maximumHostID).contains(id) {
-            throw ValidationError("host ids are between 1 and \(LockManagerConfig.maximumHostID), not \(id)")
-        }
-        do {
-            _ = try DurationText.seconds(minimumAge)
-        } catch {
-            throw ValidationError("--min-age: \(error)")
-        }
-        if anyHost, !retiredHosts.isEmpty { throw ValidationError("--any-host and --retired-host cannot be combined") }
-    }
+    @OptionGroup var site: SiteOptions
+    @OptionGroup var guests: GuestOptions
+    @OptionGroup var policy: PolicyOptions
+    @OptionGroup var output: OutputOptions
 
     /// SIGPIPE is ignored before anything else runs: a reader that goes away
     /// (`| head`), or a sanlock daemon that dies while libsanlock_client
@@ -130,10 +59,11 @@ struct VirtSanlockCleanup: ParsableCommand {
         let destination = LogDestination.detect(environment: ProcessInfo.processInfo.environment)
         // Under systemd every action is a journal line; elsewhere stderr only
         // carries what needs attention.
-        let level: Logger.Level = verbose ? .debug : quiet ? .error : destination == .journal ? .info : .warning
+        let level: Logger.Level = output.verbose ? .debug : output.quiet ? .error : destination == .journal ? .info : .warning
         LoggingSystem.bootstrap { _ in JanitorLogHandler(destination: destination, logLevel: level) }
         let logger = Logger(label: "virt-sanlock-cleanup")
-        let mode: RunConfiguration.Mode = dryRun ? .dryRun : .clean
+        let mode = policy.mode
+        let (format, quiet) = (output.format, output.quiet)
 
         let report: RunReport
         let progress: ProgressBar? = destination == .terminal && !quiet ? ProgressBar(label: "deleting") : nil
@@ -143,7 +73,7 @@ struct VirtSanlockCleanup: ParsableCommand {
         }
         let control = RunControl()
         let gate = OutputGate()
-        let output = StandardOutput()
+        let standardOutput = StandardOutput()
         // The report of a run that stopped without deciding: a log line, the
         // JSON document, the metrics.
         let reportFatal: @Sendable (JanitorError) -> Void = { [self] error in
@@ -151,8 +81,8 @@ struct VirtSanlockCleanup: ParsableCommand {
             let level: Logger.Level = error.exitStatus == .busy ? .warning : .error
             logger.log(level: level, "\(error.description); nothing deleted")
             if format == .json {
-                output.write(JSONReport.render(fatal: error, mode: mode, leaseDirectory: leaseDirectory ?? ""))
-                output.flush()
+                standardOutput.write(JSONReport.render(fatal: error, mode: mode, leaseDirectory: site.leaseDirectory ?? ""))
+                standardOutput.flush()
             }
             writeMetrics(report: nil, exitCode: error.exitCode, started: started, logger: logger)
         }
@@ -183,18 +113,18 @@ struct VirtSanlockCleanup: ParsableCommand {
         }
         switch (format, destination) {
         case (.json, _):
-            JSONReport.write(report) { output.write($0) }
+            JSONReport.write(report) { standardOutput.write($0) }
         case (.text, .journal):
             for line in TextReport.journalLines(report) { logger.log(level: line.level, "\(line.text)", metadata: line.metadata) }
         case (.text, _):
             for lease in report.leases where lease.action == .failed {
                 logger.error("\(lease.entry.path.escapingControlCharacters()): \(lease.reason.sentence)")
             }
-            if !quiet { output.write(TextReport.render(report)) }
+            if !quiet { standardOutput.write(TextReport.render(report)) }
         }
-        output.flush()
+        standardOutput.flush()
         var exitCode = report.exitCode
-        if let failure = output.failure {
+        if let failure = standardOutput.failure {
             // A reader that left (| head) is not an error; a report lost to
             // EIO or a full disk is, when nothing else went wrong.
             let lost = failure != EPIPE
@@ -215,34 +145,33 @@ struct VirtSanlockCleanup: ParsableCommand {
     private func runConfiguration() throws(JanitorError) -> RunConfiguration {
         let lockManager: LockManagerConfig
         do {
-            lockManager = try LockManagerConfig.load(path: config)
+            lockManager = try LockManagerConfig.load(path: site.config)
         } catch {
-            throw .configuration("configuration: \(error)")
+            throw .configuration(error)
         }
         // The default status directories may be missing (no libvirt, no Xen);
         // one named on the command line must exist: a typo would hide every
         // running and paused guest.
-        for directory in statusDirectories {
+        for directory in guests.statusDirectories {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw .configuration("--status-dir \(directory.escapingControlCharacters()): no such directory; without it its guests would go unseen")
+                throw .statusDirectoryMissing(directory)
             }
         }
         return RunConfiguration(
-            leaseDirectory: leaseDirectory ?? lockManager.diskLeaseDirectory,
-            mode: dryRun ? .dryRun : .clean,
-            jobs: jobs,
+            leaseDirectory: site.leaseDirectory ?? lockManager.diskLeaseDirectory,
+            mode: policy.mode,
+            jobs: policy.jobs.value,
             configuredHostID: lockManager.hostID,
-            hostIDOverride: hostID,
-            statusDirectories: statusDirectories.isEmpty ? GuestInventory.defaultStatusDirectories : statusDirectories,
-            configDirectories: configDirectories.isEmpty ? GuestInventory.defaultConfigDirectories : configDirectories,
-            policy: DeletionPolicy(
-                anyHost: anyHost, retiredHosts: Set(retiredHosts),
-                minimumAge: (try? DurationText.seconds(minimumAge)) ?? DeletionPolicy.defaultMinimumAge))
+            hostIDOverride: site.hostID?.value,
+            statusDirectories: guests.statusDirectories.isEmpty ? GuestInventory.defaultStatusDirectories : guests.statusDirectories,
+            configDirectories: guests.configDirectories.isEmpty ? GuestInventory.defaultConfigDirectories : guests.configDirectories,
+            policy: policy.deletionPolicy,
+            autoDiskLeasesOffIn: lockManager.fileExisted && !lockManager.autoDiskLeases ? lockManager.path : nil)
     }
 
     private func writeMetrics(report: RunReport?, exitCode: Int32, started: ContinuousClock.Instant, logger: Logger) {
-        guard let metricsFile else { return }
+        guard let metricsFile = output.metricsFile else { return }
         let text = MetricsFile.render(
             report: report, exitCode: exitCode, now: Date().timeIntervalSince1970,
             duration: (ContinuousClock.now - started).seconds,
@@ -253,9 +182,4 @@ struct VirtSanlockCleanup: ParsableCommand {
             logger.error("cannot write metrics: \(error)")
         }
     }
-}
-
-enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
-    case text
-    case json
 }

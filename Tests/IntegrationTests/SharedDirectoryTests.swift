@@ -148,7 +148,7 @@ struct SharedDirectoryTests {
 
             let bad = try await Janitor.run(["--lease-dir", cluster.leases.path, "--min-age", "soon"], daemon: host)
             #expect(bad.status == 64)
-            #expect(bad.result.stderr.contains("invalid duration 'soon'"))
+            #expect(bad.result.stderr.contains("The value 'soon' is invalid for '--min-age <duration>'"))
         }
     }
 

@@ -44,16 +44,12 @@ public struct LockManagerConfig: Sendable, Hashable {
     /// libvirt's `MAX_CONFIG_FILE_SIZE`: a bigger file is refused.
     public static let maximumFileSize = 10 * 1024 * 1024
 
+    /// Whether libvirt makes a lease for every disk. When it does not, the
+    /// lease directory only holds leases from before (a run warns).
     public var autoDiskLeases: Bool
     public var diskLeaseDirectory: String
     /// 1...2000 when set; `host_id = 0` means unset, as for libvirt.
     public var hostID: UInt64?
-    /// Seconds; 0 leaves sanlock's default (10 s).
-    public var ioTimeout: UInt32
-    public var requireLeaseForDisks: Bool
-    /// Owner libvirt gives the lease files it creates (a name or `+uid`).
-    public var user: String?
-    public var group: String?
     /// The file the settings came from.
     public var path: String
     /// False when the file was missing and these are libvirt's defaults.
@@ -63,10 +59,6 @@ public struct LockManagerConfig: Sendable, Hashable {
         autoDiskLeases = false
         diskLeaseDirectory = Self.defaultLeaseDirectory
         hostID = nil
-        ioTimeout = 0
-        requireLeaseForDisks = true
-        user = nil
-        group = nil
         path = Self.defaultPath
         fileExisted = false
     }
@@ -141,12 +133,15 @@ public struct LockManagerConfig: Sendable, Hashable {
             }
             hostID = UInt64(value)
         }
-        // The default depends on auto_disk_leases, so it is read after it.
-        requireLeaseForDisks = !autoDiskLeases
-        if let value = try reader.bool("require_lease_for_disks") { requireLeaseForDisks = value }
-        if let value = try reader.unsigned32("io_timeout") { ioTimeout = value }
-        user = try reader.string("user")
-        group = try reader.string("group")
+        // Settings of libvirt's that the janitor has no use for: how libvirt
+        // treats disks without a lease, its lockspace's io_timeout, and the
+        // owner of the files it creates. libvirt refuses a file where they
+        // have the wrong type or range, and so does the janitor: such a file
+        // is not the configuration libvirt is running with.
+        _ = try reader.bool("require_lease_for_disks")
+        _ = try reader.unsigned32("io_timeout")
+        _ = try reader.string("user")
+        _ = try reader.string("group")
     }
 }
 

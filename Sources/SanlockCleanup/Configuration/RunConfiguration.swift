@@ -22,13 +22,16 @@ public struct RunConfiguration: Sendable, Hashable {
     /// Persistent guest definitions, to name the disks of stopped guests.
     public var configDirectories: [String]
     public var policy: DeletionPolicy
+    /// The configuration file, when it exists and leaves `auto_disk_leases`
+    /// off: libvirt then makes no disk leases, and a run says so.
+    public var autoDiskLeasesOffIn: String?
 
     public init(
         leaseDirectory: String, mode: Mode, jobs: Int = RunConfiguration.defaultJobs,
         configuredHostID: UInt64? = nil, hostIDOverride: UInt64? = nil,
         statusDirectories: [String] = GuestInventory.defaultStatusDirectories,
         configDirectories: [String] = GuestInventory.defaultConfigDirectories,
-        policy: DeletionPolicy = DeletionPolicy()
+        policy: DeletionPolicy = DeletionPolicy(), autoDiskLeasesOffIn: String? = nil
     ) {
         self.leaseDirectory = leaseDirectory
         self.mode = mode
@@ -38,6 +41,7 @@ public struct RunConfiguration: Sendable, Hashable {
         self.statusDirectories = statusDirectories
         self.configDirectories = configDirectories
         self.policy = policy
+        self.autoDiskLeasesOffIn = autoDiskLeasesOffIn
     }
 
     /// Four connections was the knee measured on two cores (domain.md §5):

@@ -22,6 +22,7 @@ public struct LeaseSite: Sendable {
         } catch {
             throw .leaseDirectory(error)
         }
+        if let file = configuration.autoDiskLeasesOffIn { findings.warn(.autoDiskLeasesOff(configurationFile: file)) }
         control.enter(.askingSanlock)
         let sanlock = SanlockView.gather(lockspace: LeaseClassifier.lockspaceName, directory: directory)
         if let error = sanlock.problem() {

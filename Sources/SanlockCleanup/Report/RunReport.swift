@@ -25,25 +25,7 @@ public struct RunReport: Sendable {
 
     /// The process exit code: `exitStatus`, or 128 + the signal number when a
     /// signal cut the run short, as shells report it.
-    public var exitCode: Int32 { interruptedBy.map { 128 + $0 } ?? exitStatus.rawValue }
-}
-
-/// The process exit statuses, documented in the man page and README.
-public enum ExitStatus: Int32, Sendable {
-    case success = 0
-    /// Nothing was deleted: configuration, lease directory or sanlock problem.
-    case fatal = 1
-    /// The run completed but at least one deletion failed unexpectedly.
-    case deletionsFailed = 2
-    /// Another janitor is already working on this lease directory (for this
-    /// host): nothing done. Not an error for a scheduled run.
-    case busy = 3
-    /// The run completed without failures, but its report could not be
-    /// written to standard output (EIO, ENOSPC, ...; not EPIPE: a reader
-    /// that left, as `| head` does, changes nothing).
-    case reportNotWritten = 5
-    /// Bad command line (swift-argument-parser's EX_USAGE).
-    case usage = 64
+    public var exitCode: Int32 { interruptedBy.map(ExitStatus.interrupted(by:)) ?? exitStatus.rawValue }
 }
 
 /// One directory entry's line in the report.

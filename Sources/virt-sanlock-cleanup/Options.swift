@@ -1,0 +1,87 @@
+import ArgumentParser
+import SanlockCleanup
+
+/// Where the leases are and who this host is.
+struct SiteOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The lock manager configuration to read.", valueName: "path"))
+    var config: String = LockManagerConfig.defaultPath
+
+    @Option(name: .customLong("lease-dir"),
+            help: ArgumentHelp("The lease directory; overrides disk_lease_dir from the configuration.", valueName: "dir"))
+    var leaseDirectory: String?
+
+    @Option(name: .customLong("host-id"),
+            help: ArgumentHelp("This host's sanlock host id (1 to 2000), when the daemon cannot tell (overrides host_id).", valueName: "n"))
+    var hostID: HostIDArgument?
+
+    func validate() throws {
+        if let leaseDirectory, leaseDirectory.isEmpty { throw ValidationError("--lease-dir must not be empty") }
+    }
+}
+
+/// Where libvirt describes its guests.
+struct GuestOptions: ParsableArguments {
+    @Option(name: .customLong("status-dir"),
+            help: ArgumentHelp(
+                "A directory of libvirt status XML (running and paused guests), which must exist; repeatable. Default: /run/libvirt/qemu and /run/libvirt/libxl.",
+                valueName: "dir"))
+    var statusDirectories: [String] = []
+
+    @Option(name: .customLong("config-dir"),
+            help: ArgumentHelp(
+                "A directory of persistent guest definitions, to name the disks of stopped guests; repeatable. Default: /etc/libvirt/qemu and /etc/libvirt/libxl.",
+                valueName: "dir"))
+    var configDirectories: [String] = []
+}
+
+/// What the run may delete, and how fast.
+struct PolicyOptions: ParsableArguments {
+    @Flag(name: [.customShort("n"), .long], help: "Decide everything, change nothing. Works without the sanlock daemon.")
+    var dryRun = false
+
+    @Flag(name: .customLong("any-host"),
+          help: "Delete free leases whichever host held them last, as the stock script does. Unsafe on a lease directory shared by several hosts: a guest paused on another host looks exactly like an abandoned lease.")
+    var anyHost = false
+
+    @Option(name: .customLong("retired-host"),
+            help: ArgumentHelp(
+                "Purge the leases last held by host N (1 to 2000), which has left for good (refused while N is live); repeatable.",
+                valueName: "n"))
+    var retiredHosts: [HostIDArgument] = []
+
+    @Option(name: .customLong("min-age"),
+            help: ArgumentHelp("Keep leases changed more recently than this: a number with a unit s, m, h, d or w (e.g. 30m, 2h, 1h30m, 0).", valueName: "duration"))
+    var minimumAge: DurationArgument = .defaultMinimumAge
+
+    @Option(name: [.customShort("j"), .long],
+            help: ArgumentHelp("Parallel sanlock connections (1 to 64).", valueName: "n"))
+    var jobs: JobCount = .default
+
+    func validate() throws {
+        if anyHost, !retiredHosts.isEmpty { throw ValidationError("--any-host and --retired-host cannot be combined") }
+    }
+
+    var mode: RunConfiguration.Mode { dryRun ? .dryRun : .clean }
+
+    var deletionPolicy: DeletionPolicy {
+        DeletionPolicy(anyHost: anyHost, retiredHosts: Set(retiredHosts.map(\.value)), minimumAge: minimumAge.seconds)
+    }
+}
+
+/// How the run reports.
+struct OutputOptions: ParsableArguments {
+    @Option(help: "Report format: text or json.")
+    var format: ReportFormat = .text
+
+    @Flag(name: .shortAndLong, help: "Print only errors (as the stock script does).")
+    var quiet = false
+
+    @Flag(name: .shortAndLong, help: "Log each step on stderr.")
+    var verbose = false
+
+    @Option(name: .customLong("metrics-file"),
+            help: ArgumentHelp(
+                "Write node_exporter textfile-collector metrics to this file (atomically), e.g. /var/lib/prometheus/node-exporter/virt-sanlock-cleanup.prom.",
+                valueName: "path"))
+    var metricsFile: String?
+}
