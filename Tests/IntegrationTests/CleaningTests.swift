@@ -15,7 +15,7 @@ struct CleaningTests {
             // names[2]: held by a running "guest" on this host.
             _ = try await host.hold(names[2], in: cluster.leases)
 
-            let run = try await Janitor.run(["--lease-dir", cluster.leases.path], daemon: host)
+            let run = try await JanitorBinary.run(["--lease-dir", cluster.leases.path], daemon: host)
             #expect(run.status == 0, "\(run.result.stderr)")
             #expect(try run.lease(names[0]).action == "deleted")
             #expect(try run.lease(names[0]).reason == "never-acquired")
@@ -29,7 +29,7 @@ struct CleaningTests {
             let remaining = try FileManager.default.contentsOfDirectory(atPath: cluster.leases.path).sorted()
             #expect(remaining == [names[2], "__LIBVIRT__DISKS__"])
             #expect(run.document?.summary?.deleted == 3)
-            #expect(run.document?.summary?.bytesReclaimed == 3 << 20)
+            #expect(run.document?.summary?.bytesReclaimed?.int == 3 << 20)
             #expect(run.document?.hostId == 1)
         }
     }
@@ -44,7 +44,7 @@ struct CleaningTests {
             _ = try await cluster.host(2).hold(exclusive, in: cluster.leases)
             _ = try await cluster.host(2).hold(shared, in: cluster.leases, shared: true)
 
-            let run = try await Janitor.run(["--lease-dir", cluster.leases.path], daemon: cluster.host(1))
+            let run = try await JanitorBinary.run(["--lease-dir", cluster.leases.path], daemon: cluster.host(1))
             #expect(run.status == 0, "\(run.result.stderr)")
             #expect(try run.lease(exclusive).action == "kept")
             #expect(try run.lease(exclusive).reason == "held-by-live-host")
@@ -68,13 +68,13 @@ struct CleaningTests {
             _ = try await host.hold(held, in: cluster.leases)
             let before = try FileManager.default.contentsOfDirectory(atPath: cluster.leases.path).sorted()
 
-            let run = try await Janitor.run(["--lease-dir", cluster.leases.path, "--dry-run"], daemon: host)
+            let run = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--dry-run"], daemon: host)
             #expect(run.status == 0)
             #expect(run.document?.mode == "dry-run")
             #expect(try run.lease(free).action == "would-delete")
             #expect(try run.lease(free).stateSource == "sanlock")
             #expect(try run.lease(held).action == "kept")
-            #expect(run.document?.summary?.bytesReclaimable == 1 << 20)
+            #expect(run.document?.summary?.bytesReclaimable?.int == 1 << 20)
             #expect(try FileManager.default.contentsOfDirectory(atPath: cluster.leases.path).sorted() == before)
         }
     }
@@ -85,14 +85,14 @@ struct CleaningTests {
             let host = cluster.host(1)
             let free = String(repeating: "a", count: 32)
             try await host.createLease(free, in: cluster.leases)
-            let dry = try await Janitor.run(["--lease-dir", cluster.leases.path, "-n"], daemon: host, json: false)
+            let dry = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "-n"], daemon: host, json: false)
             #expect(dry.status == 0)
             let lines = dry.result.stdout.split(separator: "\n")
             #expect(lines.contains { $0.hasPrefix("would-delete") && $0.contains(free) && $0.contains("free, never acquired") })
             #expect(lines.contains { $0.hasPrefix("kept") && $0.contains("__LIBVIRT__DISKS__") })
             #expect(lines.last?.hasPrefix("summary: 2 entries: 1 would be deleted (1.0 MiB), 1 kept, 0 failed") == true)
 
-            let quiet = try await Janitor.run(["--lease-dir", cluster.leases.path, "-q"], daemon: host, json: false)
+            let quiet = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "-q"], daemon: host, json: false)
             #expect(quiet.status == 0)
             #expect(quiet.result.stdout.isEmpty)
             #expect(quiet.result.stderr.isEmpty)
@@ -108,7 +108,7 @@ struct CleaningTests {
             for name in names { try await host.createLease(name, in: cluster.leases) }
             let held = names[17]
             _ = try await host.hold(held, in: cluster.leases)
-            let run = try await Janitor.run(["--lease-dir", cluster.leases.path, "--jobs", "4"], daemon: host)
+            let run = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--jobs", "4"], daemon: host)
             #expect(run.status == 0, "\(run.result.stderr)")
             #expect(run.document?.summary?.deleted == 39)
             #expect(try run.lease(held).action == "kept")

@@ -17,6 +17,6 @@ struct EnvironmentTests {
 
     @Test("The janitor binary was built next to the tests")
     func binaryExists() {
-        #expect(Command.exists(Janitor.binary), "no executable at \(Janitor.binary)")
+        #expect(Command.exists(JanitorBinary.binary), "no executable at \(JanitorBinary.binary)")
     }
 }

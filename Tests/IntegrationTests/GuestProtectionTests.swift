@@ -19,20 +19,20 @@ struct GuestProtectionTests {
                 .writeStatus(in: status)
 
             for dryRun in [true, false] {
-                let run = try await Janitor.run(["--lease-dir", cluster.leases.path, "--status-dir", status] + (dryRun ? ["-n"] : []), daemon: host)
+                let run = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--status-dir", status] + (dryRun ? ["-n"] : []), daemon: host)
                 #expect(run.status == 0, "\(run.result.stderr)")
                 let entry = try run.lease(lease)
                 #expect(entry.action == "kept")
                 #expect(entry.reason == "used-by-guest")
                 #expect(entry.guest == "web1")
                 #expect(entry.guestState == "paused")
-                #expect(entry.disk == disk)
+                #expect(entry.disk?.text == disk)
                 #expect(entry.held == false)
             }
             #expect(FileManager.default.fileExists(atPath: cluster.leases.path(of: lease)))
 
             try FileManager.default.removeItem(atPath: status + "/web1.xml")
-            let after = try await Janitor.run(["--lease-dir", cluster.leases.path, "--status-dir", status], daemon: host)
+            let after = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--status-dir", status], daemon: host)
             #expect(try after.lease(lease).action == "deleted")
             #expect(!FileManager.default.fileExists(atPath: cluster.leases.path(of: lease)))
         }
@@ -57,11 +57,11 @@ struct GuestProtectionTests {
 
             // Without the XML the lease looks abandoned (held by the previous
             // incarnation of this host): sanlock would hand it over.
-            let blind = try await Janitor.run(["--lease-dir", cluster.leases.path, "-n"], daemon: restarted)
+            let blind = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "-n"], daemon: restarted)
             #expect(try blind.lease(lease).action == "would-delete")
             #expect(try blind.lease(lease).reason == "owner-host-restarted")
 
-            let run = try await Janitor.run(["--lease-dir", cluster.leases.path, "--status-dir", status], daemon: restarted)
+            let run = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--status-dir", status], daemon: restarted)
             #expect(run.status == 0, "\(run.result.stderr)")
             #expect(try run.lease(lease).action == "kept")
             #expect(try run.lease(lease).reason == "used-by-guest")
@@ -82,7 +82,7 @@ struct GuestProtectionTests {
             try "<domstatus state='running'>\n  <domain>\n    <name>broken</name>\n".write(
                 toFile: status + "/broken.xml", atomically: true, encoding: .utf8)
 
-            let run = try await Janitor.run(["--lease-dir", cluster.leases.path, "--status-dir", status], daemon: host)
+            let run = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--status-dir", status], daemon: host)
             #expect(run.status == 1)
             #expect(run.document?.error?.code == "guests-unknown")
             #expect(run.result.stderr.contains(status + "/broken.xml:"))
@@ -90,9 +90,9 @@ struct GuestProtectionTests {
             #expect(FileManager.default.fileExists(atPath: cluster.leases.path(of: free)))
 
             // A dry run still reports, and says a cleaning run would stop.
-            let dry = try await Janitor.run(["--lease-dir", cluster.leases.path, "--status-dir", status, "-n"], daemon: host)
+            let dry = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--status-dir", status, "-n"], daemon: host)
             #expect(dry.status == 0)
-            #expect(dry.document?.warnings?.contains { $0.contains("broken.xml") && $0.contains("would delete nothing") } == true)
+            #expect(dry.document?.warnings?.strings?.contains { $0.contains("broken.xml") && $0.contains("would delete nothing") } == true)
         }
     }
 
@@ -112,7 +112,7 @@ struct GuestProtectionTests {
                 <domstatus state='paused' pid='1'><domain><name>x</name><devices>
                 <disk type='file' device='disk'><source file='&disk;'/></disk></devices></domain></domstatus>
                 """.write(toFile: status + "/xxe.xml", atomically: true, encoding: .utf8)
-            let run = try await Janitor.run(["--lease-dir", cluster.leases.path, "--status-dir", status], daemon: host)
+            let run = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--status-dir", status], daemon: host)
             #expect(run.status == 1)
             #expect(run.document?.error?.code == "guests-unknown")
             #expect(!run.result.stderr.contains("leaked.qcow2"))
@@ -139,22 +139,22 @@ struct GuestProtectionTests {
             try "<domain><name>half".write(toFile: definitions + "/half.xml", atomically: true, encoding: .utf8)
 
             let arguments = ["--lease-dir", cluster.leases.path, "--status-dir", status, "--config-dir", definitions]
-            let run = try await Janitor.run(arguments, daemon: host)
+            let run = try await JanitorBinary.run(arguments, daemon: host)
             #expect(run.status == 0, "\(run.result.stderr)")
             #expect(try run.lease(stopped).action == "deleted")
             #expect(try run.lease(stopped).guest == "web1")
             #expect(try run.lease(stopped).guestState == "shutoff")
-            #expect(try run.lease(stopped).disk == stoppedDisk)
+            #expect(try run.lease(stopped).disk?.text == stoppedDisk)
             #expect(try run.lease(stale).action == "kept")
             #expect(try run.lease(stale).reason == "stale-guest-status")
             #expect(try run.lease(unknown).action == "deleted")
             #expect(try run.lease(unknown).unknownDisk == true)
-            #expect(run.document?.warnings?.contains { $0.contains("half.xml") } == true)
-            #expect(run.document?.warnings?.contains { $0.contains("ghost") && $0.contains("4000000") } == true)
+            #expect(run.document?.warnings?.strings?.contains { $0.contains("half.xml") } == true)
+            #expect(run.document?.warnings?.strings?.contains { $0.contains("ghost") && $0.contains("4000000") } == true)
 
             try await host.createLease(stopped, in: cluster.leases)
             try await host.createLease(unknown, in: cluster.leases)
-            let text = try await Janitor.run(arguments + ["-n"], daemon: host, json: false)
+            let text = try await JanitorBinary.run(arguments + ["-n"], daemon: host, json: false)
             #expect(text.result.stdout.contains("free, never acquired; disk \(stoppedDisk) of stopped guest web1"))
             #expect(text.result.stdout.contains("free, never acquired; unknown disk"))
             #expect(text.result.stdout.contains("guest ghost's status file says running but its process (pid 4000000) is gone"))

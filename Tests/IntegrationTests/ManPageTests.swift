@@ -16,7 +16,7 @@ struct ManPageTests {
 
     /// What swift-argument-parser says the options are.
     static func cliOptions() async throws -> [Option] {
-        let dump = try await Command.run([Janitor.binary, "--experimental-dump-help"])
+        let dump = try await Command.run([JanitorBinary.binary, "--experimental-dump-help"])
         let root = try #require(try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any])
         let command = try #require(root["command"] as? [String: Any])
         let arguments = try #require(command["arguments"] as? [[String: Any]])

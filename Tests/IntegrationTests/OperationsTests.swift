@@ -26,7 +26,7 @@ struct OperationsTests {
             try FileManager.default.createDirectory(atPath: cluster.scratch.path + "/textfile", withIntermediateDirectories: true)
             let before = Date().timeIntervalSince1970
 
-            let run = try await Janitor.run(["--lease-dir", cluster.leases.path, "--metrics-file", metrics], daemon: host)
+            let run = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--metrics-file", metrics], daemon: host)
             #expect(run.status == 0, "\(run.result.stderr)")
             let parsed = try await Self.python("""
                 import json, sys
@@ -41,7 +41,7 @@ struct OperationsTests {
             #expect(parsed.succeeded, "\(parsed.stderr)")
             let samples = try JSONDecoder().decode([String: Double].self, from: Data(parsed.stdout.utf8))
             let summary = try #require(run.document?.summary)
-            #expect(samples["virt_sanlock_cleanup_deleted{}"] == Double(summary.deleted))
+            #expect(samples["virt_sanlock_cleanup_deleted{}"] == summary.deleted?.int.map(Double.init))
             #expect(summary.deleted == 3)
             #expect(samples["virt_sanlock_cleanup_failed{}"] == 0)
             #expect(samples["virt_sanlock_cleanup_reclaimed_bytes{}"] == Double(3 << 20))
@@ -56,7 +56,7 @@ struct OperationsTests {
             #expect(try #require(samples["virt_sanlock_cleanup_run_duration_seconds{}"]) > 0)
 
             // A failed run keeps the last success and says it failed.
-            let failed = try await Janitor.run(["--lease-dir", cluster.scratch.path + "/missing", "--metrics-file", metrics], daemon: host)
+            let failed = try await JanitorBinary.run(["--lease-dir", cluster.scratch.path + "/missing", "--metrics-file", metrics], daemon: host)
             #expect(failed.status == 1)
             let after = try String(contentsOfFile: metrics, encoding: .utf8)
             #expect(after.contains("virt_sanlock_cleanup_last_run_success 0.0"))
@@ -81,32 +81,19 @@ struct OperationsTests {
             let status = cluster.scratch.path + "/status"
             try TestGuest(name: "web1", state: "paused", pid: getpid(), disks: [.init(path: "/images/web1.qcow2")]).writeStatus(in: status)
 
-            let documents = cluster.scratch.path + "/documents"
-            try FileManager.default.createDirectory(atPath: documents, withIntermediateDirectories: true)
+            // JanitorBinary.run checks every document against the schema as it
+            // reads it: a dry run, one keeping recent leases, a cleaning run and
+            // a fatal error.
             let runs = [
-                try await Janitor.run(["--lease-dir", cluster.leases.path, "--status-dir", status, "-n"], daemon: host),
-                try await Janitor.run(["--lease-dir", cluster.leases.path, "--status-dir", status, "--min-age", "1h"], daemon: host),
-                try await Janitor.run(["--lease-dir", cluster.leases.path, "--status-dir", status], daemon: host),
-                try await Janitor.run(["--lease-dir", cluster.scratch.path + "/missing"], daemon: host),
+                try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--status-dir", status, "-n"], daemon: host),
+                try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--status-dir", status, "--min-age", "1h"], daemon: host),
+                try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--status-dir", status], daemon: host),
+                try await JanitorBinary.run(["--lease-dir", cluster.scratch.path + "/missing"], daemon: host),
             ]
-            for (index, run) in runs.enumerated() {
-                try run.result.stdout.write(toFile: documents + "/\(index).json", atomically: true, encoding: .utf8)
-            }
-            let schema = Self.repository + "/man/virt-sanlock-cleanup-report.schema.json"
-            let validation = try await Self.python("""
-                import json, sys, glob
-                from jsonschema import Draft202012Validator
-                schema = json.load(open(sys.argv[1]))
-                Draft202012Validator.check_schema(schema)
-                validator = Draft202012Validator(schema)
-                for path in sorted(glob.glob(sys.argv[2] + "/*.json")):
-                    errors = list(validator.iter_errors(json.load(open(path))))
-                    for error in errors:
-                        print(path, list(error.path), error.message)
-                    if errors: sys.exit(1)
-                print("valid")
-                """, [schema, documents])
-            #expect(validation.succeeded, "\(validation.stdout)\(validation.stderr)")
+            #expect(runs.allSatisfy { $0.document != nil })
+            // The validator itself refuses what the schema forbids.
+            let invalid = try await ReportSchema.validate([#"{"schema_version": 1, "mode": "sideways"}"#])
+            #expect(!invalid.succeeded)
             #expect(runs[3].document?.error?.code == "lease-directory")
         }
     }
@@ -126,7 +113,7 @@ struct OperationsTests {
             var status = stat()
             #expect(stat(stderrPath, &status) == 0)
             let result = try await Command.run(
-                ["sh", "-c", script, "sh", stderrPath, Janitor.binary, "--config", "/nonexistent", "--status-dir", Janitor.noGuests,
+                ["sh", "-c", script, "sh", stderrPath, JanitorBinary.binary, "--config", "/nonexistent", "--status-dir", JanitorBinary.noGuests,
                  "--config-dir", "/nonexistent", "--min-age", "0", "--lease-dir", cluster.leases.path],
                 environment: host.environment.merging(["JOURNAL_STREAM": "\(status.st_dev):\(status.st_ino)"]) { $1 },
                 check: false)

@@ -49,7 +49,7 @@ struct SafetyTests {
 
             // Within the minimum age, also the uninitialised and invalidated
             // leases stay (past it they are deleted: LeaseDirectoryTests).
-            let run = try await Janitor.run(["--lease-dir", dir.path, "--min-age", "1h"], daemon: host)
+            let run = try await JanitorBinary.run(["--lease-dir", dir.path, "--min-age", "1h"], daemon: host)
             #expect(run.status == 0, "\(run.result.stderr)")
             let expected: [(String, String, String)] = [
                 (uninitialised, "uninitialised", "too-recent"),
@@ -67,14 +67,14 @@ struct SafetyTests {
             ]
             for (name, kind, reason) in expected {
                 let lease = try run.lease(name)
-                #expect(lease.kind == kind, "\(name)")
-                #expect(lease.reason == reason, "\(name): \(lease.detail)")
+                #expect(lease.kind?.text == kind, "\(name)")
+                #expect(lease.reason?.text == reason, "\(name): \(lease.detail?.text ?? "")")
                 #expect(lease.action == "kept", "\(name)")
                 #expect(lexists(dir.path(of: name)), "\(name) was removed")
             }
             #expect(try run.lease(free).action == "kept")
             #expect(try run.lease(free).reason == "too-recent")
-            let now = try await Janitor.run(["--lease-dir", dir.path, "--min-age", "0"], daemon: host)
+            let now = try await JanitorBinary.run(["--lease-dir", dir.path, "--min-age", "0"], daemon: host)
             #expect(try now.lease(free).action == "deleted")
             #expect(FileManager.default.fileExists(atPath: outside.path(of: hexSymlink)), "symlink target removed")
             let targetSize = try FileManager.default.attributesOfItem(atPath: outside.path(of: hexSymlink))[.size] as? Int
@@ -107,7 +107,7 @@ struct SafetyTests {
             try await host.createLease(held, in: dir)
             _ = try await host.hold(held, in: dir)
 
-            let run = try await Janitor.run(["--lease-dir", dir.path], daemon: host)
+            let run = try await JanitorBinary.run(["--lease-dir", dir.path], daemon: host)
             #expect(run.status == 0, "\(run.result.stderr)")
             for name in hostile {
                 #expect(try run.lease(name).action == "kept", "\(name)")
@@ -121,7 +121,7 @@ struct SafetyTests {
             #expect(!FileManager.default.fileExists(atPath: dir.path(of: free)))
 
             // The text report keeps one line per entry whatever the names hold.
-            let text = try await Janitor.run(["--lease-dir", dir.path, "-n"], daemon: host, json: false)
+            let text = try await JanitorBinary.run(["--lease-dir", dir.path, "-n"], daemon: host, json: false)
             let lines = text.result.stdout.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.isEmpty }
             #expect(lines.count == 1 + (hostile.count + 2) + 1)
             #expect(lines.contains { $0.contains("new\\nline") })
@@ -139,21 +139,21 @@ struct SafetyTests {
             _ = try await host.hold(held, in: cluster.leases)
             host.crash()  // leaves `held` owned by host 1 on disk
 
-            let clean = try await Janitor.run(["--lease-dir", cluster.leases.path], daemon: host)
+            let clean = try await JanitorBinary.run(["--lease-dir", cluster.leases.path], daemon: host)
             #expect(clean.status == 1)
             #expect(clean.document?.error?.code == "daemon-unreachable")
             #expect(clean.result.stderr.contains("cannot reach the sanlock daemon"))
             #expect(clean.result.stderr.contains("nothing deleted"))
             #expect(FileManager.default.fileExists(atPath: cluster.leases.path(of: free)))
 
-            let dry = try await Janitor.run(["--lease-dir", cluster.leases.path, "--dry-run"], daemon: host)
+            let dry = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--dry-run"], daemon: host)
             #expect(dry.status == 0, "\(dry.result.stderr)")
             #expect(try dry.lease(free).action == "would-delete")
             #expect(try dry.lease(free).stateSource == "disk")
             #expect(try dry.lease(held).action == "kept")
             #expect(try dry.lease(held).reason == "held-by-host-unknown-state")
             #expect(try dry.lease(held).ownerHostId == 1)
-            #expect(dry.document?.warnings?.contains { $0.contains("cannot reach the sanlock daemon") } == true)
+            #expect(dry.document?.warnings?.strings?.contains { $0.contains("cannot reach the sanlock daemon") } == true)
         }
     }
 
@@ -163,12 +163,12 @@ struct SafetyTests {
             let host = try await cluster.startHost(1, join: false)
             let free = String(repeating: "c", count: 32)
             try await host.createLease(free, in: cluster.leases)
-            let clean = try await Janitor.run(["--lease-dir", cluster.leases.path], daemon: host)
+            let clean = try await JanitorBinary.run(["--lease-dir", cluster.leases.path], daemon: host)
             #expect(clean.status == 1)
             #expect(clean.document?.error?.code == "lockspace-not-joined")
             #expect(clean.result.stderr.contains("has not joined the lockspace __LIBVIRT__DISKS__"))
             #expect(FileManager.default.fileExists(atPath: cluster.leases.path(of: free)))
-            let dry = try await Janitor.run(["--lease-dir", cluster.leases.path, "-n"], daemon: host)
+            let dry = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "-n"], daemon: host)
             #expect(dry.status == 0)
             #expect(try dry.lease(free).action == "would-delete")
         }
@@ -183,7 +183,7 @@ struct SafetyTests {
             try FileManager.default.copyItem(atPath: cluster.leases.lockspacePath, toPath: other.lockspacePath)
             let free = String(repeating: "d", count: 32)
             try await host.createLease(free, in: other)
-            let run = try await Janitor.run(["--lease-dir", other.path], daemon: host)
+            let run = try await JanitorBinary.run(["--lease-dir", other.path], daemon: host)
             #expect(run.status == 1)
             #expect(run.document?.error?.code == "lockspace-joined-elsewhere")
             #expect(FileManager.default.fileExists(atPath: other.path(of: free)))
@@ -196,7 +196,7 @@ struct SafetyTests {
             let free = String(repeating: "9", count: 32)
             try await cluster.host(1).createLease(free, in: cluster.leases)
             let typo = cluster.scratch.path + "/run/libvirt/qemuu"
-            let run = try await Janitor.run(["--lease-dir", cluster.leases.path, "--status-dir", typo], daemon: cluster.host(1))
+            let run = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--status-dir", typo], daemon: cluster.host(1))
             #expect(run.status == 1)
             #expect(run.document?.error?.code == "configuration")
             #expect(run.result.stderr.contains("--status-dir \(typo): no such directory"))
@@ -208,7 +208,7 @@ struct SafetyTests {
     func missingLeaseDirectory() async throws {
         try await withCluster { cluster in
             let missing = cluster.scratch.path + "/no-such-dir"
-            let run = try await Janitor.run(["--lease-dir", missing], daemon: cluster.host(1))
+            let run = try await JanitorBinary.run(["--lease-dir", missing], daemon: cluster.host(1))
             #expect(run.status == 1)
             #expect(run.document?.error?.code == "lease-directory")
             #expect(run.result.stderr.contains(missing))
@@ -226,7 +226,7 @@ struct SafetyTests {
             // Let "nobody" reach the binary and list the directory.
             try await Command.run(["chmod", "o+rx", cluster.scratch.path, cluster.leases.path])
             let result = try await Command.run(
-                ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", Janitor.binary,
+                ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", JanitorBinary.binary,
                  "--config", "/nonexistent", "--lease-dir", cluster.leases.path],
                 environment: host.environment, check: false)
             #expect(result.status == 1)

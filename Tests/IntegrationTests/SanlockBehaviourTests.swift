@@ -327,7 +327,7 @@ extension SanlockBehaviourTests {
                 }.start()
             }
             try await Task.sleep(for: .milliseconds(300))
-            let run = try await Janitor.run(["--lease-dir", dir.path, "--any-host"], daemon: cluster.host(2))
+            let run = try await JanitorBinary.run(["--lease-dir", dir.path, "--any-host"], daemon: cluster.host(2))
             stop.store(true, ordering: .relaxed)
             await withCheckedContinuation { continuation in
                 group.notify(queue: .global()) { continuation.resume() }

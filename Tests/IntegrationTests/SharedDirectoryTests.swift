@@ -14,22 +14,22 @@ struct SharedDirectoryTests {
                 try await cluster.host(host).createLease(lease, in: cluster.leases)
                 try await cluster.host(host).release(try await cluster.host(host).hold(lease, in: cluster.leases))
             }
-            let run = try await Janitor.run(["--lease-dir", cluster.leases.path], daemon: cluster.host(1))
+            let run = try await JanitorBinary.run(["--lease-dir", cluster.leases.path], daemon: cluster.host(1))
             #expect(run.status == 0, "\(run.result.stderr)")
             #expect(try run.lease(theirs).action == "kept")
             #expect(try run.lease(theirs).reason == "last-held-by-live-host")
             #expect(try run.lease(theirs).ownerHostId == 2)
-            #expect(try run.lease(theirs).detail.contains("run the janitor on host 2"))
+            #expect(try run.lease(theirs).detail?.text?.contains("run the janitor on host 2") == true)
             #expect(try run.lease(ours).action == "deleted")
             #expect(try run.lease(ours).reason == "released")
 
             // Host 2's own janitor may delete it (no guest of host 2 uses it).
-            let there = try await Janitor.run(["--lease-dir", cluster.leases.path], daemon: cluster.host(2))
+            let there = try await JanitorBinary.run(["--lease-dir", cluster.leases.path], daemon: cluster.host(2))
             #expect(try there.lease(theirs).action == "deleted")
 
             try await cluster.host(2).createLease(theirs, in: cluster.leases)
             try await cluster.host(2).release(try await cluster.host(2).hold(theirs, in: cluster.leases))
-            let any = try await Janitor.run(["--lease-dir", cluster.leases.path, "--any-host"], daemon: cluster.host(1))
+            let any = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--any-host"], daemon: cluster.host(1))
             #expect(try any.lease(theirs).action == "deleted")
         }
     }
@@ -41,10 +41,10 @@ struct SharedDirectoryTests {
             try await cluster.host(2).createLease(lease, in: cluster.leases)
             try await cluster.host(2).release(try await cluster.host(2).hold(lease, in: cluster.leases))
 
-            let me = try await Janitor.run(["--lease-dir", cluster.leases.path, "--retired-host", "1"], daemon: cluster.host(1))
+            let me = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--retired-host", "1"], daemon: cluster.host(1))
             #expect(me.status == 1)
             #expect(me.document?.error?.code == "retiring-this-host")
-            let live = try await Janitor.run(["--lease-dir", cluster.leases.path, "--retired-host", "2"], daemon: cluster.host(1))
+            let live = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--retired-host", "2"], daemon: cluster.host(1))
             #expect(live.status == 1)
             #expect(live.document?.error?.code == "retired-host-live")
             // Just joined, host 2 may still read "unknown": treated as live.
@@ -76,13 +76,13 @@ struct SharedDirectoryTests {
             var failingAfter: Double?
             while failingAfter == nil, Date().timeIntervalSince(crashed) < 40 {
                 let start = Date()
-                let run = try await Janitor.run(["--lease-dir", cluster.leases.path], daemon: cluster.host(1))
+                let run = try await JanitorBinary.run(["--lease-dir", cluster.leases.path], daemon: cluster.host(1))
                 #expect(Date().timeIntervalSince(start) < 5, "a run blocked on a crashed owner")
                 #expect(run.status == 0)
                 for lease in held { #expect(FileManager.default.fileExists(atPath: cluster.leases.path(of: lease))) }
                 if try run.lease(held[0]).reason == "owner-host-failing" {
                     failingAfter = Date().timeIntervalSince(crashed)
-                    #expect(try run.lease(held[0]).detail.contains("retry after"))
+                    #expect(try run.lease(held[0]).detail?.text?.contains("retry after") == true)
                     #expect(try run.lease(released).reason == "last-held-by-failing-host")
                 } else {
                     #expect(try run.lease(held[0]).reason == "held-by-live-host")
@@ -93,15 +93,15 @@ struct SharedDirectoryTests {
             print("crashed host 2: failing after \(String(format: "%.1f", failing)) s")
 
             // Retiring a failing host: reported, its leases kept until dead.
-            let early = try await Janitor.run(["--lease-dir", cluster.leases.path, "--retired-host", "2"], daemon: cluster.host(1))
+            let early = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--retired-host", "2"], daemon: cluster.host(1))
             #expect(early.status == 0)
-            #expect(early.document?.warnings?.contains { $0.contains("host 2 is failing") && $0.contains("within 60 s") } == true)
+            #expect(early.document?.warnings?.strings?.contains { $0.contains("host 2 is failing") && $0.contains("within 60 s") } == true)
             #expect(early.document?.summary?.deleted == 0)
 
             // Wait for sanlock to declare it dead, then purge.
             var purge: JanitorRun?
             while Date().timeIntervalSince(crashed) < 180 {
-                let run = try await Janitor.run(["--lease-dir", cluster.leases.path, "--retired-host", "2"], daemon: cluster.host(1))
+                let run = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--retired-host", "2"], daemon: cluster.host(1))
                 if try run.lease(held[0]).reason != "owner-host-failing" {
                     purge = run
                     break
@@ -137,7 +137,7 @@ struct SharedDirectoryTests {
             try cluster.leases.createZeroFile(halfMade)
             try await Command.run(["touch", "-d", "2 hours ago", cluster.leases.path(of: old), cluster.leases.path(of: halfMade)])
 
-            let run = try await Janitor.run(["--lease-dir", cluster.leases.path, "--min-age", "30m"], daemon: host)
+            let run = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--min-age", "30m"], daemon: host)
             #expect(run.status == 0)
             #expect(try run.lease(fresh).action == "kept")
             #expect(try run.lease(fresh).reason == "too-recent")
@@ -146,7 +146,7 @@ struct SharedDirectoryTests {
             #expect(try run.lease(halfMade).reason == "uninitialised-abandoned")
             #expect(FileManager.default.fileExists(atPath: cluster.leases.path(of: fresh)))
 
-            let bad = try await Janitor.run(["--lease-dir", cluster.leases.path, "--min-age", "soon"], daemon: host)
+            let bad = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "--min-age", "soon"], daemon: host)
             #expect(bad.status == 64)
             #expect(bad.result.stderr.contains("The value 'soon' is invalid for '--min-age <duration>'"))
         }
@@ -169,18 +169,18 @@ struct SharedDirectoryTests {
             _ = "pid \(getpid())\n".withCString { write(fd, $0, strlen($0)) }
 
             let start = Date()
-            let run = try await Janitor.run(["--lease-dir", cluster.leases.path], daemon: host)
+            let run = try await JanitorBinary.run(["--lease-dir", cluster.leases.path], daemon: host)
             #expect(Date().timeIntervalSince(start) < 5)
             #expect(run.status == 3)
             #expect(run.document?.error?.code == "another-janitor-running")
             #expect(run.result.stderr.contains("another virt-sanlock-cleanup is working on this lease directory (pid \(getpid()))"))
             #expect(FileManager.default.fileExists(atPath: cluster.leases.path(of: free)))
             // A dry run takes no lock.
-            let dry = try await Janitor.run(["--lease-dir", cluster.leases.path, "-n"], daemon: host)
+            let dry = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "-n"], daemon: host)
             #expect(dry.status == 0)
 
             close(fd)
-            let after = try await Janitor.run(["--lease-dir", cluster.leases.path], daemon: host)
+            let after = try await JanitorBinary.run(["--lease-dir", cluster.leases.path], daemon: host)
             #expect(after.status == 0)
             #expect(try after.lease(free).action == "deleted")
         }
@@ -191,18 +191,19 @@ struct SharedDirectoryTests {
         try await withCluster(hosts: [1, 2]) { cluster in
             let names = (1...200).map { String(format: "%032x", 0xa0000 + $0) }
             try await createLeases(names, host: cluster.host(1), in: cluster.leases)
-            async let first = Janitor.run(["--lease-dir", cluster.leases.path, "--any-host"], daemon: cluster.host(1))
-            async let second = Janitor.run(["--lease-dir", cluster.leases.path, "--any-host"], daemon: cluster.host(2))
+            async let first = JanitorBinary.run(["--lease-dir", cluster.leases.path, "--any-host"], daemon: cluster.host(1))
+            async let second = JanitorBinary.run(["--lease-dir", cluster.leases.path, "--any-host"], daemon: cluster.host(2))
             let runs = try await [first, second]
             for run in runs { #expect(run.status == 0, "\(run.result.stderr)") }
             var deletedBy: [String: Int] = [:]
             for (index, run) in runs.enumerated() {
-                for lease in run.document?.leases ?? [] where lease.action == "deleted" {
-                    #expect(deletedBy[lease.name] == nil, "\(lease.name) deleted by both hosts")
-                    deletedBy[lease.name] = index + 1
+                for lease in run.document?.leases?.elements ?? [] where lease.action == "deleted" {
+                    let name = lease.name?.text ?? ""
+                    #expect(deletedBy[name] == nil, "\(name) deleted by both hosts")
+                    deletedBy[name] = index + 1
                 }
-                for lease in run.document?.leases ?? [] where names.contains(lease.name) {
-                    #expect(lease.action != "failed", "host \(index + 1): \(lease.name): \(lease.reason) \(lease.detail)")
+                for lease in run.document?.leases?.elements ?? [] where names.contains(lease.name?.text ?? "") {
+                    #expect(lease.action != "failed", "host \(index + 1): \(lease.name?.text ?? ""): \(lease.reason?.text ?? "") \(lease.detail?.text ?? "")")
                 }
             }
             #expect(deletedBy.count == 200)

@@ -1,62 +1,13 @@
 import Foundation
 
-/// The janitor's JSON report, decoded independently of the code that writes
-/// it, so the tests hold the documented schema to account.
-struct JanitorDocument: Decodable, Sendable {
-    struct Lease: Decodable, Sendable {
-        var name: String
-        var path: String
-        var kind: String
-        var action: String
-        var reason: String
-        var detail: String
-        var ownerHostId: UInt64?
-        var held: Bool?
-        var sharedHolders: [UInt64]?
-        var lver: UInt64?
-        var stateSource: String?
-        var sizeBytes: Int64?
-        var guest: String?
-        var guestState: String?
-        var disk: String?
-        var unknownDisk: Bool?
-    }
-
-    struct Summary: Decodable, Sendable {
-        var entries: Int
-        var deleted: Int
-        var wouldDelete: Int
-        var kept: Int
-        var failed: Int
-        var bytesReclaimed: Int64
-        var bytesReclaimable: Int64
-    }
-
-    struct Failure: Decodable, Sendable {
-        var code: String
-        var message: String
-    }
-
-    var schemaVersion: Int
-    var mode: String
-    var leaseDirectory: String
-    var hostId: UInt64?
-    var retiredHosts: [UInt64]?
-    var leases: [Lease]
-    var summary: Summary?
-    var error: Failure?
-    var warnings: [String]?
-
-    func lease(_ name: String) -> Lease? { leases.first { $0.name == name } }
-}
-
 struct JanitorRun: Sendable {
     var result: CommandResult
-    var document: JanitorDocument?
+    /// The JSON report, checked against the schema file.
+    var document: JSONValue?
 
     var status: Int32 { result.status }
 
-    func lease(_ name: String) throws -> JanitorDocument.Lease {
+    func lease(_ name: String) throws -> JSONValue {
         guard let lease = document?.lease(name) else {
             throw CommandError(command: ["lease \(name) not in report"], result: result)
         }
@@ -65,7 +16,7 @@ struct JanitorRun: Sendable {
 }
 
 /// Runs the built `virt-sanlock-cleanup` binary as a user would.
-enum Janitor {
+enum JanitorBinary {
     /// The executable next to the test bundle (`swift build` puts both in
     /// the same directory), unless VSC_BINARY names another.
     static var binary: String {
@@ -110,14 +61,17 @@ enum Janitor {
         var args = commandLine(arguments)
         if json { args += ["--format", "json"] }
         let result = try await Command.run(args, environment: env, check: false)
-        var document: JanitorDocument?
+        var document: JSONValue?
         if json, !result.stdout.isEmpty {
-            let decoder = JSONDecoder()
-            decoder.keyDecodingStrategy = .convertFromSnakeCase
             do {
-                document = try decoder.decode(JanitorDocument.self, from: Data(result.stdout.utf8))
+                document = try JSONValue(parsing: result.stdout)
             } catch {
                 throw CommandError(command: args + ["(invalid JSON: \(error))"], result: result)
+            }
+            let validation = try await ReportSchema.validate([result.stdout])
+            guard validation.succeeded else {
+                throw CommandError(command: args + ["(not valid against the schema: \(validation.stdout)\(validation.stderr))"],
+                                   result: result)
             }
         }
         return JanitorRun(result: result, document: document)
