@@ -23,7 +23,7 @@ BENCH_BINARY ?=
 # The end-to-end test's packages (libvirt with the sanlock plugin, qemu).
 E2E_PACKAGES := libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-sanlock qemu-system-x86 qemu-utils jq
 
-.PHONY: all deps build release check check-e2e check-ops check-faults check-fuzz faults fuzz test-unit test-integration demo man \
+.PHONY: all deps build release test check check-e2e check-ops check-faults check-fuzz faults fuzz test-unit test-integration demo man \
         bench bench-smoke clean \
         install install-bin install-man install-doc install-units install-cron uninstall
 
@@ -38,12 +38,19 @@ build: deps
 release: deps
 	$(SWIFT) build $(RELEASE)
 
-check: deps
+# The fast tier, for every change: unit tests and the daemon tests (real
+# sanlock daemons, the built binary), about 90 s after a build.
+test: deps
 	$(SWIFT) build --build-tests
 	@echo "== unit tests"
 	$(SWIFT) test --skip-build --skip IntegrationTests
 	@echo "== daemon tests (real sanlock daemons)"
 	$(SWIFT) test --skip-build --filter IntegrationTests --skip SanlockBehaviourTests
+
+# Everything, as CI runs it: the fast tier, then the in-process sanlock
+# suite, fault injection, fuzzing, libvirt end to end, the bench smoke and
+# the ops checks.
+check: test
 	@echo "== sanlock behaviour through the wrapper (in-process, own daemon)"
 	SANLOCK_RUN_DIR=$(INPROCESS_RUN_DIR) $(SWIFT) test --skip-build --filter SanlockBehaviourTests; \
 	    status=$$?; rm -rf $(INPROCESS_RUN_DIR); exit $$status
