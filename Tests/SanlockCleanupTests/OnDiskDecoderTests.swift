@@ -111,3 +111,25 @@ struct SanlockConnectionTests {
         }
     }
 }
+
+@Suite("sanlock result codes")
+struct SanlockCodeTests {
+    @Test("Codes have sanlock's names, errno values their symbols, and match errors by pattern")
+    func namesAndPatterns() {
+        #expect(SanlockCode.acquireIDLive.name == "SANLK_ACQUIRE_IDLIVE")
+        #expect(SanlockCode(rawValue: -243).name == "SANLK_ACQUIRE_IDLIVE")
+        #expect(SanlockCode.fileExists.name == "EEXIST" && SanlockCode.fileExists.rawValue == -EEXIST)
+        #expect(SanlockCode.noSpace.errno == .noSpace)
+        #expect(SanlockCode.leaderMagic.errno == nil)
+        #expect(SanlockCode(rawValue: -9999).name == "code -9999")
+        #expect(SanlockCode(rawValue: 7).message == "unexpected result 7")
+        let error = SanlockError(.acquire, code: -EEXIST)
+        let matched: String = switch error {
+        case SanlockCode.acquireIDLive: "idlive"
+        case SanlockCode.fileExists: "exists"
+        default: "other"
+        }
+        #expect(matched == "exists")
+        #expect(error.description == "sanlock_acquire failed: File exists (EEXIST, -17)")
+    }
+}

@@ -65,8 +65,10 @@ public struct SanlockView: Sendable {
     /// Why a cleaning run cannot proceed, or nil when it can.
     func problem() -> JanitorError? {
         if case .unreachable(let error) = availability {
-            if error.code == .permissionDenied || error.code == .notPermitted { return .sanlockPermissionDenied(error) }
-            return .daemonUnreachable(error)
+            switch error {
+            case SanlockCode.permissionDenied, SanlockCode.notPermitted: return .sanlockPermissionDenied(error)
+            default: return .daemonUnreachable(error)
+            }
         }
         if let error = lockspaceQueryError { return .daemonUnreachable(error) }
         guard let joined else {
