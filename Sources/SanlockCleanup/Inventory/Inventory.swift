@@ -34,9 +34,10 @@ public struct LeaseSite: Sendable {
             try findings.problem(.hostIDMismatch(given: given, joined: joined))
         }
         let thisHostID = sanlock.thisHostID ?? configuration.hostIDOverride ?? configuration.configuredHostID
-        logger.debug("this host", metadata: [
-            "host_id": "\(thisHostID.map(String.init) ?? "unknown")",
-            "source": "\(sanlock.thisHostID != nil ? "sanlock" : configuration.hostIDOverride != nil ? "--host-id" : "configuration")",
+        let source = sanlock.thisHostID != nil ? "sanlock" : configuration.hostIDOverride != nil ? "--host-id"
+            : configuration.configuredHostID != nil ? "host_id" : "none"
+        logger.debug("this host's id", metadata: [
+            "host_id": "\(thisHostID.map(String.init) ?? "unknown")", "source": "\(source)",
         ])
         return LeaseSite(directory: directory, sanlock: sanlock, thisHostID: thisHostID)
     }
