@@ -1,5 +1,5 @@
 import ArgumentParser
-import CProcessArguments
+import CLinux
 import Foundation
 import Logging
 import SanlockCleanup
