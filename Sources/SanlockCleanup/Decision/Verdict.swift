@@ -218,7 +218,7 @@ public enum Reason: Sendable, Hashable {
             error.code
         case .unreadable(let error), .replacedBeforeDeletion(let error), .unlinkFailed(let error, _), .removeFailed(let error),
              .invalidateFailed(let error, _):
-            error.condition == nil ? error.errno.rawValue : nil
+            error.errno?.rawValue
         default:
             nil
         }
