@@ -3,6 +3,8 @@ import CLinux
 import Foundation
 import Logging
 import SanlockCleanup
+import SystemCalls
+import SystemPackage
 
 @main
 struct VirtSanlockCleanup: ParsableCommand {
@@ -111,13 +113,13 @@ struct VirtSanlockCleanup: ParsableCommand {
     /// leaves empty when that read fails: parsed from nothing, `--dry-run`
     /// would become a cleaning run with every default.
     static func main() {
-        signal(SIGPIPE, SIG_IGN)
+        Syscall.ignoreSignal(SIGPIPE)
         SignalWatch.blockHandledSignals()
         let count = vsc_argument_count()
         guard count > 0 else {
             let message = "virt-sanlock-cleanup: error: cannot read the command line; nothing done\n"
-            _ = message.withCString { write(2, $0, strlen($0)) }
-            Glibc.exit(ExitStatus.fatal.rawValue)
+            try? FileDescriptor.standardError.writeFully(message.utf8)
+            Syscall.exit(ExitStatus.fatal.rawValue)
         }
         let arguments = (1..<count).map { index in
             vsc_argument(index).map { String(cString: $0) } ?? ""
@@ -199,7 +201,7 @@ struct VirtSanlockCleanup: ParsableCommand {
             // EIO or a full disk is, when nothing else went wrong.
             let lost = failure != EPIPE
             logger.log(level: lost ? .error : .warning,
-                       "the report could not be written to stdout (\(String(cString: strerror(failure)))); the deletions are as the metrics say")
+                       "the report could not be written to stdout (\(Errno(rawValue: failure))); the deletions are as the metrics say")
             if lost, exitCode == 0 { exitCode = ExitStatus.reportNotWritten.rawValue }
         }
         writeMetrics(report: report, exitCode: exitCode, started: started, logger: logger)
@@ -208,7 +210,7 @@ struct VirtSanlockCleanup: ParsableCommand {
 
     /// The watchdog is ending the process (see `SignalWatch`).
     private func waitForWatchdog() -> Never {
-        while true { sleep(60) }
+        while true { Syscall.sleep(seconds: 60) }
     }
 
     /// The run's configuration: the lock manager's file, then the flags.
