@@ -33,20 +33,31 @@ let package = Package(
             pkgConfig: "libxml-2.0",
             providers: [.apt(["libxml2-dev"])]
         ),
-        // The command line as glibc passed it, for when Swift's own copy
-        // (read from /proc) is missing.
-        .target(name: "CProcessArguments"),
+        // What Swift cannot see of glibc (O_DIRECT, dirent's d_name), and the
+        // command line as glibc passed it, for when Swift's own copy (read
+        // from /proc) is missing.
+        .target(name: "CLinux"),
+        // The one layer that makes system calls: everything above it uses
+        // Swift values, swift-system's types and typed errors.
+        .target(
+            name: "SystemCalls",
+            dependencies: [
+                "CLinux",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         // Swift wrappers above the seams: Swift values and typed errors only.
         .target(
             name: "Sanlock",
             dependencies: [
                 "CSanlock",
+                "SystemCalls",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .target(
             name: "LibXML",
-            dependencies: ["CLibXML2"]
+            dependencies: ["CLibXML2", "SystemCalls"]
         ),
         // The janitor itself, one folder per stage.
         .target(
@@ -54,6 +65,7 @@ let package = Package(
             dependencies: [
                 "Sanlock",
                 "LibXML",
+                "SystemCalls",
                 .product(name: "SystemPackage", package: "swift-system"),
                 "CMD5",
                 .product(name: "Logging", package: "swift-log"),
@@ -64,7 +76,9 @@ let package = Package(
             name: "virt-sanlock-cleanup",
             dependencies: [
                 "SanlockCleanup",
-                "CProcessArguments",
+                "SystemCalls",
+                "CLinux",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CSanlock
+import SystemCalls
 
 /// Calls that ask the sanlock daemon something without holding leases. The
 /// daemon is found through `SANLOCK_RUN_DIR` (default `/run/sanlock`), which
@@ -53,7 +54,7 @@ public enum SanlockClient {
             let rv = sanlock_get_hosts(lockspace, hostID, &array, &count, 0)
             defer { free(array) }
             if SanlockCode(rawValue: rv) == .resourceTemporarilyUnavailable, waited < patience {
-                usleep(100_000)
+                Syscall.sleep(seconds: 0.1)
                 waited += 0.1
                 continue
             }

@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import CSanlock
+import SystemCalls
+import SystemPackage
 
 /// A registered connection to the sanlock daemon. Leases acquired on it
 /// belong to this process; the daemon releases them if the connection closes
@@ -32,7 +34,7 @@ public struct SanlockConnection: ~Copyable {
         socket = rv
     }
 
-    deinit { close(socket) }
+    deinit { FileDescriptor(rawValue: socket).closeIgnoringErrors() }
 
     /// False once a call failed in a way that may have left part of a
     /// request or an answer on the socket. Every later call then fails with

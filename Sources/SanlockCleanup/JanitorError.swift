@@ -1,7 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Sanlock
+import SystemCalls
 
 /// Conditions under which the janitor deletes nothing and exits non-zero.
 public enum JanitorError: Error, Sendable, CustomStringConvertible {
@@ -97,6 +95,6 @@ public enum JanitorError: Error, Sendable, CustomStringConvertible {
     }
 
     static var runDirectory: String {
-        getenv("SANLOCK_RUN_DIR").map { String(cString: $0) } ?? "/run/sanlock"
+        Syscall.environmentVariable("SANLOCK_RUN_DIR") ?? "/run/sanlock"
     }
 }

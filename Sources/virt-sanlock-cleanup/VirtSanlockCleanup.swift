@@ -1,8 +1,10 @@
 import ArgumentParser
-import CProcessArguments
+import CLinux
 import Foundation
 import Logging
 import SanlockCleanup
+import SystemCalls
+import SystemPackage
 
 @main
 struct VirtSanlockCleanup: ParsableCommand {
@@ -40,13 +42,13 @@ struct VirtSanlockCleanup: ParsableCommand {
     /// leaves empty when that read fails: parsed from nothing, `--dry-run`
     /// would become a cleaning run with every default.
     static func main() {
-        signal(SIGPIPE, SIG_IGN)
+        Syscall.ignoreSignal(SIGPIPE)
         SignalWatch.blockHandledSignals()
         let count = vsc_argument_count()
         guard count > 0 else {
             let message = "virt-sanlock-cleanup: error: cannot read the command line; nothing done\n"
-            _ = message.withCString { write(2, $0, strlen($0)) }
-            Glibc.exit(ExitStatus.fatal.rawValue)
+            try? FileDescriptor.standardError.writeFully(message.utf8)
+            Syscall.exit(ExitStatus.fatal.rawValue)
         }
         let arguments = (1..<count).map { index in
             vsc_argument(index).map { String(cString: $0) } ?? ""
@@ -129,7 +131,7 @@ struct VirtSanlockCleanup: ParsableCommand {
             // EIO or a full disk is, when nothing else went wrong.
             let lost = failure != EPIPE
             logger.log(level: lost ? .error : .warning,
-                       "the report could not be written to stdout (\(String(cString: strerror(failure)))); the deletions are as the metrics say")
+                       "the report could not be written to stdout (\(Errno(rawValue: failure))); the deletions are as the metrics say")
             if lost, exitCode == 0 { exitCode = ExitStatus.reportNotWritten.rawValue }
         }
         writeMetrics(report: report, exitCode: exitCode, started: started, logger: logger)
@@ -138,7 +140,7 @@ struct VirtSanlockCleanup: ParsableCommand {
 
     /// The watchdog is ending the process (see `SignalWatch`).
     private func waitForWatchdog() -> Never {
-        while true { sleep(60) }
+        while true { Syscall.sleep(seconds: 60) }
     }
 
     /// The run's configuration: the lock manager's file, then the flags.
@@ -153,8 +155,7 @@ struct VirtSanlockCleanup: ParsableCommand {
         // one named on the command line must exist: a typo would hide every
         // running and paused guest.
         for directory in guests.statusDirectories {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            guard (try? Syscall.status(ofPath: directory.utf8))?.type == .directory else {
                 throw .statusDirectoryMissing(directory)
             }
         }

@@ -76,7 +76,7 @@ public struct LeaseRemover: Sendable {
         do {
             sector = try readLeaderSector(of: entry, expected: expected)
         } catch {
-            if error.condition == .replaced { return .failed(.replacedBeforeDeletion(error)) }
+            if error.code == .replaced { return .failed(.replacedBeforeDeletion(error)) }
             return .failed(.invalidateFailed(error, now: .intact))
         }
         // Our acquire made the lease version one more than the scan saw. If
@@ -99,8 +99,8 @@ public struct LeaseRemover: Sendable {
             try directory.writePrefix(of: entry.name, bytes: cleared, expected: expected)
         } catch {
             // Checked before writing: nothing was written.
-            if case .hardLinked(let links)? = error.condition { return .kept(.hardLinked(links: links)) }
-            if error.condition == .replaced { return .failed(.replacedBeforeDeletion(error)) }
+            if case .hardLinked(let links) = error.code { return .kept(.hardLinked(links: links)) }
+            if error.code == .replaced { return .failed(.replacedBeforeDeletion(error)) }
             // The write may have landed in part or whole (EIO after the
             // device took it): go on only if the sector now is ours, cleared.
             switch leaderNow(of: entry, expected: expected) {
@@ -112,7 +112,7 @@ public struct LeaseRemover: Sendable {
         do {
             try directory.unlink(entry.name, expected: expected)
         } catch {
-            if error.errno == .noSuchFileOrDirectory, error.condition == nil { return .kept(.vanished) }
+            if error.errno == .noSuchFileOrDirectory { return .kept(.vanished) }
             // The file stays: put our leader back so that the release frees
             // it normally and the guest that owns this disk can start.
             return .failed(.unlinkFailed(error, now: restore(sector, of: entry, expected: expected)))
@@ -177,8 +177,8 @@ public struct LeaseRemover: Sendable {
         do {
             try directory.unlink(entry.name, expected: before.identity)
         } catch {
-            if error.errno == .noSuchFileOrDirectory, error.condition == nil { return .kept(.vanished) }
-            if error.condition != nil { return .failed(.replacedBeforeDeletion(error)) }
+            if error.errno == .noSuchFileOrDirectory { return .kept(.vanished) }
+            if error.errno == nil { return .failed(.replacedBeforeDeletion(error)) }
             return .failed(.removeFailed(error))
         }
         return .deleted

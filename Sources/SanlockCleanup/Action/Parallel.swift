@@ -1,7 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+import SystemCalls
 
 /// Runs `body(worker)` for workers 0..<count and waits for all: worker 0 on
 /// the calling thread, the others on threads of their own. Dedicated threads
@@ -13,7 +11,7 @@ import Synchronization
 /// and a wait for it never ends, and Dispatch aborts when it cannot set up
 /// its epoll; here that worker's share runs on the calling thread instead.
 func onWorkerThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    var threads: [pthread_t] = []
+    var threads: [JoinableThread] = []
     var leftOver: [Int] = []
     for worker in 1..<max(1, count) {
         if let thread = startThread({ body(worker) }) {
@@ -24,32 +22,12 @@ func onWorkerThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     }
     body(0)
     for worker in leftOver { body(worker) }
-    for thread in threads { pthread_join(thread, nil) }
-}
-
-/// The closure a new thread runs, passed through pthread_create's pointer.
-private final class ThreadStart {
-    let run: @Sendable () -> Void
-    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    for thread in threads { thread.join() }
 }
 
 /// Starts a joinable thread with a 1 MiB stack; nil when none can be made.
-func startThread(_ run: @escaping @Sendable () -> Void) -> pthread_t? {
-    var attributes = pthread_attr_t()
-    guard pthread_attr_init(&attributes) == 0 else { return nil }
-    defer { pthread_attr_destroy(&attributes) }
-    _ = pthread_attr_setstacksize(&attributes, 1 << 20)
-    let start = Unmanaged.passRetained(ThreadStart(run))
-    var thread = pthread_t()
-    let rv = pthread_create(&thread, &attributes, { pointer in
-        Unmanaged<ThreadStart>.fromOpaque(pointer!).takeRetainedValue().run()
-        return nil
-    }, start.toOpaque())
-    guard rv == 0 else {
-        start.release()
-        return nil
-    }
-    return thread
+func startThread(_ run: @escaping @Sendable () -> Void) -> JoinableThread? {
+    JoinableThread.start(stackSize: 1 << 20, run)
 }
 
 /// Maps `items` through `transform` on `workers` threads, sharding by index

@@ -73,5 +73,5 @@ public enum PathState: Sendable, Hashable {
 extension FileSystemError {
     /// The errno of a failed system call; nil for a condition the janitor
     /// found without one.
-    var errorCode: Int32? { condition == nil ? errno.rawValue : nil }
+    var errorCode: Int32? { errno?.rawValue }
 }

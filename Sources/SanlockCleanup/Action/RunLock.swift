@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import SystemCalls
 import SystemPackage
 
 /// One janitor at a time per lease directory and host: an exclusive flock on
@@ -11,15 +9,15 @@ import SystemPackage
 /// kernel drops the lock when the process exits, however it exits.
 public final class RunLock: Sendable {
     public static let directory = "/run/virt-sanlock-cleanup"
-    private let descriptor: Int32
+    private let descriptor: FileDescriptor
     public let path: String
 
-    private init(descriptor: Int32, path: String) {
+    private init(descriptor: FileDescriptor, path: String) {
         self.descriptor = descriptor
         self.path = path
     }
 
-    deinit { close(descriptor) }
+    deinit { descriptor.closeIgnoringErrors() }
 
     public static func acquire(leaseDirectory: FileIdentity, hostID: UInt64?) throws(JanitorError) -> RunLock {
         try acquire(in: directory, leaseDirectory: leaseDirectory, hostID: hostID)
@@ -31,51 +29,70 @@ public final class RunLock: Sendable {
     /// file with one name owned by us, are refused rather than written
     /// through.
     static func acquire(in directory: String, leaseDirectory: FileIdentity, hostID: UInt64?) throws(JanitorError) -> RunLock {
-        func failure(_ path: String, _ code: Int32) -> JanitorError {
-            .runLock(FileSystemError(.open, path: path, errno: Errno(rawValue: code)))
+        func failure(_ path: String, _ error: SystemCallError) -> JanitorError {
+            .runLock(FileSystemError(.open, path: path, cause: error))
         }
-        if mkdir(directory, 0o700) != 0, errno != EEXIST { throw failure(directory, errno) }
-        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard directoryFD >= 0 else { throw failure(directory, errno) }
-        defer { close(directoryFD) }
-        var status = stat()
-        guard fstat(directoryFD, &status) == 0 else { throw failure(directory, errno) }
-        guard status.st_uid == geteuid(), status.st_mode & 0o022 == 0 else {
-            throw .runLock(FileSystemError(.open, path: directory, errno: .permissionDenied,
-                                           detail: "not owned by this user, or writable by others: refusing to lock through it"))
+        do throws(SystemCallError) {
+            try Syscall.makeDirectory(atPath: directory.utf8, permissions: [.ownerReadWriteExecute])
+        } catch {
+            if error.errno != .fileExists { throw failure(directory, error) }
+        }
+        let directoryFD: FileDescriptor
+        let status: Stat
+        do throws(SystemCallError) {
+            directoryFD = try .open(path: directory.utf8, .readOnly, options: [.directory, .noFollow, .closeOnExec])
+        } catch {
+            throw failure(directory, error)
+        }
+        defer { directoryFD.closeIgnoringErrors() }
+        do throws(SystemCallError) {
+            status = try directoryFD.status()
+        } catch {
+            throw failure(directory, error)
+        }
+        guard status.userID == Syscall.effectiveUserID(), status.permissions.isDisjoint(with: [.groupWrite, .otherWrite]) else {
+            throw .runLock(FileSystemError(.open, path: directory, condition: .untrustedDirectory))
         }
 
         let name = "lease-dir-\(leaseDirectory.device)-\(leaseDirectory.inode)-host-\(hostID.map(String.init) ?? "unknown").lock"
         let path = directory + "/" + name
-        let fd = openat(directoryFD, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw failure(path, errno) }
-        guard fstat(fd, &status) == 0 else {
-            let code = errno
-            close(fd)
-            throw failure(path, code)
+        let fd: FileDescriptor
+        let lockStatus: Stat
+        do throws(SystemCallError) {
+            fd = try directoryFD.open(entry: name.utf8, .readWrite,
+                                      options: [.create, .noFollow, .nonBlocking, .noControllingTerminal, .closeOnExec],
+                                      permissions: [.ownerReadWrite])
+        } catch {
+            throw failure(path, error)
         }
-        guard status.st_mode & S_IFMT == S_IFREG, status.st_nlink == 1, status.st_uid == geteuid() else {
-            close(fd)
-            throw .runLock(FileSystemError(.open, path: path, errno: .permissionDenied,
-                                           detail: "not a regular file with one name owned by this user: remove it"))
+        do throws(SystemCallError) {
+            lockStatus = try fd.status()
+        } catch {
+            fd.closeIgnoringErrors()
+            throw failure(path, error)
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let error = errno
+        guard lockStatus.type == .regular, lockStatus.linkCount == 1, lockStatus.userID == Syscall.effectiveUserID() else {
+            fd.closeIgnoringErrors()
+            throw .runLock(FileSystemError(.open, path: path, condition: .untrustedLockFile))
+        }
+        do throws(SystemCallError) {
+            try fd.lockExclusiveWithoutWaiting()
+        } catch {
             let holder = Self.holder(fd)
-            close(fd)
-            if error == EWOULDBLOCK { throw .anotherJanitorRunning(holder: holder) }
+            fd.closeIgnoringErrors()
+            if error.errno == .wouldBlock { throw .anotherJanitorRunning(holder: holder) }
             throw failure(path, error)
         }
         // Say who holds it, for the message a second run prints.
-        let text = Array("pid \(getpid())\n".utf8)
-        _ = ftruncate(fd, 0)
-        _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        let text = Array("pid \(Syscall.processID())\n".utf8)
+        _ = try? fd.truncate(toSize: 0)
+        _ = text.withUnsafeBytes { try? fd.write(at: 0, $0) }
         return RunLock(descriptor: fd, path: path)
     }
 
-    private static func holder(_ fd: Int32) -> String {
+    private static func holder(_ fd: FileDescriptor) -> String {
         var buffer = [UInt8](repeating: 0, count: 64)
-        let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        let count = buffer.withUnsafeMutableBytes { (try? fd.read(at: 0, into: $0)) ?? -1 }
         guard count > 0 else { return "pid unknown" }
         return String(decoding: buffer[..<count], as: UTF8.self).trimming("\n").escapingControlCharacters()
     }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import SystemCalls
 
 /// SIGTERM, SIGINT and SIGHUP, taken by a thread of their own with
 /// `sigwait`, not in signal context: the thread records the request in the
@@ -39,8 +40,7 @@ public final class SignalWatch: Sendable {
     /// arrives before the watch runs then waits for it instead of ending the
     /// process with its default action.
     public static func blockHandledSignals() {
-        var set = handledSet()
-        pthread_sigmask(SIG_BLOCK, &set, nil)
+        handledSet().block()
     }
 
     /// Starts the thread that waits for the signals. When no thread can be
@@ -49,24 +49,17 @@ public final class SignalWatch: Sendable {
     @discardableResult
     public func start() -> Bool {
         let started = startThread { [self] in
-            var set = Self.handledSet()
-            var number: Int32 = 0
-            while sigwait(&set, &number) != 0 {}
-            received(number)
+            received(Self.handledSet().wait())
         }
         guard started != nil else {
-            var set = Self.handledSet()
-            pthread_sigmask(SIG_UNBLOCK, &set, nil)
+            Self.handledSet().unblock()
             return false
         }
         return true
     }
 
-    private static func handledSet() -> sigset_t {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for number in handled { sigaddset(&set, number) }
-        return set
+    private static func handledSet() -> SignalSet {
+        SignalSet(handled)
     }
 
     /// Later signals stay blocked and pending: the first one decides.
@@ -82,13 +75,11 @@ public final class SignalWatch: Sendable {
             // itself is stuck.
             sleep(seconds: reportingGrace)
         }
-        _exit(128 + signal)
+        Syscall.exitImmediately(128 + signal)
     }
 
     private func sleep(seconds: Double) {
-        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
-        var remaining = timespec()
-        while nanosleep(&request, &remaining) != 0, errno == EINTR { request = remaining }
+        Syscall.sleep(seconds: seconds)
     }
 }
 

@@ -1,4 +1,5 @@
 import SystemPackage
+import SystemCalls
 
 /// A configuration problem: the file, the line when one is to blame, and,
 /// for a bad setting, its name.
@@ -84,24 +85,11 @@ public struct LockManagerConfig: Sendable, Hashable {
         guard !path.isEmpty else {
             throw ConfigurationError(path: path, message: "no configuration file named (empty path)")
         }
-        let bytes: [UInt8]
-        do {
-            bytes = try readFile(path)
-        } catch {
-            switch error {
-            case .missing:
-                var defaults = LockManagerConfig()
-                defaults.path = path
-                return defaults
-            case .notRegular:
-                throw ConfigurationError(path: path, message: "not a regular file")
-            case .tooLarge:
-                throw ConfigurationError(
-                    path: path,
-                    message: "file is larger than \(maximumFileSize) bytes, libvirt's limit for configuration files")
-            case .system(let errno, let operation):
-                throw ConfigurationError(path: path, errno: errno, message: "cannot \(operation) the file: \(errno)")
-            }
+        guard let bytes = try readFile(path) else {
+            // A missing file means libvirt's defaults.
+            var defaults = LockManagerConfig()
+            defaults.path = path
+            return defaults
         }
         return try parse(bytes: bytes, path: path)
     }
@@ -210,44 +198,29 @@ private struct SettingReader {
     }
 }
 
-private enum ReadFailure: Error {
-    case missing
-    case notRegular
-    case tooLarge
-    case system(Errno, operation: String)
-}
-
 /// Reads the whole file. Symlinks are followed (configuration management
 /// often links it), but the open never blocks (`O_NONBLOCK`: a FIFO or a
-/// device named as the file) and only a regular file is read.
-private func readFile(_ path: String) throws(ReadFailure) -> [UInt8] {
-    let descriptor: FileDescriptor
+/// device named as the file) and only a regular file is read. nil when there
+/// is no such file.
+private func readFile(_ path: String) throws(ConfigurationError) -> [UInt8]? {
     do {
-        descriptor = try FileDescriptor.open(
-            FilePath(path), .readOnly, options: [.closeOnExec, .nonBlocking])
+        return try BoundedFile.read(path: path.utf8, limit: LockManagerConfig.maximumFileSize, followSymlinks: true)
     } catch {
-        let errno = error as? Errno ?? .ioError
-        throw errno == .noSuchFileOrDirectory ? .missing : .system(errno, operation: "open")
-    }
-    defer { try? descriptor.close() }
-    let status: Stat
-    do {
-        status = try descriptor.stat()
-    } catch {
-        throw .system(error, operation: "stat")
-    }
-    guard status.type == .regular else { throw .notRegular }
-    var contents: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-    while true {
-        let count: Int
-        do {
-            count = try chunk.withUnsafeMutableBytes { try descriptor.read(into: $0) }
-        } catch {
-            throw .system(error as? Errno ?? .ioError, operation: "read")
+        switch error {
+        case .open(let failure) where failure.errno == .noSuchFileOrDirectory:
+            return nil
+        case .open(let failure):
+            throw ConfigurationError(path: path, errno: failure.errno, message: "cannot open the file: \(failure.errno)")
+        case .status(let failure):
+            throw ConfigurationError(path: path, errno: failure.errno, message: "cannot stat the file: \(failure.errno)")
+        case .read(let failure):
+            throw ConfigurationError(path: path, errno: failure.errno, message: "cannot read the file: \(failure.errno)")
+        case .notRegularFile:
+            throw ConfigurationError(path: path, message: "not a regular file")
+        case .tooLarge:
+            throw ConfigurationError(
+                path: path,
+                message: "file is larger than \(LockManagerConfig.maximumFileSize) bytes, libvirt's limit for configuration files")
         }
-        if count == 0 { return contents }
-        contents.append(contentsOf: chunk[..<count])
-        if contents.count > LockManagerConfig.maximumFileSize { throw .tooLarge }
     }
 }

@@ -34,13 +34,6 @@ public struct EntryName: Sendable, Hashable, Comparable, CustomStringConvertible
         lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
     }
 
-    /// Calls `body` with the name as a NUL-terminated C string.
-    func withCString<Result>(_ body: (UnsafePointer<CChar>) throws -> Result) rethrows -> Result {
-        try (bytes + [0]).withUnsafeBufferPointer { buffer in
-            try buffer.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) }
-        }
-    }
-
     private static func hexEscape(_ byte: UInt8) -> String {
         let hex = String(byte, radix: 16)
         return "\\x" + (hex.count == 1 ? "0" + hex : hex)

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Sanlock
+import SystemCalls
 
 /// What the local sanlock daemon says: whether it is there, whether this
 /// host joined the lockspace (and from which file), and which hosts of the
@@ -48,10 +49,10 @@ public struct SanlockView: Sendable {
             view.lockspaceQueryError = error
         }
         if let joined = view.joined {
-            var byPath = stat()
             let ours = try? directory.status(of: EntryName(lockspace))
-            view.joinedFromThisDirectory = stat(joined.path, &byPath) == 0 && joined.offset == 0
-                && ours?.identity == FileIdentity(device: UInt64(byPath.st_dev), inode: UInt64(byPath.st_ino))
+            let byPath = try? Syscall.status(ofPath: joined.path.utf8)
+            view.joinedFromThisDirectory = byPath != nil && joined.offset == 0
+                && ours?.identity == byPath.map(FileIdentity.init)
             do {
                 let hosts = try SanlockClient.hosts(in: lockspace)
                 view.hosts = Dictionary(hosts.map { ($0.hostID, $0) }, uniquingKeysWith: { first, _ in first })

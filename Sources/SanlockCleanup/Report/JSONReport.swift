@@ -1,5 +1,6 @@
 import Foundation
 import Sanlock
+import SystemCalls
 
 /// The report for machines: one JSON document, schema in
 /// man/virt-sanlock-cleanup-report.schema.json; bump `schemaVersion` on any
@@ -56,17 +57,16 @@ public enum JSONReport {
     static func timestamp(_ secondsSinceEpoch: Double) -> String? {
         // -62167219200 is 0000-01-01T00:00:00Z, 253402300800 is 10000-01-01.
         let floored = secondsSinceEpoch.rounded(.down)
-        guard floored >= -62_167_219_200, floored < 253_402_300_800, var seconds = time_t(exactly: floored) else {
+        guard floored >= -62_167_219_200, floored < 253_402_300_800,
+              let time = Syscall.utcCalendarTime(secondsSinceEpoch: Int64(floored)) else {
             return nil
         }
-        var parts = tm()
-        guard gmtime_r(&seconds, &parts) != nil else { return nil }
-        func digits(_ value: Int32, _ count: Int) -> String {
+        func digits(_ value: Int, _ count: Int) -> String {
             let text = String(value)
             return String(repeating: "0", count: max(0, count - text.count)) + text
         }
-        return "\(digits(parts.tm_year + 1900, 4))-\(digits(parts.tm_mon + 1, 2))-\(digits(parts.tm_mday, 2))T"
-            + "\(digits(parts.tm_hour, 2)):\(digits(parts.tm_min, 2)):\(digits(parts.tm_sec, 2))Z"
+        return "\(digits(time.year, 4))-\(digits(time.month, 2))-\(digits(time.day, 2))T"
+            + "\(digits(time.hour, 2)):\(digits(time.minute, 2)):\(digits(time.second, 2))Z"
     }
 
     static func timestamp(_ date: Date) -> String? { timestamp(date.timeIntervalSince1970) }

@@ -1,8 +1,7 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import Synchronization
+import SystemCalls
+import SystemPackage
 
 /// Where stderr goes decides how the janitor talks: a person at a terminal,
 /// the systemd journal, or a file or mail (cron).
@@ -17,13 +16,12 @@ public enum LogDestination: Sendable, Hashable {
 
     /// Looks at file descriptor 2 and the environment.
     public static func detect(environment: [String: String], descriptor: Int32 = 2) -> LogDestination {
-        var status = stat()
-        let described = fstat(descriptor, &status) == 0
-        if let stream = environment["JOURNAL_STREAM"], described,
-           stream == "\(status.st_dev):\(status.st_ino)" {
+        let status = try? FileDescriptor(rawValue: descriptor).status()
+        if let stream = environment["JOURNAL_STREAM"], let status,
+           stream == "\(status.deviceID.rawValue):\(status.inode.rawValue)" {
             return .journal
         }
-        return isatty(descriptor) == 1 ? .terminal : .plain
+        return FileDescriptor(rawValue: descriptor).isTerminal ? .terminal : .plain
     }
 
     /// syslog priority of a log level (sd-daemon(3) prefixes).
@@ -144,22 +142,12 @@ public final class ProgressBar: Sendable {
     }
 
     private static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+        Syscall.monotonicSeconds()
     }
 }
 
 /// Unbuffered, so lines from several threads never interleave mid-line.
 func writeStandardError(_ text: String) {
-    var bytes = Array(text.utf8)
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
-        if written < 0, errno == EINTR { continue }
-        guard written > 0 else { return }
-        offset += written
-    }
-    bytes.removeAll()
+    try? FileDescriptor.standardError.writeFully(text.utf8)
 }
 

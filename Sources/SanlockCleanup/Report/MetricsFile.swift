@@ -1,7 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Prometheus
+import SystemCalls
 import SystemPackage
 
 /// Metrics for node_exporter's textfile collector: what one run found and
@@ -68,21 +66,9 @@ public enum MetricsFile {
     /// regular file, at most 1 MiB of it, and a value that is not a plausible
     /// time is ignored.
     public static func lastSuccess(in path: String) -> Double? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
-        var bytes = [UInt8](repeating: 0, count: 1 << 20)
-        var count = 0
-        while count < bytes.count {
-            let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
-            if got < 0, errno == EINTR { continue }
-            guard got > 0 else { break }
-            count += got
-        }
+        guard let bytes = try? BoundedFile.readPrefix(path: path.utf8, limit: 1 << 20) else { return nil }
         let name = prefix + "last_success_timestamp_seconds "
-        for line in String(decoding: bytes[..<count], as: UTF8.self).split(separator: "\n") where line.hasPrefix(name) {
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix(name) {
             guard let value = Double(line.dropFirst(name.count).trimmingCharacters(" ")),
                   value.isFinite, value > 0, value < 253_402_300_800 else { return nil }
             return value
@@ -101,35 +87,47 @@ public enum MetricsFile {
         let directory = slash.map { String(path[...$0]) } ?? ""
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
         // node_exporter reads only *.prom files: the temporary name is not one.
-        let temporary = directory + ".\(base).\(getpid()).tmp"
-        let flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC
-        var fd = open(temporary, flags, 0o644)
-        if fd < 0, errno == EEXIST {
-            // Left by a killed run that had our pid: removing a name never
-            // touches what it names.
-            unlink(temporary)
-            fd = open(temporary, flags, 0o644)
+        let temporary = directory + ".\(base).\(Syscall.processID()).tmp"
+        let options: FileDescriptor.OpenOptions = [.create, .exclusiveCreate, .noFollow, .nonBlocking,
+                                                   .noControllingTerminal, .closeOnExec]
+        func create() throws(SystemCallError) -> FileDescriptor {
+            try .open(path: temporary.utf8, .writeOnly, options: options, permissions: [.ownerReadWrite, .groupRead, .otherRead])
         }
-        guard fd >= 0 else { throw FileSystemError(.write, path: temporary, errno: Errno(rawValue: errno)) }
-        var bytes = Array(text.utf8)
-        var offset = 0
-        var failure: Errno?
-        while offset < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else {
-                failure = Errno(rawValue: count < 0 ? errno : EIO)
-                break
+        let fd: FileDescriptor
+        do throws(SystemCallError) {
+            do throws(SystemCallError) {
+                fd = try create()
+            } catch where error.errno == .fileExists {
+                // Left by a killed run that had our pid: removing a name never
+                // touches what it names.
+                try? Syscall.unlink(path: temporary.utf8)
+                fd = try create()
             }
-            offset += count
+        } catch {
+            throw FileSystemError(.write, path: temporary, cause: error)
         }
-        bytes.removeAll()
-        if failure == nil, fsync(fd) != 0 { failure = Errno(rawValue: errno) }
-        if close(fd) != 0, failure == nil, errno != EINTR { failure = Errno(rawValue: errno) }
-        if failure == nil, rename(temporary, path) != 0 { failure = Errno(rawValue: errno) }
+        var failure: SystemCallError?
+        do throws(SystemCallError) {
+            try fd.writeFully(text.utf8)
+            try fd.synchronize()
+        } catch {
+            failure = error
+        }
+        do throws(SystemCallError) {
+            try fd.closeReportingErrors()
+        } catch where error.errno != .interrupted {
+            failure = failure ?? error
+        } catch {}
+        if failure == nil {
+            do throws(SystemCallError) {
+                try Syscall.rename(fromPath: temporary.utf8, toPath: path.utf8)
+            } catch {
+                failure = error
+            }
+        }
         if let failure {
-            unlink(temporary)
-            throw FileSystemError(.write, path: path, errno: failure)
+            try? Syscall.unlink(path: temporary.utf8)
+            throw FileSystemError(.write, path: path, cause: failure)
         }
         removeStaleTemporaries(in: directory.isEmpty ? "." : directory, base: base)
     }
@@ -137,17 +135,14 @@ public enum MetricsFile {
     /// Removes temporary files of earlier runs that were killed between
     /// writing and renaming (`.BASE.PID.tmp` whose process is gone).
     static func removeStaleTemporaries(in directory: String, base: String) {
-        guard let stream = opendir(directory) else { return }
-        defer { closedir(stream) }
+        guard let stream = try? DirectoryStream(path: directory.utf8) else { return }
         let prefix = ".\(base)."
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+        while let bytes = try? stream.nextName() {
+            let name = String(decoding: bytes, as: UTF8.self)
             guard name.hasPrefix(prefix), name.hasSuffix(".tmp") else { continue }
             let middle = name.dropFirst(prefix.count).dropLast(4)
-            guard let pid = Int32(middle), pid > 0, pid != getpid(), !ProcessLiveness.isAlive(pid) else { continue }
-            unlinkat(dirfd(stream), name, 0)
+            guard let pid = Int32(middle), pid > 0, pid != Syscall.processID(), !ProcessLiveness.isAlive(pid) else { continue }
+            try? stream.descriptor.unlink(entry: bytes)
         }
     }
 }

@@ -49,7 +49,7 @@ extension EntryNature {
                 return "not a sanlock lease (magic 0x\(hex(magic)))"
             }
         case .unreadable(let error):
-            return "cannot examine it: \(error.detail ?? error.errno.description)"
+            return "cannot examine it: \(error.message)"
         case .vanished:
             return "disappeared during the run"
         }
@@ -137,11 +137,11 @@ extension RemovalFailure {
         case .invalidateFailed(let error, let now):
             return "could not invalidate it (\(error)); \(now.sentence)"
         case .replacedBeforeDeletion(let error):
-            return "\(error.detail ?? "\(error.errno)") during the run: nothing was written, the path is left as it is now"
+            return "\(error.message) during the run: nothing was written, the path is left as it is now"
         case .unlinkFailed(let error, let now):
-            return "could not unlink it (\(error.detail ?? error.errno.description)); \(now.sentence)"
+            return "could not unlink it (\(error.message)); \(now.sentence)"
         case .removeFailed(let error):
-            return "could not unlink it (\(error.errno)); left unchanged"
+            return "could not unlink it (\(error.message)); left unchanged"
         case .interrupted(let signal):
             return "not attempted: the run was interrupted (signal \(signal))"
         case .connectionFailed(let error):

@@ -1,7 +1,6 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+import SystemCalls
+import SystemPackage
 
 /// stdout for the report, written with write(2) in 64 KiB pieces (a large
 /// report is not built in memory first).
@@ -16,11 +15,11 @@ public final class StandardOutput: Sendable {
         var failure: Int32?
     }
 
-    private let descriptor: Int32
+    private let descriptor: FileDescriptor
     private let state = Mutex(State())
 
     public init(descriptor: Int32 = 1) {
-        self.descriptor = descriptor
+        self.descriptor = FileDescriptor(rawValue: descriptor)
     }
 
     public func write(_ text: String) {
@@ -41,15 +40,10 @@ public final class StandardOutput: Sendable {
     private func flush(_ state: inout State) {
         defer { state.buffer.removeAll(keepingCapacity: true) }
         guard state.failure == nil else { return }
-        var offset = 0
-        while offset < state.buffer.count {
-            let written = state.buffer.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else {
-                state.failure = written < 0 ? errno : EIO
-                return
-            }
-            offset += written
+        do throws(SystemCallError) {
+            try descriptor.writeFully(state.buffer)
+        } catch {
+            state.failure = error.errno.rawValue
         }
     }
 }

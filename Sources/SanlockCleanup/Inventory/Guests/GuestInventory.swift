@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import LibXML
+import SystemCalls
+import SystemPackage
 
 /// Every guest libvirt describes on this host: live ones from the status
 /// directories, persistent ones from the config directories, and every file
@@ -117,39 +119,33 @@ public struct GuestInventory: Sendable {
     /// Names ending in `.xml`, sorted by bytes; `nil` when the directory
     /// does not exist.
     static func xmlEntryNames(in directory: String) throws(GuestSourceError) -> [EntryName]? {
-        guard let stream = opendir(directory) else {
-            let code = errno
-            if code == ENOENT { return nil }
-            throw GuestSourceError(file: directory, message: "cannot open directory: \(String(cString: strerror(code)))")
+        let stream: DirectoryStream
+        do throws(SystemCallError) {
+            stream = try DirectoryStream(path: directory.utf8)
+        } catch {
+            if error.errno == .noSuchFileOrDirectory { return nil }
+            throw GuestSourceError(file: directory, message: "cannot open directory: \(error.errno)")
         }
-        defer { closedir(stream) }
+        let listed: [[UInt8]]
+        do throws(SystemCallError) {
+            listed = try stream.names()
+        } catch {
+            throw GuestSourceError(file: directory, message: "cannot read directory: \(error.errno)")
+        }
         let suffix = Array(".xml".utf8)
-        var names: [EntryName] = []
-        while true {
-            errno = 0
-            guard let entry = readdir(stream) else {
-                let code = errno
-                if code != 0 {
-                    throw GuestSourceError(file: directory, message: "cannot read directory: \(String(cString: strerror(code)))")
-                }
-                break
-            }
-            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) }
-            // libvirt loads every entry whose name ends in ".xml" (hidden ones
-            // too), so the same set is read here.
-            if bytes.count >= suffix.count, Array(bytes.suffix(suffix.count)) == suffix {
-                names.append(EntryName(bytes: bytes))
-            }
-        }
-        return names.sorted()
+        // libvirt loads every entry whose name ends in ".xml" (hidden ones
+        // too), so the same set is read here.
+        return listed.filter { $0.count >= suffix.count && Array($0.suffix(suffix.count)) == suffix }
+            .map(EntryName.init(bytes:)).sorted()
     }
 
     private static func entryExists(_ pathBytes: [UInt8]) -> Bool {
-        var status = stat()
-        let rv = (pathBytes + [0]).withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { lstat($0.baseAddress!, &status) }
+        do throws(SystemCallError) {
+            _ = try Syscall.status(ofPath: pathBytes, followSymlinks: false)
+            return true
+        } catch {
+            return error.errno != .noSuchFileOrDirectory
         }
-        return rv == 0 || errno != ENOENT
     }
 }
 
@@ -161,7 +157,11 @@ public enum ProcessLiveness {
     /// the host's pid namespace: elsewhere every qemu looks gone.
     public static func isAlive(_ pid: Int32) -> Bool {
         guard pid > 0 else { return false }
-        if kill(pid, 0) == 0 { return true }
-        return errno != ESRCH
+        do throws(SystemCallError) {
+            try Syscall.probeProcess(pid)
+            return true
+        } catch {
+            return error.errno != .noSuchProcess
+        }
     }
 }

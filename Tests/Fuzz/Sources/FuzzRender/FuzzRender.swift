@@ -148,14 +148,13 @@ private func fileSystemError(_ input: inout FuzzReader) -> FileSystemError {
     let operations: [FileSystemError.Operation] = [.openDirectory, .readDirectory, .stat, .open, .read, .write, .unlink]
     let operation = operations[Int(input.byte()) % operations.count]
     let path = input.string(maxLength: 40)
-    let conditions: [FileSystemError.Condition] = [.replaced, .pathMoved, .hardLinked(links: input.integer()), .shortSector]
+    let conditions: [FileSystemError.Code] = [.replaced, .pathMoved, .hardLinked(links: input.integer()), .shortSector,
+                                              .untrustedDirectory, .untrustedLockFile]
     let selector = Int(input.byte())
     if selector < conditions.count * 16 {
         return FileSystemError(operation, path: path, condition: conditions[selector % conditions.count])
     }
-    // Other details the tool writes are fixed sentences.
-    return FileSystemError(operation, path: path, errno: Errno(rawValue: Int32(input.byte())),
-                           detail: input.bool() ? "not a regular file with one name owned by this user: remove it" : nil)
+    return FileSystemError(operation, path: path, errno: Errno(rawValue: Int32(input.byte())))
 }
 
 private func optionalHost(_ input: inout FuzzReader) -> UInt64? {

@@ -1,4 +1,4 @@
-#include "process_arguments.h"
+#include "CLinux.h"
 
 #include <stddef.h>
 

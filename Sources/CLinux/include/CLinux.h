@@ -1,0 +1,30 @@
+/* What Swift cannot see of glibc, and the command line as glibc passed it.
+ * The only C of the project besides the system libraries' headers; used by
+ * the SystemCalls target (and the executable, for the command line). */
+#ifndef VSC_CLINUX_H
+#define VSC_CLINUX_H
+
+#include <dirent.h>
+
+/* O_DIRECT: glibc declares it only under _GNU_SOURCE, which Swift's import of
+ * <fcntl.h> does not define; its value differs between architectures, so it
+ * comes from the header (clinux.c), never from a table of our own. */
+extern const int clinux_O_DIRECT;
+
+/* The NUL-terminated name of a directory entry (d_name is a fixed-size array
+ * in the header, which Swift imports as a tuple). */
+const char *clinux_dirent_name(const struct dirent *entry);
+
+/* The process's argv as glibc hands it to ELF constructors. Swift's
+ * CommandLine.arguments is found at run time by reading /proc/self/maps; when
+ * that read fails (EIO, EACCES, an exhausted fd table) it is silently EMPTY,
+ * and a command line parsed from nothing is a cleaning run with every default
+ * (measured: `--dry-run` deleted leases). These never fail. */
+
+/* argc as the process was started with, or 0 if the constructor did not run. */
+int vsc_argument_count(void);
+
+/* argv[index] for 0 <= index < vsc_argument_count(); NULL otherwise. */
+const char *vsc_argument(int index);
+
+#endif
