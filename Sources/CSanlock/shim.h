@@ -51,4 +51,13 @@ static inline struct sanlk_resource *vsc_resource_new(const char *lockspace,
     return res;
 }
 
+/* sanlock_get_lockspaces, sanlock_get_hosts and sanlock_read_resource_owners
+ * hand back arrays that libsanlock_client allocated with malloc, and
+ * vsc_resource_new a calloc'd resource; the caller frees them, through the
+ * seam that gave them. */
+static inline void vsc_sanlock_free(void *array)
+{
+    free(array);
+}
+
 #endif

@@ -22,7 +22,7 @@ public enum SanlockClient {
         var array: UnsafeMutablePointer<sanlk_lockspace>?
         var count: Int32 = 0
         let rv = sanlock_get_lockspaces(&array, &count, 0)
-        defer { free(array) }
+        defer { vsc_sanlock_free(array) }
         // -ENOSPC is never returned with a NULL count; a daemon without
         // lockspaces answers 0 with count 0.
         guard rv >= 0 else { throw SanlockError(.getLockspaces, code: rv) }
@@ -52,7 +52,7 @@ public enum SanlockClient {
             var array: UnsafeMutablePointer<sanlk_host>?
             var count: Int32 = 0
             let rv = sanlock_get_hosts(lockspace, hostID, &array, &count, 0)
-            defer { free(array) }
+            defer { vsc_sanlock_free(array) }
             if SanlockCode(rawValue: rv) == .resourceTemporarilyUnavailable, waited < patience {
                 Syscall.sleep(seconds: 0.1)
                 waited += 0.1
@@ -76,7 +76,7 @@ public enum SanlockClient {
             var array: UnsafeMutablePointer<sanlk_host>?
             var count: Int32 = 0
             let rv = sanlock_read_resource_owners(res, 0, &array, &count)
-            defer { free(array) }
+            defer { vsc_sanlock_free(array) }
             guard rv >= 0 else { throw SanlockError(.readResourceOwners, code: rv) }
             let owners = (0..<(array == nil ? 0 : Int(max(0, count)))).map { index in
                 let host = array![index]

@@ -27,7 +27,7 @@ public struct SanlockResource: Sendable, Hashable, CustomStringConvertible {
         guard let resource = vsc_resource_new(lockspace, name, path, offset, &error) else {
             throw SanlockError(operation, code: error)
         }
-        defer { free(resource) }
+        defer { vsc_sanlock_free(resource) }
         return try body(resource)
     }
 }
