@@ -46,6 +46,12 @@ build() {
     # working): measured 20x the executions per second for FuzzLeader, 4x for
     # FuzzClassifier, 2x for FuzzRender, and a shorter build.
     # With pipefail the pipeline fails exactly when swift build does.
+    # SwiftPM keeps the build plan of a path dependency (the project) when
+    # only that package's manifest changed, and then misses its new targets
+    # ("no such module"): plan again after Package.swift changes.
+    if [ "$root/Package.swift" -nt "$scratch/debug.yaml" ]; then
+        rm -f "$scratch/debug.yaml" "$scratch/build.db"
+    fi
     swift build --package-path "$here" --scratch-path "$scratch" -c debug \
         --sanitize fuzzer --sanitize address -Xswiftc -sanitize=fuzzer,address -Xswiftc -O 2>&1 \
         | { grep -v -e 'ld.gold: warning: Cannot export local symbol' || true; }
