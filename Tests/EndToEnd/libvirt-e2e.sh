@@ -24,15 +24,18 @@
 # has parsed the whole file before the first step runs.
 set -euo pipefail
 export LC_ALL=C
+# Sourced before anything is mounted: inside the namespace, a checkout under
+# /var would be hidden.
+# shellcheck source=SCRIPTDIR/../lib/test-functions.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-functions.sh"
 
-ls_name=__LIBVIRT__DISKS__
 guest=vsc-e2e-guest
 
 # ------------------------------------------------------------------ outside --
 outside() {
     binary=$(realpath "${1:?usage: $0 path/to/virt-sanlock-cleanup}")
     [ -x "$binary" ] || { echo "not an executable: $binary" >&2; exit 1; }
-    [ "$(id -u)" = 0 ] || { echo "the end-to-end test starts libvirtd and sanlock: run it as root" >&2; exit 1; }
+    need_root "the end-to-end test starts libvirtd and sanlock"
     local command file
     for command in unshare libvirtd virsh qemu-system-x86_64 qemu-img sanlock augtool jq md5sum; do
         command -v "$command" >/dev/null || { echo "missing command: $command (make check-e2e installs the packages)" >&2; exit 1; }
@@ -44,11 +47,12 @@ outside() {
     # directory): the test never creates or writes the machine's own.
     [ -d /etc/libvirt ] || { echo "missing /etc/libvirt (package libvirt-clients)" >&2; exit 1; }
 
-    # On a real disk: sanlock opens leases with O_DIRECT, which tmpfs refuses.
-    base=$(mktemp -d /var/tmp/vsc-e2e-XXXXXX)
+    # The library's sandbox is on a real disk (sanlock opens leases with
+    # O_DIRECT, which tmpfs refuses); its EXIT trap removes it.
+    make_sandbox vsc-e2e
+    base=$sandbox
     child=""
-    trap cleanup_outside EXIT
-    trap 'exit 130' INT TERM HUP
+    on_exit kill_namespace
 
     # Private copies of the user and group databases with the accounts the
     # Debian build of libvirtd looks up before it reads qemu.conf: it fails
@@ -80,9 +84,8 @@ free_id() {  # file first-candidate: the first id from there that no entry of fi
     echo "$id"
 }
 
-cleanup_outside() {
-    local status=$? inner
-    trap '' INT TERM HUP
+kill_namespace() {
+    local inner
     # Normally the namespace is gone by now. If this script was interrupted,
     # kill the namespace's first process (the inner script): the kernel then
     # kills everything else in the namespace (libvirtd, qemu, the sanlock
@@ -99,8 +102,6 @@ cleanup_outside() {
         wait "$child" 2>/dev/null || true
         echo "interrupted: the test's namespace was killed with everything in it" >&2
     fi
-    rm -rf "$base"
-    exit "$status"
 }
 
 # ------------------------------------------------------------------ helpers --
@@ -110,6 +111,7 @@ cleanup_outside() {
 elapsed() { awk -v now="$EPOCHREALTIME" -v t0="${1:-$t0}" 'BEGIN { printf "%5.1f", now - t0 }'; }
 say() { printf '[%ss] %s\n' "$(elapsed)" "$*" >&7; }
 note() { printf '%s\n' "$*" | sed 's/^/         /' >&7; }
+# Not the library's counting fail: a failed check ends the test here.
 fail() {
     failed=$((failed + 1))
     say "FAILED: $*"
@@ -137,14 +139,9 @@ end_step() {  # adds the current step's duration to the timings
 
 # Every command that talks to a daemon is bounded in time.
 virsh() { timeout 60 virsh -q -c qemu:///system "$@"; }
-lease_name() { printf %s "$1" | md5sum | cut -c1-32; }
 lease_files() { find "$leases" -mindepth 1 -maxdepth 1 ! -name "$ls_name" -printf '%f\n' | sort; }
-resource() { echo "$ls_name:$1:$leases/$1:0"; }
-make_lease() {  # a lease file as libvirt makes one: 1 MiB, sanlock_init
-    dd if=/dev/zero of="$leases/$1" bs=1M count=1 status=none
-    sanlock client init -r "$(resource "$1")" >/dev/null
-}
-leader() { sanlock direct read_leader -r "$(resource "$1")" 2>/dev/null | grep -E '^(owner_id|lver|timestamp) ' | tr '\n' ' '; }
+lease() { make_lease "$SANLOCK_RUN_DIR" "$leases" "$1"; }   # as libvirt makes one
+leader() { sanlock direct read_leader -r "$(resource "$leases" "$1")" 2>/dev/null | grep -E '^(owner_id|lver|timestamp) ' | tr '\n' ' '; }
 held_leases() { sanlock client status 2>/dev/null | awk '$1 == "r" { split($2, f, ":"); print f[2] }' | sort -u; }
 alive() { kill -0 "$1" 2>/dev/null; }
 wait_gone() {  # pid seconds
@@ -200,9 +197,9 @@ inside() {
     trap 'last_error="line $LINENO: $BASH_COMMAND (exit $?)"' ERR
     base=$VSC_E2E_BASE binary=$VSC_E2E_BINARY t0=$VSC_E2E_T0
     passed=0 failed=0 runs=0 timings="" step_name="" step_start=$t0
-    sanlock_pid="" libvirtd_pid="" qemu_pid=""
+    libvirtd_pid="" qemu_pid=""
     # A step that fails exits through here. An interruption is handled
-    # outside (see cleanup_outside).
+    # outside (see kill_namespace).
     trap cleanup_inside EXIT
 
     # The private filesystem view. /var goes last: the sources of the other
@@ -251,10 +248,7 @@ cleanup_inside() {
     for pid in $(cat /run/libvirt/qemu/*.pid 2>/dev/null) $qemu_pid; do
         if alive "$pid"; then kill -9 "$pid" 2>/dev/null || true; fi
     done
-    if [ -n "$sanlock_pid" ] && alive "$sanlock_pid"; then
-        sanlock client shutdown -f 1 >/dev/null 2>&1 || true
-        wait_gone "$sanlock_pid" 10 || kill -9 "$sanlock_pid" 2>/dev/null || true
-    fi
+    stop_sanlock /run/sanlock
     if [ "$status" != 0 ]; then
         for log in /var/log/libvirt/libvirtd.log "/var/log/libvirt/qemu/$guest.log" /var/log/sanlock.log; do
             [ -s "$log" ] || continue
@@ -275,10 +269,8 @@ cleanup_inside() {
 # ------------------------------------------------------------------- step 1 --
 step1() {
     step 1 "a private sanlock daemon and libvirtd in a private mount and PID namespace ($base)"
-    SANLOCK_PRIVILEGED=0 sanlock daemon -D -w 0 -U root -G root -l 0 -e vsc-e2e-host1 >"$out/sanlock.out" 2>&1 7>&- 8>&- &
-    sanlock_pid=$!
-    for _ in $(seq 200); do sanlock client status >/dev/null 2>&1 && break; sleep 0.05; done
-    check "the sanlock daemon answers" sanlock client status >/dev/null
+    # -N: this namespace's /var/log is private already.
+    check "the sanlock daemon answers" start_sanlock -N -o "$out/sanlock.out" /run/sanlock vsc-e2e-host1
 
     cat >/etc/libvirt/qemu.conf <<'CONF'
 lock_manager = "sanlock"
@@ -291,14 +283,7 @@ dynamic_ownership = 0
 remember_owner = 0
 stdio_handler = "file"
 CONF
-    cat >/etc/libvirt/qemu-sanlock.conf <<CONF
-auto_disk_leases = 1
-disk_lease_dir = "$leases"
-host_id = 1
-io_timeout = 2
-user = "root"
-group = "root"
-CONF
+    qemu_sanlock_conf "$leases" 1 'io_timeout = 2' 'user = "root"' 'group = "root"' >/etc/libvirt/qemu-sanlock.conf
     cat >/etc/libvirt/libvirtd.conf <<'CONF'
 log_filters = "1:locking"
 log_outputs = "1:file:/var/log/libvirt/libvirtd.log"
@@ -393,10 +378,10 @@ step3() {
     # The disk of a guest that no longer exists, never acquired, and one that
     # ran once (acquired and released by this host).
     gone_never=$(lease_name "$images/deleted-guest.qcow2")
-    make_lease "$gone_never"
+    lease "$gone_never"
     gone_released=$(lease_name "$images/retired-guest.qcow2")
-    make_lease "$gone_released"
-    sanlock client command -r "$(resource "$gone_released")" -c /bin/true >/dev/null 2>&1
+    lease "$gone_released"
+    sanlock client command -r "$(resource "$leases" "$gone_released")" -c /bin/true >/dev/null 2>&1
     # Failed hot-plugs. A missing file (like a bad target) is refused before
     # the lock manager is asked; a wrong format is refused by qemu after
     # libvirt created the lease, acquired it for the guest and released it.
@@ -434,7 +419,7 @@ step3() {
     check "the guest is paused" same "$(virsh domstate "$guest")" paused
     check "a paused guest holds no lease (libvirt released them)" same "$(held_leases)" ""
     gone_paused=$(lease_name "$images/another-deleted-guest.qcow2")
-    make_lease "$gone_paused"
+    lease "$gone_paused"
     janitor paused --min-age 0
     check "janitor (paused): exit status 0" same "$janitor_rc" 0
     check "janitor (paused): rw disk's lease kept" expect_lease "$rw_lease" kept used-by-guest "$guest" paused

@@ -8,32 +8,23 @@
 # libvirt, sanlock or /usr/local. Run as root. Usage: Tests/Ops/check-install.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=SCRIPTDIR/../lib/test-functions.sh
+. Tests/lib/test-functions.sh
 
-[ "$(id -u)" = 0 ] || { echo "check-install: starts a sanlock daemon: run it as root" >&2; exit 1; }
+need_root "check-install: starts a sanlock daemon"
 .ci/deps man-db
 
 name=virt-sanlock-cleanup
 prefix=/usr/local
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
 
-base=$(mktemp -d /var/tmp/vsc-install-XXXXXX)
+make_sandbox vsc-install
+base=$sandbox
 root=$base/root                       # DESTDIR
-export SANLOCK_RUN_DIR="$base/run"
+host1=$base/run                       # the sanlock daemon's run directory
+export SANLOCK_RUN_DIR=$host1
 leases="$base/lease dir"
-ls_name=__LIBVIRT__DISKS__
-holders=()
 lock_holder=""
-cleanup() {
-    [ -n "$lock_holder" ] && kill "$lock_holder" 2>/dev/null || true
-    for pid in "${holders[@]}"; do kill "$pid" 2>/dev/null || true; done
-    sanlock client shutdown -f 1 >/dev/null 2>&1 || true
-    for _ in $(seq 40); do [ -n "${daemon:-}" ] && kill -0 "$daemon" 2>/dev/null || break; sleep 0.05; done
-    [ -f "$SANLOCK_RUN_DIR/sanlock.pid" ] && kill -9 "$(cat "$SANLOCK_RUN_DIR/sanlock.pid")" 2>/dev/null || true
-    rm -rf "$base"
-}
-trap cleanup EXIT
+on_exit '[ -z "$lock_holder" ] || kill "$lock_holder" 2>/dev/null'
 
 # --- make install ------------------------------------------------------------
 echo "-- make install DESTDIR=$root PREFIX=$prefix"
@@ -60,42 +51,21 @@ found=$(MANPATH=$root$prefix/share/man man -w $name 2>&1)
 [ "$found" = "$manpage" ] && ok "man -w $name finds the installed page" || fail "man -w $name: $found"
 
 # --- a sandbox: private sanlock daemon, lease directory, configuration --------
-escape() { printf %s "$1" | sed 's/:/\\:/g'; }
-lease_name() { printf %s "$1" | md5sum | cut -c1-32; }
-resource() { echo "$ls_name:$1:$(escape "$leases/$1"):0"; }
-make_lease() {
-    dd if=/dev/zero of="$leases/$1" bs=1M count=1 status=none
-    sanlock client init -r "$(resource "$1")" >/dev/null
-}
-hold() {
-    sanlock client command -r "$(resource "$1")" -c /bin/sh -c "touch '$base/held-$1'; exec sleep 600" >/dev/null 2>&1 &
-    holders+=($!)
-    for _ in $(seq 100); do [ -e "$base/held-$1" ] && return; sleep 0.05; done
-    echo "could not hold $1" >&2; exit 1
-}
 echo "-- a private sanlock daemon (SANLOCK_RUN_DIR=$SANLOCK_RUN_DIR)"
-mkdir -p "$SANLOCK_RUN_DIR/log" "$leases" "$base/status" "$base/definitions"
-SANLOCK_PRIVILEGED=0 unshare -m --propagation private sh -c \
-    'mount --bind "$SANLOCK_RUN_DIR/log" /var/log && exec sanlock daemon -D -w 0 -U root -G root -l 0 -e check-install-host1' \
-    >"$base/daemon.log" 2>&1 &
-daemon=$!; disown "$daemon"
-for _ in $(seq 100); do sanlock client status >/dev/null 2>&1 && break; sleep 0.05; done
-dd if=/dev/zero of="$leases/$ls_name" bs=1M count=1 status=none
-sanlock client init -o 1 -s "$ls_name:0:$(escape "$leases/$ls_name"):0" >/dev/null
-sanlock client add_lockspace -o 1 -s "$ls_name:1:$(escape "$leases/$ls_name"):0" >/dev/null
-cat >"$base/qemu-sanlock.conf" <<CONF
-auto_disk_leases = 1
-disk_lease_dir = "$leases"
-host_id = 1
-CONF
+mkdir -p "$leases" "$base/status" "$base/definitions"
+start_sanlock "$host1" check-install-host1
+init_lockspace "$host1" "$leases"
+join_lockspace "$host1" "$leases" 1
+qemu_sanlock_conf "$leases" 1 >"$base/qemu-sanlock.conf"
 # The unit and the cron entry rely on the configuration for the lease
 # directory; the sandbox appends its own configuration, guest directories and
 # minimum age to their exact command lines.
 sandbox_args=(--config "$base/qemu-sanlock.conf" --status-dir "$base/status" --config-dir "$base/definitions" --min-age 0)
 
-free1=$(lease_name /var/lib/libvirt/images/old1.qcow2); make_lease "$free1"
-free2=$(lease_name /var/lib/libvirt/images/old2.qcow2); make_lease "$free2"
-busy=$(lease_name /var/lib/libvirt/images/busy.qcow2); make_lease "$busy"; hold "$busy"
+lease() { make_lease "$host1" "$leases" "$1"; }
+free1=$(lease_name /var/lib/libvirt/images/old1.qcow2); lease "$free1"
+free2=$(lease_name /var/lib/libvirt/images/old2.qcow2); lease "$free2"
+busy=$(lease_name /var/lib/libvirt/images/busy.qcow2); lease "$busy"; hold_lease "$host1" "$leases" "$busy"
 echo notes >"$leases/README.txt"
 present() { [ -e "$leases/$1" ]; }
 
@@ -147,7 +117,7 @@ cron_command=$(sed -E 's/^[[:space:]]*([^[:space:]]+[[:space:]]+){6}//' <<<"$ent
 # under DESTDIR and the sandbox arguments appended to the janitor's command.
 sandbox_quoted=$(printf ' %q' "${sandbox_args[@]}")
 cron_sandboxed="${cron_command//$prefix\/sbin\//$root$prefix/sbin/}$sandbox_quoted"
-free3=$(lease_name /var/lib/libvirt/images/old3.qcow2); make_lease "$free3"
+free3=$(lease_name /var/lib/libvirt/images/old3.qcow2); lease "$free3"
 echo "-- cron: $cron_command  (+${sandbox_quoted})"
 status=0
 env -i PATH=/usr/bin:/bin SHELL=/bin/sh HOME=/root LOGNAME=root SANLOCK_RUN_DIR="$SANLOCK_RUN_DIR" \
@@ -210,5 +180,4 @@ else
         || fail "left after make uninstall: $(value left)"
 fi
 
-[ "$failures" = 0 ] || { echo "check-install: $failures failure(s)" >&2; exit 1; }
-echo "check-install: all passed"
+finish check-install

@@ -16,39 +16,38 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-[ "$(id -u)" = 0 ] || { echo "check-systemd: run it as root" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/../lib/test-functions.sh
+. Tests/lib/test-functions.sh
+
+need_root check-systemd
 .ci/deps systemd
 
 name=virt-sanlock-cleanup
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-skip() {
-    if [ "${CI:-}" = true ]; then echo "FAIL: $*" >&2; exit 1; fi
-    echo "skipped: $*"; exit 0
-}
 
 if [ -d /run/systemd/system ]; then
     echo "note: systemd runs this machine; a private instance is used anyway, to leave it alone"
 fi
 getent passwd sanlock >/dev/null || skip "no sanlock user (the sanlock package creates it)"
 
-base=$(mktemp -d /var/tmp/vsc-systemd-XXXXXX)
+make_sandbox vsc-systemd
+base=$sandbox
 chmod 0755 "$base"
 cgroup=""
 pid1=""
-cleanup() {
+launcher=""
+# The namespace's sanlock daemon is told to stop, then the namespace's PID 1
+# is killed, and with it everything in there.
+cleanup_namespace() {
     if [ -n "$pid1" ] && [ -d "/proc/$pid1" ]; then
         in_ns sanlock client shutdown -f 1 >/dev/null 2>&1 || true
         kill -9 "$pid1" 2>/dev/null || true
     fi
-    [ -n "${launcher:-}" ] && wait "$launcher" 2>/dev/null || true
+    [ -z "$launcher" ] || wait "$launcher" 2>/dev/null || true
     if [ -n "$cgroup" ] && [ -d "$cgroup" ]; then
         for _ in $(seq 50); do find "$cgroup" -depth -type d -exec rmdir {} + 2>/dev/null; [ -d "$cgroup" ] || break; sleep 0.1; done
     fi
-    rm -rf "$base"
 }
-trap cleanup EXIT
+on_exit cleanup_namespace
 in_ns() { nsenter -t "$pid1" -m -p -u -C -- "$@"; }
 
 make --no-print-directory -s install DESTDIR="$base/root" >"$base/install.log" 2>&1 \
@@ -123,33 +122,24 @@ case ${state:-} in
 esac
 
 # sanlock, as its package runs it: as the sanlock user; a sandbox lockspace.
-in_ns env SANLOCK_PRIVILEGED=0 unshare -m --propagation private sh -c \
-    'mount --bind /run/vsc-log /var/log && exec sanlock daemon -D -w 0 -U sanlock -G sanlock -l 0 -e check-systemd-host1' \
-    >"$base/daemon.log" 2>&1 &
-disown $!
-for _ in $(seq 100); do in_ns sanlock client status >/dev/null 2>&1 && break; sleep 0.05; done
-in_ns sanlock client status >/dev/null 2>&1 || { cat "$base/daemon.log" >&2; fail "sanlock did not start"; exit 1; }
+# Its run directory, log directory and lease directory are paths inside the
+# namespace; the library reaches them through in_ns.
+dir=/var/lib/libvirt/sanlock
+start_sanlock -x in_ns -u sanlock -l /run/vsc-log -o "$base/daemon.log" /run/sanlock check-systemd-host1 \
+    || { fail "sanlock did not start"; exit 1; }
 socket=$(in_ns stat -c '%A %U:%G' /run/sanlock/sanlock.sock)
 echo "-- sanlock daemon up, /run/sanlock/sanlock.sock $socket"
-dir=/var/lib/libvirt/sanlock ls_name=__LIBVIRT__DISKS__
-lease_name() { printf %s "$1" | md5sum | cut -c1-32; }
-make_lease() {   # as libvirt makes them with user/group = sanlock: sanlock-owned, 0600
-    dd if=/dev/zero of="$base/leases/$1" bs=1M count=1 status=none
-    chown sanlock:sanlock "$base/leases/$1"; chmod 0600 "$base/leases/$1"
-    [ "$1" = $ls_name ] || in_ns sanlock client init -r "$ls_name:$1:$dir/$1:0" >/dev/null
-}
-make_lease $ls_name
-in_ns sanlock client init -o 1 -s "$ls_name:0:$dir/$ls_name:0" >/dev/null
-in_ns sanlock client add_lockspace -o 1 -s "$ls_name:1:$dir/$ls_name:0" >/dev/null
-free1=$(lease_name /var/lib/libvirt/images/old1.qcow2); make_lease "$free1"
-free2=$(lease_name /var/lib/libvirt/images/old2.qcow2); make_lease "$free2"
+# Lease files as libvirt makes them with user/group = sanlock: sanlock-owned, 0600.
+lease() { make_lease /run/sanlock "$dir" "$1"; }
+init_lockspace /run/sanlock "$dir"
+join_lockspace /run/sanlock "$dir" 1
+free1=$(lease_name /var/lib/libvirt/images/old1.qcow2); lease "$free1"
+free2=$(lease_name /var/lib/libvirt/images/old2.qcow2); lease "$free2"
 # A running guest whose lease is free (as while it migrates or pauses): its
 # "qemu" belongs to another user, and only kill(pid, 0) can see it.
-guest=$(lease_name /var/lib/libvirt/images/web1.qcow2); make_lease "$guest"
+guest=$(lease_name /var/lib/libvirt/images/web1.qcow2); lease "$guest"
 qemu=$(in_ns sh -c 'setpriv --reuid=65534 --regid=65534 --clear-groups sleep 600 >/dev/null 2>&1 & echo $!')
-in_ns sh -c "cat >/run/libvirt/qemu/web1.xml" <<XML
-<domstatus state='running' reason='booted' pid='$qemu'><domain type='kvm' id='1'><name>web1</name><devices><disk type='file' device='disk'><source file='/var/lib/libvirt/images/web1.qcow2'/><target dev='vda'/></disk></devices></domain></domstatus>
-XML
+guest_xml web1 /var/lib/libvirt/images/web1.qcow2 "state='running' reason='booted' pid='$qemu'" | in_ns sh -c "cat >/run/libvirt/qemu/web1.xml"
 chmod 0755 "$base/leases"; chown root:root "$base/leases"
 touch -d '2 hours ago' "$base/leases"/*
 present() { [ -e "$base/leases/$1" ]; }
@@ -199,7 +189,7 @@ in_ns kill "$holder"
 
 # --- CAP_DAC_OVERRIDE is what lets root reach sanlock's socket ---------------
 dropin nocaps "$(printf '[Service]\nCapabilityBoundingSet=\n')"
-free3=$(lease_name /var/lib/libvirt/images/old3.qcow2); make_lease "$free3"; touch -d '2 hours ago' "$base/leases/$free3"
+free3=$(lease_name /var/lib/libvirt/images/old3.qcow2); lease "$free3"; touch -d '2 hours ago' "$base/leases/$free3"
 in_ns systemctl start $name.service 2>/dev/null && started=0 || started=$?
 result=$(show Result) status=$(show ExecMainStatus)
 present "$free3" && [ "$started" != 0 ] && [ "$result" = exit-code ] && [ "$status" = 1 ] && ok "without CAP_DAC_OVERRIDE it fails closed (exit 1, nothing deleted)" \
@@ -207,5 +197,4 @@ present "$free3" && [ "$started" != 0 ] && [ "$result" = exit-code ] && [ "$stat
 report
 dropin nocaps ""
 
-[ "$failures" = 0 ] || { echo "check-systemd: $failures failure(s)" >&2; exit 1; }
-echo "check-systemd: all passed"
+finish check-systemd

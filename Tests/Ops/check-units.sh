@@ -7,17 +7,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-[ "$(id -u)" = 0 ] || { echo "check-units: run as root (it installs packages and uses a mount namespace)" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/../lib/test-functions.sh
+. Tests/lib/test-functions.sh
+
+need_root "check-units: it installs packages and uses a mount namespace"
 .ci/deps systemd
 
 name=virt-sanlock-cleanup
 sbin=/usr/local/sbin/$name
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
 
-base=$(mktemp -d /var/tmp/vsc-units-XXXXXX)
-trap 'rm -rf "$base"' EXIT
+make_sandbox vsc-units
+base=$sandbox
 
 # --- the cron entry --------------------------------------------------------
 cron=cron/$name
@@ -134,5 +134,4 @@ make --no-print-directory -s install-units install-cron DESTDIR="$other" PREFIX=
     && ! grep -rq /usr/local "$other" \
     && ok "PREFIX=/opt/vsc: unit and cron entry name /opt/vsc/sbin/$name" || fail "PREFIX=/opt/vsc: paths not rewritten"
 
-[ "$failures" = 0 ] || { echo "check-units: $failures failure(s)" >&2; exit 1; }
-echo "check-units: all passed"
+finish check-units

@@ -69,7 +69,8 @@ struct TestLeaseDirectory: Sendable {
 
 /// A private sanlock daemon standing in for one host (domain.md §6): its own
 /// SANLOCK_RUN_DIR, no watchdog, its own /var/log through a mount namespace,
-/// a fixed host name so a rejoin after a crash is not delayed.
+/// a fixed host name so a rejoin after a crash is not delayed. The recipe is
+/// the shell scripts' one, Tests/lib/test-functions.sh.
 final class TestSanlockDaemon: @unchecked Sendable {
     let runDirectory: String
     let hostName: String
@@ -79,6 +80,11 @@ final class TestSanlockDaemon: @unchecked Sendable {
 
     var environment: [String: String] { ["SANLOCK_RUN_DIR": runDirectory] }
 
+    /// The test scripts' shell library, run as a command.
+    private static let testFunctions = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("lib/test-functions.sh").path
+
     private init(runDirectory: String, hostName: String, process: Process) {
         self.runDirectory = runDirectory
         self.hostName = hostName
@@ -86,19 +92,13 @@ final class TestSanlockDaemon: @unchecked Sendable {
     }
 
     static func start(runDirectory: String, hostName: String) async throws -> TestSanlockDaemon {
-        try FileManager.default.createDirectory(atPath: runDirectory + "/log", withIntermediateDirectories: true)
-        let process = try Command.start(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c",
-             "mount --bind \"$SANLOCK_RUN_DIR/log\" /var/log && exec sanlock daemon -D -w 0 -U root -G root -l 0 -e \"$1\"",
-             "sh", hostName],
-            environment: ["SANLOCK_RUN_DIR": runDirectory, "SANLOCK_PRIVILEGED": "0"],
-            logFile: runDirectory + "/daemon.out")
+        // `sanlock-daemon` execs into the daemon, so `process` is the daemon
+        // itself (ours to reap); `wait-sanlock` returns once it answers and
+        // fails at once if it exits (its output: runDirectory/daemon.out).
+        let process = try Command.start([testFunctions, "sanlock-daemon", runDirectory, hostName])
         let daemon = TestSanlockDaemon(runDirectory: runDirectory, hostName: hostName, process: process)
         do {
-            try await waitUntil(timeout: 10, "sanlock daemon \(hostName)") {
-                guard process.isRunning else { throw TimeoutError(what: "daemon exited early", seconds: 0) }
-                return try await daemon.client(["status"], check: false).succeeded
-            }
+            try await Command.run([testFunctions, "wait-sanlock", runDirectory, String(process.processIdentifier)])
         } catch {
             process.terminate()
             throw error
@@ -187,8 +187,9 @@ final class TestSanlockDaemon: @unchecked Sendable {
         }
     }
 
-    /// `unshare … exec sanlock` leaves sanlock as the child's image, but be
-    /// sure no daemon of ours outlives the test: find it by its pid file.
+    /// `test-functions.sh sanlock-daemon` execs down to sanlock, so the
+    /// child is the daemon, but be sure no daemon of ours outlives the test:
+    /// find it by its pid file.
     private func killDaemonChildren() {
         if let text = try? String(contentsOfFile: runDirectory + "/sanlock.pid", encoding: .utf8),
            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {

@@ -1,0 +1,440 @@
+#!/bin/bash
+# Tests/lib/test-functions.sh: what the test scripts share, in the manner of
+# systemd's test/test-functions. Every script that needs a sandbox, a private
+# sanlock daemon, leases or ok/FAIL counting sources it:
+#
+#   # shellcheck source=SCRIPTDIR/../lib/test-functions.sh
+#   . "$(dirname "$0")/../lib/test-functions.sh"
+#
+# Sourcing defines functions and a few variables (ls_name, sandbox, held_pid,
+# tf_failed) and changes no shell option: each script keeps its own
+# `set -euo pipefail`. The functions report failures by their exit status
+# and a message on stderr, never by exiting, so they also work inside
+# `if`/`||`, where bash ignores set -e.
+#
+# Functions that talk to a sanlock daemon take its run directory (its
+# SANLOCK_RUN_DIR) as their first argument, not one global, so that a harness
+# with several "hosts" (two daemons sharing a lease directory, see domain.md
+# §9) can drive each by name.
+#
+# Run rather than sourced, it is a command for callers that are not bash (the
+# Swift integration tests' SanlockTestHost), so that the daemon recipe exists
+# once:
+#   test-functions.sh sanlock-daemon [-N] [-u USER] [-l LOG_DIR] RUN_DIR HOST_NAME
+#       becomes a private sanlock daemon (exec: the caller's child process is
+#       the daemon itself, and the caller reaps it); output in RUN_DIR/daemon.out
+#   test-functions.sh wait-sanlock RUN_DIR [PID]
+#       returns once that daemon answers; fails at once if PID dies, or after 10 s
+
+# libvirt's lockspace: every lease of auto_disk_leases lives in it.
+ls_name=__LIBVIRT__DISKS__
+
+# ------------------------------------------------------------ checks ------
+# fail counts and goes on, so a run reports every failure at once; finish
+# turns the count into the exit status. The output lines are the ones the
+# scripts have always printed ("ok: ...", "FAIL: ..." on stderr).
+tf_failed=0
+
+ok() { echo "ok: $*"; }
+fail() { echo "FAIL: $*" >&2; tf_failed=$((tf_failed + 1)); }
+
+# skip MESSAGE: this machine cannot run the test: exit 0 with a message. Under
+# CI (CI=true) a skip would hide a broken setup, so it is a failure there.
+skip() {
+    if [ "${CI:-}" = true ]; then echo "FAIL: $*" >&2; exit 1; fi
+    echo "skipped: $*"
+    exit 0
+}
+
+# finish NAME: the last line of a script: exit 1 if any check failed.
+finish() {
+    if [ "$tf_failed" != 0 ]; then echo "$1: $tf_failed failure(s)" >&2; exit 1; fi
+    echo "$1: all passed"
+}
+
+# need_root WHY: the tests start daemons and use mount namespaces.
+need_root() {
+    [ "$(id -u)" = 0 ] || { echo "$1: run it as root" >&2; exit 1; }
+}
+
+# ------------------------------------------------------------ sandbox -----
+# One directory per run under /var/tmp (sanlock opens leases with O_DIRECT,
+# which tmpfs refuses), and one EXIT trap that undoes everything: the
+# scripts' own steps (on_exit), then the lease holders and sanlock daemons
+# this shell started, then the sandbox. The exit status is kept. The daemons
+# get SIGKILL, not an orderly shutdown (1-2 s each): their lockspace and
+# leases are removed with the sandbox, and without a watchdog (-w 0) a killed
+# daemon harms nothing.
+sandbox=""
+_tf_hooks=()
+_tf_holders=()
+declare -A _tf_daemon_pid=() _tf_daemon_via=() _tf_daemon_user=()
+_tf_armed=""
+
+# make_sandbox PREFIX: creates /var/tmp/PREFIX-XXXXXX, its path in $sandbox.
+make_sandbox() {
+    sandbox=$(mktemp -d "/var/tmp/$1-XXXXXX") || return 1
+    _tf_arm
+}
+
+# on_exit CODE: shell code (usually a function name) the trap runs first, in
+# the order given: what the script started that the library does not know
+# (libvirtd, a namespace, a lock holder). It runs with set +eu; the script's
+# exit status is in $tf_exit_status.
+on_exit() {
+    _tf_hooks+=("$1")
+    _tf_arm
+}
+
+_tf_arm() {
+    [ -z "$_tf_armed" ] || return 0
+    _tf_armed=1
+    trap _tf_exit EXIT
+    # A signal ends the script through the EXIT trap too (SIGPIPE: a reader
+    # such as `| head` went away).
+    trap 'exit 129' HUP
+    trap 'exit 130' INT
+    trap 'exit 141' PIPE
+    trap 'exit 143' TERM
+}
+
+_tf_exit() {
+    local status=$? hook pid run
+    # shellcheck disable=SC2034  # for the hooks
+    tf_exit_status=$status
+    trap - EXIT
+    trap '' HUP INT PIPE TERM
+    set +eu
+    for hook in "${_tf_hooks[@]}"; do eval "$hook"; done
+    for pid in "${_tf_holders[@]}"; do
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null    # reaped: no "Killed" line from bash
+    done
+    for run in "${!_tf_daemon_pid[@]}"; do kill_sanlock "$run"; done
+    [ -z "$sandbox" ] || rm -rf "$sandbox"
+    exit "$status"
+}
+
+# Whether PID is a process that has not exited: kill -0 also succeeds on a
+# zombie, which a daemon we did not start (or did not reap yet) can be.
+_tf_alive() {
+    local key value
+    { while read -r key value _; do
+        if [ "$key" = State: ]; then [ "$value" != Z ]; return; fi
+    done <"/proc/$1/status"; } 2>/dev/null
+    return 1
+}
+
+# A daemon or a holder started by a script must not keep the script's other
+# descriptors open (the e2e test's report on fd 7, a pipe to make): only 0,
+# 1 and 2 go along.
+_tf_close_fds() {
+    local fd
+    for fd in /proc/"$BASHPID"/fd/*; do
+        fd=${fd##*/}
+        case $fd in 0|1|2) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
+    done
+}
+
+# ------------------------------------------------------------ sanlock -----
+# A private sanlock daemon (domain.md §6): its own SANLOCK_RUN_DIR (socket and
+# pid file), no watchdog (-w 0), SANLOCK_PRIVILEGED=0 (else it fails to set
+# the memlock limit here), and its own /var/log through a mount namespace:
+# the log path /var/log/sanlock.log is hard-coded, and daemons must not
+# share it. A fixed host name (-e) per host id keeps a re-join after a crash
+# from waiting 8 × io_timeout + 60 s.
+
+# Sets _tf_cmd to the daemon's command line. NAMESPACE (yes/no) USER LOG_DIR RUN_DIR HOST_NAME
+_tf_daemon_command() {
+    if [ "$1" = yes ]; then
+        # shellcheck disable=SC2016  # expanded by that sh
+        _tf_cmd=(env SANLOCK_RUN_DIR="$4" SANLOCK_PRIVILEGED=0 unshare -m --propagation private sh -c
+                 'mount --bind "$1" /var/log && exec sanlock daemon -D -w 0 -U "$2" -G "$2" -l 0 -e "$3"'
+                 sh "$3" "$2" "$5")
+    else
+        _tf_cmd=(env SANLOCK_RUN_DIR="$4" SANLOCK_PRIVILEGED=0 sanlock daemon -D -w 0 -U "$2" -G "$2" -l 0 -e "$5")
+    fi
+}
+
+# Parses [-N] [-u USER] [-l LOG_DIR] [-o OUTPUT] [-x VIA] RUN_DIR HOST_NAME
+# into _tf_opt_*; the options are start_sanlock's.
+_tf_daemon_options() {
+    local opt OPTIND=1 OPTARG
+    _tf_opt_ns=yes _tf_opt_user=root _tf_opt_log="" _tf_opt_out="" _tf_opt_via=""
+    while getopts Nu:l:o:x: opt; do
+        case $opt in
+            N) _tf_opt_ns=no ;;
+            u) _tf_opt_user=$OPTARG ;;
+            l) _tf_opt_log=$OPTARG ;;
+            o) _tf_opt_out=$OPTARG ;;
+            x) _tf_opt_via=$OPTARG ;;
+            *) return 2 ;;
+        esac
+    done
+    shift $((OPTIND - 1))
+    [ $# = 2 ] || { echo "usage: start_sanlock [-N] [-u USER] [-l LOG_DIR] [-o OUTPUT] [-x VIA] RUN_DIR HOST_NAME" >&2; return 2; }
+    _tf_opt_run=$1 _tf_opt_name=$2
+    if [ "$_tf_opt_ns" = yes ]; then _tf_opt_log=${_tf_opt_log:-$1/log}; else _tf_opt_log=""; fi
+    _tf_opt_out=${_tf_opt_out:-$1/daemon.out}
+}
+
+# start_sanlock [-N] [-u USER] [-l LOG_DIR] [-o OUTPUT] [-x VIA] RUN_DIR HOST_NAME
+# Starts a daemon in the background and returns once it answers; the EXIT
+# trap kills it. Options, for daemons that live elsewhere:
+#   -N         no mount namespace of its own: the caller's /var/log is
+#              private already (a test that runs in a namespace, like libvirt)
+#   -u USER    run as USER and group USER (as Debian's package runs it:
+#              sanlock); lease files are then made USER's, mode 0600
+#   -l LOG_DIR the directory bound over /var/log (default RUN_DIR/log)
+#   -o OUTPUT  the daemon's stdout and stderr (default RUN_DIR/daemon.out)
+#   -x VIA     a command or function that runs its arguments where the daemon
+#              lives (e.g. nsenter into a test namespace); every later
+#              command for this RUN_DIR (sanlock_at, make_lease, ...) goes
+#              through it too. RUN_DIR and LOG_DIR are paths seen there;
+#              OUTPUT is a path seen here (give -o: RUN_DIR may not be).
+start_sanlock() {
+    _tf_daemon_options "$@" || return
+    local run=$_tf_opt_run name=$_tf_opt_name via=$_tf_opt_via pid
+    _tf_daemon_command "$_tf_opt_ns" "$_tf_opt_user" "$_tf_opt_log" "$run" "$name"
+    _tf_daemon_via[$run]=$via
+    _tf_daemon_user[$run]=$_tf_opt_user
+    _tf_via "$run" mkdir -p "$run" ${_tf_opt_log:+"$_tf_opt_log"} || return 1
+    # Without VIA the subshell execs (env, unshare, sh all exec too): $! is
+    # the daemon itself.
+    (
+        _tf_close_fds
+        if [ -n "$via" ]; then "$via" "${_tf_cmd[@]}"; else exec "${_tf_cmd[@]}"; fi
+    ) >"$_tf_opt_out" 2>&1 </dev/null &
+    pid=$!
+    _tf_daemon_pid[$run]=$pid
+    if ! wait_sanlock "$run" "$pid"; then
+        sed 's/^/  | /' "$_tf_opt_out" >&2
+        kill_sanlock "$run"
+        return 1
+    fi
+}
+
+# exec_sanlock [-N] [-u USER] [-l LOG_DIR] RUN_DIR HOST_NAME: this process
+# becomes the daemon (what `test-functions.sh sanlock-daemon` runs). It keeps
+# the descriptors its caller gave it: Foundation's Process learns that its
+# child exited from the EOF on a socket the child inherits; closed early,
+# Foundation blocks in waitpid() and no Process of the test ever ends.
+exec_sanlock() {
+    _tf_daemon_options "$@" || return
+    [ -z "$_tf_opt_via" ] || { echo "exec_sanlock: no -x" >&2; return 2; }
+    _tf_daemon_command "$_tf_opt_ns" "$_tf_opt_user" "$_tf_opt_log" "$_tf_opt_run" "$_tf_opt_name"
+    mkdir -p "$_tf_opt_run" ${_tf_opt_log:+"$_tf_opt_log"} || return 1
+    exec "${_tf_cmd[@]}" >"$_tf_opt_out" 2>&1 </dev/null
+}
+
+# wait_sanlock RUN_DIR [PID]: polls `sanlock client status` every 50 ms (a
+# daemon answers after ~0.1 s); fails if PID exits first, or after 10 s.
+# Another daemon answering on RUN_DIR (one left over) does not count: the
+# answer must come from PID, whose pid file says so (not checked with -x:
+# there PID is VIA's, and the pid file names a pid of another namespace).
+wait_sanlock() {
+    local run=$1 pid=${2:-} owner
+    for _ in $(seq 200); do
+        if sanlock_at "$run" status >/dev/null 2>&1; then
+            [ -n "$pid" ] || return 0
+            if [ -n "${_tf_daemon_via[$run]:-}" ]; then _tf_alive "$pid" && return 0
+            else read -r owner 2>/dev/null <"$run/sanlock.pid" && [ "$owner" = "$pid" ] && return 0
+            fi
+        fi
+        if [ -n "$pid" ] && ! _tf_alive "$pid"; then
+            echo "the sanlock daemon of $run (pid $pid) exited before it answered" >&2
+            return 1
+        fi
+        sleep 0.05
+    done
+    echo "the sanlock daemon of $run does not answer after 10 s" >&2
+    return 1
+}
+
+# stop_sanlock RUN_DIR: an orderly stop: `shutdown -f 1` (plain shutdown is
+# ignored while a lockspace is joined), which takes 1-2 s, then SIGKILL after
+# 10 s. Like kill_sanlock, only for a daemon started by this shell: for any
+# other run directory it does nothing (it must never reach the machine's own
+# /run/sanlock).
+stop_sanlock() {
+    local run=$1 pid=${_tf_daemon_pid[$1]:-}
+    [ -n "$pid" ] || return 0
+    _tf_via "$run" env SANLOCK_RUN_DIR="$run" timeout 10 sanlock client shutdown -f 1 >/dev/null 2>&1 || true
+    for _ in $(seq 200); do _tf_alive "$pid" || break; sleep 0.05; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    _tf_forget_daemon "$run"
+}
+
+# kill_sanlock RUN_DIR: a host crash: SIGKILL, nothing is released; its
+# leases stay owned by its host id until another host sees it dead. (With -x
+# the signal reaches only VIA's process: end the daemon where it lives, e.g.
+# with its namespace.)
+kill_sanlock() {
+    local pid=${_tf_daemon_pid[$1]:-}
+    [ -n "$pid" ] || return 0
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    _tf_forget_daemon "$1"
+}
+
+_tf_forget_daemon() {
+    unset "_tf_daemon_pid[$1]" "_tf_daemon_via[$1]" "_tf_daemon_user[$1]"
+}
+
+# _tf_via RUN_DIR COMMAND...: COMMAND where that daemon lives.
+_tf_via() {
+    local via=${_tf_daemon_via[$1]:-}
+    shift
+    if [ -n "$via" ]; then "$via" "$@"; else "$@"; fi
+}
+
+# sanlock_at RUN_DIR ARGS...: `sanlock client ARGS` on that daemon. Every
+# client must name it: one without SANLOCK_RUN_DIR silently talks to the
+# machine's /run/sanlock.
+sanlock_at() {
+    local run=$1
+    shift
+    _tf_via "$run" env SANLOCK_RUN_DIR="$run" sanlock client "$@"
+}
+
+# ------------------------------------------------------------ leases ------
+# lease_name DISK_PATH: libvirt's lease file and resource name for a disk:
+# the MD5 of the path exactly as the domain XML writes it.
+lease_name() { printf %s "$1" | md5sum | cut -c1-32; }
+
+# sanlock_escape PATH: sanlock's resource strings separate fields with ':',
+# so a ':' in a path is written '\:'. (An unparsable -r is silently ignored
+# by `sanlock client command`, which then runs its command with no lock.)
+sanlock_escape() { printf '%s\n' "${1//:/\\:}"; }
+
+# resource LEASE_DIR NAME [SH]: "LOCKSPACE:NAME:PATH:0", shared with SH.
+resource() {
+    printf '%s:%s:%s:0%s\n' "$ls_name" "$2" "$(sanlock_escape "$1/$2")" "${3:+:$3}"
+}
+
+# A zero-filled 1 MiB file, as libvirt writes before sanlock_init; made the
+# daemon's user's, 0600, when it does not run as root (libvirt chowns to
+# qemu-sanlock.conf's user). RUN_DIR PATH
+_tf_zero_file() {
+    local user=${_tf_daemon_user[$1]:-root}
+    _tf_via "$1" dd if=/dev/zero of="$2" bs=1M count=1 status=none || return 1
+    [ "$user" = root ] || { _tf_via "$1" chown "$user:$user" "$2" && _tf_via "$1" chmod 0600 "$2"; }
+}
+
+# init_lockspace RUN_DIR LEASE_DIR: a fresh lockspace file (once per
+# directory, by the first host), io_timeout 1.
+init_lockspace() {
+    _tf_zero_file "$1" "$2/$ls_name" || return 1
+    sanlock_at "$1" init -o 1 -s "$ls_name:0:$(sanlock_escape "$2/$ls_name"):0" >/dev/null
+}
+
+# join_lockspace RUN_DIR LEASE_DIR HOST_ID: joins with io_timeout 1: about
+# 3 s (21 s with the default 10). It returns once the daemon can list the
+# lockspace's hosts: for about a second after a join it answers "hosts not
+# ready" (sanlock_get_hosts: EAGAIN), which a janitor run then waits out,
+# and a test's timings and ages with it.
+join_lockspace() {
+    local hosts
+    sanlock_at "$1" add_lockspace -o 1 -s "$ls_name:$3:$(sanlock_escape "$2/$ls_name"):0" >/dev/null || return 1
+    for _ in $(seq 100); do
+        hosts=$(sanlock_at "$1" gets -h 1 2>/dev/null) || true
+        grep -q '^h ' <<<"$hosts" && return 0
+        sleep 0.05
+    done
+    echo "the sanlock daemon of $1 lists no hosts 5 s after joining" >&2
+    return 1
+}
+
+# make_lease RUN_DIR LEASE_DIR NAME: a lease file as libvirt makes one:
+# 1 MiB of zeros, then sanlock_init through the daemon (~5 ms).
+make_lease() {
+    _tf_zero_file "$1" "$2/$3" || return 1
+    sanlock_at "$1" init -r "$(resource "$2" "$3")" >/dev/null
+}
+
+# hold_lease RUN_DIR LEASE_DIR NAME [SH]: a "guest" holding the lease as qemu
+# holds its disk's under libvirt: `sanlock client command`, which acquires,
+# then runs a sleep. Returns once sanlock granted it; its pid in $held_pid.
+# The EXIT trap kills it; release_lease ends it earlier. (Not for a daemon
+# started with -x: the holder and its marker file live here.)
+held_pid=""
+_tf_holds=0
+hold_lease() {
+    local run=$1 ready
+    [ -z "${_tf_daemon_via[$run]:-}" ] || { echo "hold_lease: the daemon of $run lives elsewhere (-x)" >&2; return 2; }
+    _tf_holds=$((_tf_holds + 1))
+    ready=$run/held-$_tf_holds-$3
+    (
+        _tf_close_fds
+        # shellcheck disable=SC2016  # expanded by that sh
+        exec env SANLOCK_RUN_DIR="$run" sanlock client command -r "$(resource "$2" "$3" "${4:-}")" \
+            -c /bin/sh -c 'touch "$0"; exec sleep 600' "$ready"
+    ) >/dev/null 2>"$ready.log" </dev/null &
+    held_pid=$!
+    track_holder "$held_pid"
+    for _ in $(seq 200); do
+        [ -e "$ready" ] && return 0
+        _tf_alive "$held_pid" || break
+        sleep 0.05
+    done
+    echo "could not hold $3: $(cat "$ready.log" 2>/dev/null)" >&2
+    return 1
+}
+
+# release_lease PID RUN_DIR: ends a holder (SIGTERM); returns once its daemon
+# no longer lists the process, i.e. has released its leases, as when libvirt
+# pauses a guest.
+release_lease() {
+    local status
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    forget_holder "$1"
+    for _ in $(seq 200); do
+        status=$(sanlock_at "$2" status 2>/dev/null) || return 0
+        grep -q "^p $1 " <<<"$status" || return 0
+        sleep 0.05
+    done
+    echo "the sanlock daemon of $2 still lists process $1 after 10 s" >&2
+    return 1
+}
+
+# track_holder PID / forget_holder PID: a lease holder the EXIT trap kills
+# (hold_lease's, or a script's own, such as the bench's C holder).
+track_holder() { _tf_holders+=("$1"); }
+forget_holder() {
+    local pid kept=()
+    for pid in "${_tf_holders[@]}"; do [ "$pid" = "$1" ] || kept+=("$pid"); done
+    _tf_holders=("${kept[@]}")
+}
+
+# ------------------------------------------------------------ libvirt -----
+# guest_xml NAME DISK_PATH DOMSTATUS_ATTRIBUTES: a guest with one file disk,
+# as libvirt's status XML (/run/libvirt/qemu/NAME.xml) says it, e.g.
+# "state='running' reason='booted' pid='123'"; with "" the persistent
+# definition (/etc/libvirt/qemu/NAME.xml).
+guest_xml() {
+    local disks="<disk type='file' device='disk'><source file='$2'/><target dev='vda'/></disk>"
+    if [ -n "$3" ]; then
+        echo "<domstatus $3><domain type='kvm' id='1'><name>$1</name><devices>$disks</devices></domain></domstatus>"
+    else
+        echo "<domain type='kvm'><name>$1</name><devices>$disks</devices></domain>"
+    fi
+}
+
+# qemu_sanlock_conf LEASE_DIR HOST_ID [LINE...]: /etc/libvirt/qemu-sanlock.conf
+# for automatic disk leases in LEASE_DIR; each LINE is added as it is.
+qemu_sanlock_conf() {
+    printf 'auto_disk_leases = 1\ndisk_lease_dir = "%s"\nhost_id = %s\n' "$1" "$2"
+    [ $# -le 2 ] || printf '%s\n' "${@:3}"
+}
+
+# ------------------------------------------------------------ as a command
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    set -euo pipefail
+    case ${1:-} in
+        sanlock-daemon) shift; exec_sanlock "$@" ;;
+        wait-sanlock) shift; wait_sanlock "$@" ;;
+        *) echo "usage: $0 sanlock-daemon [-N] [-u USER] [-l LOG_DIR] RUN_DIR HOST_NAME | wait-sanlock RUN_DIR [PID]" >&2; exit 2 ;;
+    esac
+fi
