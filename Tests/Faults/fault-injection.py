@@ -196,6 +196,9 @@ QUICK_ERROR_SYSCALLS = {
 QUICK_SERIAL_SOCKET_SYSCALLS = {"sendto", "sendmsg", "recvfrom", "recvmsg"}
 SIGNAL_NAMES = {s.value: s.name for s in signal.Signals}
 
+# The shell test library: the one recipe for a private sanlock daemon.
+TEST_FUNCTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib", "test-functions.sh")
+
 IMAGES = "/var/lib/libvirt/images/"
 # The tool's built-in lease directory: every run names another one, so seeing
 # it means the command line was lost.
@@ -437,23 +440,15 @@ class Slot:
         return run(["sanlock", "client", *args], env=self.env, check=check, timeout=timeout)
 
     def start_daemon(self):
-        os.makedirs(os.path.join(self.run_dir, "log"), exist_ok=True)
-        env = dict(self.env, SANLOCK_PRIVILEGED="0")
-        # /var/log/sanlock.log is hard-coded: each daemon gets its own /var/log.
-        script = ('mount --bind "$SANLOCK_RUN_DIR/log" /var/log && '
-                  f'exec sanlock daemon -D -w 0 -U root -G root -l 0 -e {self.host_name}')
-        log = open(os.path.join(self.dir, "daemon.log"), "ab")
-        self.daemon = CHILDREN.start(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
-                                     env=env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if subprocess.run(["sanlock", "client", "status"], env=self.env, capture_output=True).returncode == 0:
-                return
-            if self.daemon.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise HarnessError(f"slot {self.index}: sanlock daemon did not start (see {self.dir}/daemon.log)")
+        # The recipe every test shares (Tests/lib/test-functions.sh): this
+        # child becomes the daemon, in a mount namespace with its own /var/log.
+        self.daemon = CHILDREN.start([TEST_FUNCTIONS, "sanlock-daemon", self.run_dir, self.host_name],
+                                     env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        waited = subprocess.run([TEST_FUNCTIONS, "wait-sanlock", self.run_dir, str(self.daemon.pid)],
+                                env=self.env, capture_output=True, text=True)
+        if waited.returncode != 0:
+            raise HarnessError(f"slot {self.index}: sanlock daemon did not start: {waited.stderr.strip()} "
+                               f"(see {self.run_dir}/daemon.out)")
 
     def lockspace_spec(self, host_id):
         return f"{LOCKSPACE}:{host_id}:{escape(os.path.join(self.leases, LOCKSPACE))}:0"

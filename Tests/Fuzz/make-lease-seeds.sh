@@ -8,58 +8,36 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib/test-functions.sh
+. "$here/../lib/test-functions.sh"
+need_root "make-lease-seeds: starts a sanlock daemon"
 out=${1:-$here/Corpus}
-work=$(mktemp -d /var/tmp/fuzz-seeds.XXXXXX)
-export SANLOCK_RUN_DIR=$work/run
-dir=$work/leases
-ls=__LIBVIRT__DISKS__
-mkdir -p "$SANLOCK_RUN_DIR/log" "$dir" "$out/FuzzLeader" "$out/FuzzClassifier"
+make_sandbox fuzz-seeds
+export SANLOCK_RUN_DIR=$sandbox/run
+dir=$sandbox/leases
+ls=$ls_name
+mkdir -p "$dir" "$out/FuzzLeader" "$out/FuzzClassifier"
 
-holders=()
-cleanup() {
-    for pid in "${holders[@]}"; do kill "$pid" 2>/dev/null || true; done
-    sanlock client rem_lockspace -s "$ls:1:$dir/$ls:0" >/dev/null 2>&1 || true
-    sanlock client shutdown -f 1 >/dev/null 2>&1 || true
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-SANLOCK_PRIVILEGED=0 unshare -m --propagation private sh -c \
-    'mount --bind "$SANLOCK_RUN_DIR/log" /var/log && exec sanlock daemon -D -w 0 -U root -G root -l 0 -e host1' \
-    >/dev/null 2>&1 &
-for _ in $(seq 100); do sanlock client status >/dev/null 2>&1 && break; sleep 0.05; done
-
-truncate -s 1M "$dir/$ls"
-sanlock client init -o 1 -s "$ls:0:$dir/$ls:0" >/dev/null
-sanlock client add_lockspace -o 1 -s "$ls:1:$dir/$ls:0" >/dev/null
+start_sanlock "$SANLOCK_RUN_DIR" host1
+init_lockspace "$SANLOCK_RUN_DIR" "$dir"
+join_lockspace "$SANLOCK_RUN_DIR" "$dir" 1
 
 # An auto lease as libvirt makes it: named by the MD5 of the disk path.
 lease() {
     local name
-    name=$(printf %s "$1" | md5sum | cut -c1-32)
-    truncate -s 1M "$dir/$name"
-    sanlock client init -r "$ls:$name:$dir/$name:0" >/dev/null
+    name=$(lease_name "$1")
+    make_lease "$SANLOCK_RUN_DIR" "$dir" "$name"
     echo "$name"
-}
-# Waits until the daemon lists the resource as held.
-wait_held() {
-    for _ in $(seq 100); do sanlock client status | grep -q "$1" && return; sleep 0.05; done
-    echo "never held: $1" >&2
-    exit 1
 }
 
 free=$(lease /var/lib/libvirt/images/free.qcow2)
 released=$(lease /var/lib/libvirt/images/released.qcow2)
-sanlock client command -r "$ls:$released:$dir/$released:0" -c /bin/true >/dev/null 2>&1
+hold_lease "$SANLOCK_RUN_DIR" "$dir" "$released"
+release_lease "$held_pid" "$SANLOCK_RUN_DIR"
 held=$(lease /var/lib/libvirt/images/held.qcow2)
-sanlock client command -r "$ls:$held:$dir/$held:0" -c /bin/sleep 600 >/dev/null 2>&1 &
-holders+=($!)
+hold_lease "$SANLOCK_RUN_DIR" "$dir" "$held"
 shared=$(lease /var/lib/libvirt/images/shared.img)
-sanlock client command -r "$ls:$shared:$dir/$shared:0:SH" -c /bin/sleep 600 >/dev/null 2>&1 &
-holders+=($!)
-wait_held "$held"
-wait_held "$shared"
+hold_lease "$SANLOCK_RUN_DIR" "$dir" "$shared" SH
 
 # SANLK_WRITE_CLEAR through the client library, as sanlock's own tools clear.
 cleared=$(lease /var/lib/libvirt/images/cleared.qcow2)
@@ -76,7 +54,7 @@ sys.exit(f"sanlock_write_resource: {rv}" if rv != 0 else 0)
 EOF
 
 # 4 KiB sectors, 8 MiB alignment (no daemon needed).
-big=$(printf %s /dev/mapper/vg-big | md5sum | cut -c1-32)
+big=$(lease_name /dev/mapper/vg-big)
 truncate -s 8M "$dir/$big"
 sanlock direct init -r "$ls:$big:$dir/$big:0" -Z 4096 -A 8M >/dev/null
 
