@@ -64,7 +64,7 @@ public struct Janitor: Sendable {
         control.enter(.reporting)
         let (leases, outOfScope) = LeaseReport.lines(
             entries: inventory.entries, verdicts: verdicts, outcomes: outcomes, mode: configuration.mode,
-            guests: context.guests)
+            guests: context.guests, hostNames: inventory.hostNames, hosts: inventory.hosts)
         return RunReport(
             mode: configuration.mode,
             interruptedBy: control.signalNumber,

@@ -20,6 +20,19 @@ struct SharedDirectoryTests {
             #expect(try run.lease(theirs).reason == "last-held-by-live-host")
             #expect(try run.lease(theirs).ownerHostId == 2)
             #expect(try run.lease(theirs).detail?.text?.contains("run the janitor on host 2") == true)
+            // Who host 2 is: its name from the lockspace file, its liveness from
+            // sanlock (live, or unknown in the seconds after it joined).
+            let state = try run.lease(theirs).ownerHostState?.text
+            #expect(try run.lease(theirs).ownerHostName?.text == cluster.host(2).hostName)
+            #expect(state == "live" || state == "unknown", "\(String(describing: state))")
+            let text = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "-n"], daemon: cluster.host(1), json: false)
+            #expect(text.result.stdout.contains("run the janitor on host 2; unknown disk; host 2 is \(cluster.host(2).hostName), live")
+                    || text.result.stdout.contains("run the janitor on host 2; unknown disk; host 2 is \(cluster.host(2).hostName), unknown"),
+                    "\(text.result.stdout)")
+            // Without a daemon the name still comes from the lockspace file.
+            let offline = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "-n"], daemon: nil)
+            #expect(try offline.lease(theirs).ownerHostName?.text == cluster.host(2).hostName)
+            #expect(try offline.lease(theirs).ownerHostState == nil)
             #expect(try run.lease(ours).action == "deleted")
             #expect(try run.lease(ours).reason == "released")
 

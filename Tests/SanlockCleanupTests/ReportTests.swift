@@ -172,3 +172,30 @@ struct ReportTests {
         #expect((document["leases"] as? [Any])?.isEmpty == true)
     }
 }
+
+@Suite("Owner hosts in reports")
+struct OwnerHostReportTests {
+    @Test("A line naming a host says who it is; a hostile name is escaped")
+    func ownerHostNameAndLiveness() throws {
+        let entry = LeaseEntry(
+            name: EntryName(String(repeating: "a", count: 32)), path: "/leases/a",
+            status: FileStatus(identity: FileIdentity(device: 1, inode: 1), type: .regular, size: 1 << 20, modified: 0),
+            kind: .autoLease(LeaseState(ownerID: 2, ownerGeneration: 1, lver: 3, held: true)))
+        var line = LeaseReport(entry: entry, verdict: .keep(.heldByLiveHost(2, .live)), outcome: nil, mode: .dryRun)
+        line.ownerHostName = "node-b\u{1B}[2J"
+        line.ownerHostState = .live
+        #expect(TextReport.annotation(line) == "; host 2 is node-b\\u{1b}[2J, live")
+        let report = RunReport(mode: .dryRun, leaseDirectory: "/leases", thisHostID: 1, daemon: .reachable(version: 1),
+                               leases: [line], warnings: [], startedAt: Date(timeIntervalSince1970: 0), duration: 0)
+        let json = JSONReport.render(report)
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let lease = try #require((document["leases"] as? [[String: Any]])?.first)
+        #expect(lease["owner_host_name"] as? String == "node-b\u{1B}[2J")
+        #expect(lease["owner_host_state"] as? String == "live")
+        // Nothing known about the host: nothing said.
+        line.ownerHostName = nil
+        line.ownerHostState = nil
+        #expect(TextReport.host(line) == "")
+    }
+}
+

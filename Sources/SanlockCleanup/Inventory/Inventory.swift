@@ -51,6 +51,9 @@ public struct Inventory: Sendable {
     public let guests: GuestInventory
     /// sanlock's liveness per host; nil without a daemon.
     public let hosts: [UInt64: SanlockHost]?
+    /// The name each host joined with, from its delta lease in the lockspace
+    /// file (sanlock's `-e` host name): read without a daemon too.
+    public let hostNames: [UInt64: String]
     /// Classifies entries again when the remover needs a fresh look.
     public let classifier: LeaseClassifier
 
@@ -106,7 +109,10 @@ public struct Inventory: Sendable {
         let hosts = site.sanlock.hosts.map {
             completeHostTable($0, entries: entries, retiredHosts: configuration.policy.retiredHosts)
         }
-        return Inventory(entries: entries, guests: guests, hosts: hosts, classifier: scanner.classifier)
+        var hostNames: [UInt64: String] = [:]
+        for slot in lockspaceImage?.joinedHosts ?? [] where !slot.hostName.isEmpty { hostNames[slot.hostID] = slot.hostName }
+        return Inventory(
+            entries: entries, guests: guests, hosts: hosts, hostNames: hostNames, classifier: scanner.classifier)
     }
 
     private static func readLockspaceImage(in directory: LeaseDirectory, findings: inout RunFindings) -> LockspaceImage? {

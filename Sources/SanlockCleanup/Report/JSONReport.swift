@@ -116,6 +116,8 @@ public enum JSONReport {
         var reason: String
         var detail: String
         var ownerHostId: UInt64?
+        var ownerHostName: String?
+        var ownerHostState: String?
         var held: Bool?
         var sharedHolders: [UInt64]?
         var lver: UInt64?
@@ -140,6 +142,8 @@ public enum JSONReport {
             reason = lease.reason.code
             detail = lease.reason.sentence
             ownerHostId = lease.ownerHostID
+            ownerHostName = lease.ownerHostName
+            ownerHostState = lease.ownerHostState?.rawValue
             if let state = lease.entry.leaseState {
                 held = state.held
                 sharedHolders = state.sharedHolders.map(\.hostID)

@@ -47,6 +47,12 @@ public struct LeaseReport: Sendable {
     public let guestUse: GuestIndex.Use?
     /// A lease name no known disk maps to.
     public let unknownDisk: Bool
+    /// The name the owner host (`ownerHostID`) joined the lockspace with, from
+    /// its delta lease in the lockspace file.
+    public var ownerHostName: String?
+    /// sanlock's liveness of the owner host; nil without a daemon, or when
+    /// sanlock could not tell.
+    public var ownerHostState: HostState?
 
     public init(entry: LeaseEntry, verdict: Verdict, outcome: RemovalOutcome?, mode: RunConfiguration.Mode,
                 guestUse: GuestIndex.Use? = nil, unknownDisk: Bool = false) {
@@ -120,7 +126,7 @@ extension LeaseReport {
     /// entries of hosts it does not purge.
     static func lines(
         entries: [LeaseEntry], verdicts: [Verdict], outcomes: [RemovalOutcome?], mode: RunConfiguration.Mode,
-        guests: GuestIndex
+        guests: GuestIndex, hostNames: [UInt64: String] = [:], hosts: [UInt64: SanlockHost]? = nil
     ) -> (lines: [LeaseReport], outOfScope: Int) {
         var lines: [LeaseReport] = []
         var outOfScope = 0
@@ -132,9 +138,15 @@ extension LeaseReport {
             // Only files that are (or were meant to be) leases map to disks.
             let entry = entries[index]
             let use = entry.kind.isLeaseFile ? entry.name.string.flatMap(guests.use(of:)) : nil
-            lines.append(LeaseReport(
+            var line = LeaseReport(
                 entry: entry, verdict: verdicts[index], outcome: outcomes[index], mode: mode,
-                guestUse: use, unknownDisk: entry.kind.isLeaseFile && use == nil))
+                guestUse: use, unknownDisk: entry.kind.isLeaseFile && use == nil)
+            // Who the host behind a host id is: its name, and whether it lives.
+            if let owner = line.ownerHostID {
+                line.ownerHostName = hostNames[owner]
+                line.ownerHostState = hosts?[owner]?.state
+            }
+            lines.append(line)
         }
         return (lines, outOfScope)
     }

@@ -40,14 +40,29 @@ public enum TextReport {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Names the guest disk behind a lease, unless the reason already does.
+    /// What the reason leaves out: the guest disk behind the lease, and who
+    /// the host it names is.
     static func annotation(_ lease: LeaseReport) -> String {
+        disk(lease) + host(lease)
+    }
+
+    /// Names the guest disk behind a lease, unless the reason already does.
+    static func disk(_ lease: LeaseReport) -> String {
         switch lease.reason {
         case .rule(.usedByGuest), .rule(.staleGuestStatus), .rule(.unmappedVolumeGuests): return ""
         default: break
         }
         if let use = lease.guestUse { return "; " + describe(use) }
         return lease.unknownDisk ? "; unknown disk" : ""
+    }
+
+    /// Who the host the line names is: "; host 2 is node-b, live". The name
+    /// comes from the lockspace file, which any host writes: escaped.
+    static func host(_ lease: LeaseReport) -> String {
+        guard let id = lease.ownerHostID, lease.ownerHostName != nil || lease.ownerHostState != nil else { return "" }
+        let facts = [lease.ownerHostName.map { EntryName($0).escaped }, lease.ownerHostState.map(\.rawValue)]
+            .compactMap { $0 }.joined(separator: ", ")
+        return "; host \(id) is \(facts)"
     }
 
     static func describe(_ use: GuestIndex.Use) -> String {

@@ -62,10 +62,16 @@ private func makeReport(_ input: inout FuzzReader) -> (RunReport, [EntryName]) {
         names.append(name)
         // LeaseDirectory.path(of:), which needs an open directory.
         let path = (leaseDirectory.hasSuffix("/") ? leaseDirectory : leaseDirectory + "/") + (name.string ?? name.escaped)
-        leases.append(LeaseReport(
+        var line = LeaseReport(
             entry: LeaseEntry(name: name, path: path, status: facts.status, kind: facts.kind),
             verdict: facts.verdict, outcome: facts.outcome, mode: mode,
-            guestUse: facts.guestUse, unknownDisk: facts.unknownDisk))
+            guestUse: facts.guestUse, unknownDisk: facts.unknownDisk)
+        // The owner's name comes from any host's delta lease: anything goes.
+        if line.ownerHostID != nil, input.bool() {
+            line.ownerHostName = input.string(maxLength: 48)
+            line.ownerHostState = hostState(input.byte())
+        }
+        leases.append(line)
     }
     var report = RunReport(
         mode: mode, interruptedBy: interruptedBy, leaseDirectory: leaseDirectory, thisHostID: thisHostID,
