@@ -180,7 +180,7 @@ _tf_daemon_options() {
 
 # start_sanlock [-N] [-u USER] [-l LOG_DIR] [-o OUTPUT] [-x VIA] RUN_DIR HOST_NAME
 # Starts a daemon in the background and returns once it answers; the EXIT
-# trap kills it. Options, for daemons that live elsewhere:
+# trap kills it (armed here if make_sandbox did not). Options, for daemons that live elsewhere:
 #   -N         no mount namespace of its own: the caller's /var/log is
 #              private already (a test that runs in a namespace, like libvirt)
 #   -u USER    run as USER and group USER (as Debian's package runs it:
@@ -193,6 +193,8 @@ _tf_daemon_options() {
 #              through it too. RUN_DIR and LOG_DIR are paths seen there;
 #              OUTPUT is a path seen here (give -o: RUN_DIR may not be).
 start_sanlock() {
+    # The trap that kills it, even in a script that made no sandbox.
+    _tf_arm
     _tf_daemon_options "$@" || return
     local run=$_tf_opt_run name=$_tf_opt_name via=$_tf_opt_via pid
     _tf_daemon_command "$_tf_opt_ns" "$_tf_opt_user" "$_tf_opt_log" "$run" "$name"
@@ -362,6 +364,7 @@ held_pid=""
 _tf_holds=0
 hold_lease() {
     local run=$1 ready
+    _tf_arm
     [ -z "${_tf_daemon_via[$run]:-}" ] || { echo "hold_lease: the daemon of $run lives elsewhere (-x)" >&2; return 2; }
     _tf_holds=$((_tf_holds + 1))
     ready=$run/held-$_tf_holds-$3
