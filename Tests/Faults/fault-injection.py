@@ -446,9 +446,17 @@ class Slot:
                                      env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         waited = subprocess.run([TEST_FUNCTIONS, "wait-sanlock", self.run_dir, str(self.daemon.pid)],
                                 env=self.env, capture_output=True, text=True)
-        if waited.returncode != 0:
-            raise HarnessError(f"slot {self.index}: sanlock daemon did not start: {waited.stderr.strip()} "
-                               f"(see {self.run_dir}/daemon.out)")
+        if waited.returncode == 0:
+            return
+        # What the daemon said, on its output and in its log.
+        said = ""
+        for name in ("daemon.out", "log/sanlock.log"):
+            try:
+                with open(os.path.join(self.run_dir, name), errors="replace") as out:
+                    said += f"{name}: " + " | ".join(out.read().strip().splitlines()[-4:]) + "; "
+            except OSError as error:
+                said += f"{name}: {error}; "
+        raise HarnessError(f"slot {self.index}: sanlock daemon did not start: {waited.stderr.strip()}; {said}")
 
     def lockspace_spec(self, host_id):
         return f"{LOCKSPACE}:{host_id}:{escape(os.path.join(self.leases, LOCKSPACE))}:0"
