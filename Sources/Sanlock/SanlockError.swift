@@ -16,6 +16,8 @@ public enum SanlockOperation: String, Sendable, Hashable, Codable {
     case writeResource = "sanlock_write_resource"
     case getLockspaces = "sanlock_get_lockspaces"
     case getHosts = "sanlock_get_hosts"
+    case inquire = "sanlock_inquire"
+    case stateToArgs = "sanlock_state_to_args"
     case prepareResource = "prepare resource"
 }
 
@@ -104,6 +106,8 @@ public struct SanlockCode: RawRepresentable, Sendable, Hashable, CustomStringCon
     public static let invalidArgument = SanlockCode(.invalidArgument)
     public static let socketNotConnected = SanlockCode(.socketNotConnected)
     public static let nameTooLong = SanlockCode(.fileNameTooLong)
+    /// `sanlock_inquire` of a pid that is not registered with the daemon.
+    public static let noSuchProcess = SanlockCode(.noSuchProcess)
 
     private static let sanlockNames: [SanlockCode: String] = [
         .error: "SANLK_ERROR",

@@ -41,6 +41,36 @@ struct SanlockBehaviourTests {
         await cluster.tearDown()
     }
 
+    @Test("sanlock_inquire: the leases a holder process holds, exclusive with its lver, shared without; an unregistered pid is ESRCH")
+    func inquireHeldLeases() async throws {
+        try await Self.withInProcessCluster { cluster in
+            let dir = cluster.leases
+            let exclusive = String(repeating: "e", count: 32)
+            let shared = String(repeating: "5", count: 32)
+            for lease in [exclusive, shared] { try await cluster.host(1).createLease(lease, in: dir) }
+            let holder = try await cluster.host(1).hold(exclusive, in: dir)
+            let sharer = try await cluster.host(1).hold(shared, in: dir, shared: true)
+
+            let held = try SanlockClient.leases(heldBy: holder.processIdentifier)
+            #expect(held.count == 1)
+            #expect(held.first?.name == exclusive && held.first?.lockspace == TestLeaseDirectory.lockspace)
+            #expect(held.first?.path == dir.path(of: exclusive) && held.first?.offset == 0)
+            #expect(held.first?.shared == false)
+            // The version the holder acquired: what the leader on disk says.
+            let leader = try SanlockClient.readOwners(
+                of: SanlockResource(lockspace: TestLeaseDirectory.lockspace, name: exclusive, path: dir.path(of: exclusive)))
+            #expect(held.first?.lver == leader.lver && leader.lver >= 1)
+
+            let sharedHeld = try SanlockClient.leases(heldBy: sharer.processIdentifier)
+            #expect(sharedHeld.map(\.name) == [shared] && sharedHeld.first?.shared == true && sharedHeld.first?.lver == nil)
+
+            // This test process never registered with the daemon.
+            #expect(throws: SanlockError(.inquire, code: .noSuchProcess)) {
+                try SanlockClient.leases(heldBy: getpid())
+            }
+        }
+    }
+
     @Test("The on-disk decoder reads what sanlock reads: free, released, held, shared, other host")
     func decoderAgreesWithSanlock() async throws {
         try await Self.withInProcessCluster { cluster in
