@@ -47,7 +47,7 @@ public enum RemovalFailure: Sendable, Hashable {
             error.code.rawValue
         case .replacedBeforeDeletion(let error), .unlinkFailed(let error, _), .removeFailed(let error),
              .invalidateFailed(let error, _):
-            error.errorCode
+            error.errno?.rawValue
         case .usedDuringRun, .changedDuringRun, .interrupted:
             nil
         }
@@ -68,10 +68,4 @@ public enum PathState: Sendable, Hashable {
     /// Something else (re-examining it failed, or it holds an unexpected
     /// leader); the text says what.
     case unknown(String)
-}
-
-extension FileSystemError {
-    /// The errno of a failed system call; nil for a condition the janitor
-    /// found without one.
-    var errorCode: Int32? { errno?.rawValue }
 }

@@ -115,8 +115,7 @@ public enum Decision {
         case .lockspace:
             return retiring ? .keep(.notRetiredHost) : .keep(.lockspace)
         case .directory, .symlink, .special, .foreignFile, .corruptLease, .unreadable, .vanished:
-            // Only an auto lease has no nature of its own to keep it by.
-            return .keep(EntryNature(describing: entry.kind) ?? .vanished)
+            return .keep(Reason.describing(entry.kind))
         }
     }
 

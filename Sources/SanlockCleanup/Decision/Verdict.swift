@@ -122,7 +122,8 @@ public enum EntryNature: Sendable, Hashable {
     }
 
     var errorCode: Int32? {
-        if case .unreadable(let error) = self { return error.errorCode }
+        // A condition the janitor found itself (replaced, ...) has no errno.
+        if case .unreadable(let error) = self { return error.errno?.rawValue }
         return nil
     }
 }
