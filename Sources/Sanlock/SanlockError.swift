@@ -18,6 +18,7 @@ public enum SanlockOperation: String, Sendable, Hashable, Codable {
     case getHosts = "sanlock_get_hosts"
     case inquire = "sanlock_inquire"
     case stateToArgs = "sanlock_state_to_args"
+    case status = "status (sanlock client status)"
     case prepareResource = "prepare resource"
 }
 

@@ -60,6 +60,28 @@ public enum MetricsFile {
         return registry.emitToString()
     }
 
+    /// The exposition text of an audit (`report` nil when it could not
+    /// run): its own series, so that an audit and a cleaning run may share
+    /// nothing but the prefix (write them to different files).
+    public static func renderAudit(report: AuditReport?, exitCode: Int32, now: Double) -> String {
+        let registry = PrometheusCollectorRegistry()
+        func gauge(_ name: String, _ help: String, _ value: Double, _ labels: [(String, String)] = []) {
+            let descriptor = MetricNameDescriptor(namespace: namespace, metricName: name, unitName: "", helpText: help)
+            registry.makeGauge(descriptor: descriptor, labels: labels).set(value)
+        }
+        gauge("audit_last_run_timestamp_seconds", "When the last audit ended (Unix time).", now)
+        gauge("audit_last_run_exit_status", "Exit status of the last audit: 0 all protected, 4 unprotected disks, 1 could not audit.",
+              Double(exitCode))
+        guard let report else { return registry.emitToString() }
+        for (protection, count) in report.countsByProtection {
+            gauge("audit_disks", "Disks of running and paused guests by lease protection.", Double(count),
+                  [("protection", protection.rawValue)])
+        }
+        gauge("audit_unaccounted_leases", "Leases this host holds that no active guest accounts for.",
+              Double(report.unaccountedLeases.count))
+        return registry.emitToString()
+    }
+
     /// The `last_success_timestamp_seconds` value of an existing file. The
     /// file sits in a directory other programs write: it is opened without
     /// following a symlink or blocking on a FIFO, read only when it is a
