@@ -11,6 +11,11 @@ public struct DaemonStatus: Sendable, Hashable {
     public struct Client: Sendable, Hashable {
         public let pid: Int32
         public let name: String
+
+        public init(pid: Int32, name: String) {
+            self.pid = pid
+            self.name = name
+        }
     }
 
     /// One holder's token on a lease.
@@ -31,6 +36,18 @@ public struct DaemonStatus: Sendable, Hashable {
         /// The lease version at the acquire (meaningless for shared tokens).
         public let lver: UInt64
         public let list: List
+
+        public init(pid: Int32, lockspace: String, name: String, path: String, offset: UInt64 = 0,
+                    shared: Bool, lver: UInt64, list: List = .held) {
+            self.pid = pid
+            self.lockspace = lockspace
+            self.name = name
+            self.path = path
+            self.offset = offset
+            self.shared = shared
+            self.lver = lver
+            self.list = list
+        }
 
         public var isHeld: Bool { list == .held }
     }
