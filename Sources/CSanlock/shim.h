@@ -51,13 +51,6 @@ static inline struct sanlk_resource *vsc_resource_new(const char *lockspace,
     return res;
 }
 
-/* The disks of a resource sanlock allocated (sanlock_state_to_args), which
- * Swift cannot index through the flexible array. */
-static inline const struct sanlk_disk *vsc_resource_disk(const struct sanlk_resource *res, uint32_t index)
-{
-    return &res->disks[index];
-}
-
 /* sanlock_get_lockspaces, sanlock_get_hosts and sanlock_read_resource_owners
  * hand back arrays that libsanlock_client allocated with malloc, and
  * vsc_resource_new a calloc'd resource; the caller frees them, through the
