@@ -27,12 +27,13 @@ extension VirtSanlockCleanup {
         case (.json, _):
             standardOutput.write(AuditJSONReport.render(report))
         case (.text, .journal):
-            // One journal entry per disk: unprotected ones as errors.
+            // Every 5 minutes: the summary, and an error entry per
+            // unprotected disk; protected disks only with --verbose.
             logger.info("\(AuditTextReport.hostLine(report.host))")
             for guest in report.guests {
                 for disk in guest.disks {
                     let protection = disk.finding.protection
-                    logger.log(level: protection.isProtected ? .info : .error,
+                    logger.log(level: protection.isProtected ? .debug : .error,
                                "guest \(guest.name.escapingControlCharacters()): \(AuditTextReport.diskLine(disk))",
                                metadata: ["protection": "\(protection.rawValue)"])
                 }

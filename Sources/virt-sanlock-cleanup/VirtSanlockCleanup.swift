@@ -81,7 +81,7 @@ struct VirtSanlockCleanup: ParsableCommand {
         let reportFatal: @Sendable (JanitorError) -> Void = { [self] error in
             // Another janitor at work is not an error: a quiet run stays quiet.
             let level: Logger.Level = error.exitStatus == .busy ? .warning : .error
-            logger.log(level: level, "\(error.description); nothing deleted")
+            logger.log(level: level, "\(error.description); \(mode == .audit ? "nothing audited" : "nothing deleted")")
             if format == .json {
                 standardOutput.write(JSONReport.render(fatal: error, mode: mode, leaseDirectory: site.leaseDirectory ?? ""))
                 standardOutput.flush()
