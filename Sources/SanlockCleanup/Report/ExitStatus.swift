@@ -26,7 +26,7 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
         case .success:
             "the run completed; leases kept because they are in use are not failures"
         case .fatal:
-            "fatal error, nothing deleted: configuration, lease directory, sanlock daemon unreachable, lockspace not joined, not root, unreadable guest status XML, retired host still live"
+            "fatal error, nothing deleted (with --audit: nothing audited): configuration, lease directory, sanlock daemon unreachable, lockspace not joined, not root, unreadable guest status XML, retired host still live"
         case .deletionsFailed:
             "the run completed, but at least one deletion failed (the report says which and in what state the lease was left)"
         case .busy:
