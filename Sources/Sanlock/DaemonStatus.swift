@@ -91,13 +91,14 @@ public struct DaemonStatus: Sendable, Hashable {
         while offset < bytes.count {
             let state = try take(stateSize).loadUnaligned(as: vsc_sanlk_state.self)
             let text = try take(Int(state.str_len))
-            switch Int32(state.type) {
-            case VSC_SANLK_STATE_CLIENT:
+            // Compared as the daemon sends it: any 32-bit value may come.
+            switch state.type {
+            case UInt32(VSC_SANLK_STATE_CLIENT):
                 var fields = state
                 clients.append(Client(pid: Int32(bitPattern: state.data32), name: fixedString(&fields.name)))
-            case VSC_SANLK_STATE_LOCKSPACE:
+            case UInt32(VSC_SANLK_STATE_LOCKSPACE):
                 _ = try take(lockspaceSize)
-            case VSC_SANLK_STATE_RESOURCE:
+            case UInt32(VSC_SANLK_STATE_RESOURCE):
                 var resource = try take(resourceSize).loadUnaligned(as: sanlk_resource.self)
                 // sanlock resources have at most SANLK_MAX_DISKS (4) disks.
                 guard resource.num_disks <= 8 else { throw .tooManyDisks(record: record, count: resource.num_disks) }

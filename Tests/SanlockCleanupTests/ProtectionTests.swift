@@ -149,6 +149,14 @@ struct DaemonStatusDecodeTests {
         #expect(status.holders(of: "def", in: "__LIBVIRT__DISKS__").isEmpty, "a token on its way out holds nothing")
     }
 
+    @Test("A record type of any 32-bit value is skipped, not trapped on (found by FuzzDaemonStatus)")
+    func unknownRecordTypes() throws {
+        var bytes = Self.record(type: 1, text: "x")
+        bytes[0...3] = [0xff, 0xff, 0xff, 0xff]
+        let status = try bytes.withUnsafeBytes { try DaemonStatus.decode(records: $0) }
+        #expect(status.clients.isEmpty && status.tokens.isEmpty)
+    }
+
     @Test func truncatedRepliesAreRefused() {
         let whole = Self.record(type: VSC_SANLK_STATE_RESOURCE, pid: 1, name: "abc", text: "list=held",
                                 resource: ("ls", "abc", "/p", false))
@@ -164,5 +172,50 @@ struct DaemonStatusDecodeTests {
         #expect(throws: DaemonStatus.DecodeError.tooManyDisks(record: 0, count: 200)) {
             try tooMany.withUnsafeBytes { try DaemonStatus.decode(records: $0) }
         }
+    }
+}
+
+@Suite("The audit's reports")
+struct AuditReportTests {
+    static func report(guestName: String = "web1", path: String = "/images/web1.qcow2", protection: Protection = .held,
+                       holderHost: UInt64? = nil) -> AuditReport {
+        let finding = ProtectionFinding(protection, holderPID: 42, holderHostID: holderHost ?? 1, detail: "seen")
+        var disk = AuditReport.Disk(target: "vda", sourcePath: path, lease: "abc", leasePath: "/l/abc", mode: .exclusive,
+                                    finding: finding)
+        if holderHost != nil {
+            disk.holderHostName = "node-b\u{1b}[2J"
+            disk.holderHostState = .live
+        }
+        return AuditReport(
+            leaseDirectory: "/l", host: .init(lockspace: "__LIBVIRT__DISKS__", joined: true, hostID: 1, configuredHostID: 2,
+                                               generation: 3, hostName: "node-a"),
+            guests: [.init(name: guestName, state: .running, pid: 42, disks: [disk])],
+            unaccountedLeases: [], warnings: [], startedAt: Date(timeIntervalSince1970: 0), duration: 0.1)
+    }
+
+    @Test func textEscapesWhatItReadAndNamesTheOtherHost() {
+        let text = AuditTextReport.render(Self.report(guestName: "evil\nguest 1 (running)", path: "/i/\u{7}x",
+                                                      protection: .heldByOtherHost, holderHost: 2))
+        #expect(!text.contains("\u{7}") && !text.contains("\u{1b}"))
+        #expect(text.split(separator: "\n").count == 4, "one line per header, guest, disk and summary: \(text)")
+        #expect(text.contains("held-by-other-host 2 (node-b"))
+        #expect(text.contains("but host_id in the configuration is 2"))
+        #expect(text.hasSuffix("1 disk of 1 guest: 1 held-by-other-host; 1 UNPROTECTED\n"))
+    }
+
+    @Test func exitStatusAndCounts() throws {
+        #expect(Self.report().exitStatus == .success)
+        let bad = Self.report(protection: .fileReplaced)
+        #expect(bad.exitStatus == .unprotected && bad.exitStatus.rawValue == 4)
+        #expect(bad.countsByProtection.count == Protection.allCases.count)
+        let json = try JSONSerialization.jsonObject(with: Data(AuditJSONReport.render(bad).utf8)) as? [String: Any]
+        #expect(json?["mode"] as? String == "audit")
+        let summary = json?["summary"] as? [String: Any]
+        #expect(summary?["unprotected"] as? Int == 1)
+        let host = json?["host"] as? [String: Any]
+        #expect(host?["host_id_matches"] as? Bool == false)
+        let metrics = MetricsFile.renderAudit(report: bad, exitCode: 4, now: 1000)
+        #expect(metrics.contains("virt_sanlock_cleanup_audit_disks{protection=\"file-replaced\"} 1"))
+        #expect(metrics.contains("virt_sanlock_cleanup_audit_last_run_exit_status 4"))
     }
 }
