@@ -136,7 +136,8 @@ struct Snapshot {
             // Block-job destinations and backing images are the guest's too.
             let names = guest.leaseNames.union(guest.disks.flatMap(\.backingStoreLeaseNames))
             for pid in ownPIDs { for name in names { accounted.insert(AccountedToken(pid: pid, name: name)) } }
-            guests.append(AuditReport.Guest(name: guest.name, state: guest.state, pid: guest.pid, disks: disks))
+            guests.append(AuditReport.Guest(
+                name: guest.name, state: guest.state, stateReason: guest.stateReason, pid: guest.pid, disks: disks))
         }
         let unaccounted = status.tokens.filter {
             $0.isHeld && $0.lockspace == lockspace && !accounted.contains(AccountedToken(pid: $0.pid, name: $0.name))

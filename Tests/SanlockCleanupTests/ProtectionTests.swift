@@ -189,7 +189,7 @@ struct AuditReportTests {
         return AuditReport(
             leaseDirectory: "/l", host: .init(lockspace: "__LIBVIRT__DISKS__", joined: true, hostID: 1, configuredHostID: 2,
                                                generation: 3, hostName: "node-a"),
-            guests: [.init(name: guestName, state: .running, pid: 42, disks: [disk])],
+            guests: [.init(name: guestName, state: .running, stateReason: "booted", pid: 42, disks: [disk])],
             unaccountedLeases: [], warnings: [], startedAt: Date(timeIntervalSince1970: 0), duration: 0.1)
     }
 

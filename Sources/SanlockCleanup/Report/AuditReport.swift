@@ -38,6 +38,9 @@ public struct AuditReport: Sendable {
     public struct Guest: Sendable, Hashable {
         public var name: String
         public var state: GuestState
+        /// `<domstatus reason=...>`: `migration` for both ends of a live
+        /// migration while the guest is paused.
+        public var stateReason: String?
         public var pid: Int32?
         public var disks: [Disk]
     }
@@ -70,7 +73,8 @@ public enum AuditTextReport {
         lines.append("audit of \(report.leaseDirectory.escapingControlCharacters()): \(hostLine(report.host))")
         for guest in report.guests {
             let pid = guest.pid.map { ", pid \($0)" } ?? ""
-            lines.append("guest \(guest.name.escapingControlCharacters()) (\(guest.state.rawValue)\(pid))")
+            let reason = guest.stateReason.map { ": " + $0.escapingControlCharacters() } ?? ""
+            lines.append("guest \(guest.name.escapingControlCharacters()) (\(guest.state.rawValue)\(reason)\(pid))")
             if guest.disks.isEmpty { lines.append("  no disk with a lease") }
             for disk in guest.disks { lines.append("  " + diskLine(disk)) }
         }
@@ -181,6 +185,7 @@ public enum AuditJSONReport {
     struct GuestObject: Encodable {
         var name: String
         var state: String
+        var stateReason: String?
         var pid: Int32?
         var disks: [DiskObject]
 
@@ -188,11 +193,12 @@ public enum AuditJSONReport {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(name, forKey: .name)
             try container.encode(state, forKey: .state)
+            try container.encode(stateReason, forKey: .stateReason)
             try container.encode(pid, forKey: .pid)
             try container.encode(disks, forKey: .disks)
         }
 
-        enum CodingKeys: CodingKey { case name, state, pid, disks }
+        enum CodingKeys: CodingKey { case name, state, stateReason, pid, disks }
     }
 
     struct DiskObject: Encodable {
@@ -263,7 +269,8 @@ public enum AuditJSONReport {
                                 lver: $0.shared ? nil : $0.lver)
                 }),
             guests: report.guests.map { guest in
-                GuestObject(name: guest.name, state: guest.state.rawValue, pid: guest.pid, disks: guest.disks.map(DiskObject.init))
+                GuestObject(name: guest.name, state: guest.state.rawValue, stateReason: guest.stateReason, pid: guest.pid,
+                            disks: guest.disks.map(DiskObject.init))
             },
             summary: SummaryObject(
                 guests: report.guests.count, disks: report.disks.count, unprotected: report.unprotectedCount,
