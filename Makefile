@@ -80,6 +80,8 @@ check-ops: deps
 	Tests/Ops/check-install.sh
 	@echo "== the installed units under a private systemd"
 	Tests/Ops/check-systemd.sh
+	@echo "== Prometheus alert rules (promtool check and test)"
+	Tests/Ops/check-alert-rules.sh
 
 # Fault injection with strace (Tests/Faults/fault-injection.py): a small
 # cleaning run killed, or given EIO/ENOSPC/EINTR/EACCES, at every occurrence
