@@ -31,15 +31,21 @@ BENCH_BINARY ?=
 
 # The end-to-end test's packages (libvirt with the sanlock plugin, qemu).
 E2E_PACKAGES := libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-sanlock qemu-system-x86 qemu-utils jq
+# What make deb needs besides the build's own packages (debian/control's
+# Build-Depends, which dpkg-buildpackage checks).
+DEB_PACKAGES := dpkg-dev debhelper
+# The package build (debian/rules) runs make with DEPS=true: there
+# dpkg-buildpackage has checked the Build-Depends.
+DEPS     ?= .ci/deps
 
 .PHONY: all deps build release test check check-e2e check-ops check-faults check-fuzz faults fuzz test-unit test-integration \
-        demo man version bench bench-smoke clean \
+        demo man version bench bench-smoke clean deb \
         install install-bin install-man install-doc install-completions install-units install-cron uninstall
 
 all: build
 
 deps:
-	@.ci/deps
+	@$(DEPS)
 
 build: deps
 	$(SWIFT) build
@@ -219,5 +225,20 @@ bench: release
 bench-smoke: build
 	.ci/bench --smoke $(or $(BENCH_BINARY),.build/debug/$(NAME))
 
+# make deb: dist/virt-sanlock-cleanup_VERSION_ARCH.deb (and its -dbgsym,
+# .buildinfo and .changes) from debian/, with debhelper; dpkg-buildpackage
+# alone would write them to the parent directory. As root it installs what it
+# needs; otherwise it says what to install. debian/rules runs make release
+# and make install PREFIX=/usr into the package.
+DEB_BASENAME = $(NAME)_$$(dpkg-parsechangelog -S Version)_$$(dpkg-architecture -q DEB_HOST_ARCH)
+deb:
+	@$(DEPS) $(DEB_PACKAGES)
+	mkdir -p dist
+	DEB_OUTPUT_DIR=dist dpkg-buildpackage -b -us -uc \
+	    --buildinfo-option=-udist --buildinfo-file=dist/$(DEB_BASENAME).buildinfo \
+	    --changes-option=-udist --changes-file=dist/$(DEB_BASENAME).changes
+	@echo "built dist/$(DEB_BASENAME).deb"
+
 clean:
-	rm -rf .build .build-fuzz
+	rm -rf .build .build-fuzz dist debian/.debhelper debian/$(NAME) debian/files debian/*.substvars \
+	       debian/debhelper-build-stamp debian/*.debhelper.log debian/*.debhelper
