@@ -38,7 +38,7 @@ DEB_PACKAGES := dpkg-dev debhelper
 # dpkg-buildpackage has checked the Build-Depends.
 DEPS     ?= .ci/deps
 
-.PHONY: all deps build release test check check-e2e check-ops check-faults check-fuzz faults fuzz test-unit test-integration \
+.PHONY: all deps build release test check check-e2e check-ops check-deb check-faults check-fuzz faults fuzz test-unit test-integration \
         demo man version bench bench-smoke clean deb \
         install install-bin install-man install-doc install-completions install-units install-cron uninstall
 
@@ -64,7 +64,8 @@ test: deps
 
 # Everything, as CI runs it: the fast tier, then the in-process sanlock
 # suite, fault injection, fuzzing, libvirt end to end, the bench smoke and
-# the ops checks.
+# the ops checks, then the Debian package (last: the end-to-end test and the
+# bench smoke use libvirt-sanlock's own /usr/sbin/virt-sanlock-cleanup).
 check: test
 	@echo "== sanlock behaviour through the wrapper (in-process, own daemon)"
 	SANLOCK_RUN_DIR=$(INPROCESS_RUN_DIR) $(SWIFT) test --skip-build --filter SanlockBehaviourTests; \
@@ -75,6 +76,7 @@ check: test
 	@echo "== bench smoke (N=50: stock script, this tool, raw C loop)"
 	.ci/bench --smoke .build/debug/$(NAME)
 	@$(MAKE) --no-print-directory check-ops
+	@$(MAKE) --no-print-directory check-deb
 
 # A real libvirtd, qemu guest and sanlock daemon in a private namespace
 # (Tests/EndToEnd/libvirt-e2e.sh); as root.
@@ -97,6 +99,12 @@ check-ops: deps
 	Tests/Ops/check-systemd.sh
 	@echo "== Prometheus alert rules (promtool check and test)"
 	Tests/Ops/check-alert-rules.sh
+
+# make deb; the package installed over libvirt-sanlock's script, checked,
+# removed and purged, leaving libvirt-sanlock as it was; lintian. Root.
+check-deb:
+	@echo "== the Debian package: build, lintian, install over libvirt-sanlock, remove, purge"
+	Tests/Ops/check-deb.sh
 
 # Fault injection with strace (Tests/Faults/fault-injection.py): a small
 # cleaning run killed, or given EIO/ENOSPC/EINTR/EACCES, at every occurrence
