@@ -89,7 +89,10 @@ struct Snapshot {
         guard inventory.isComplete else { throw .guestsUnknown(inventory.statusErrors) }
         for guest in inventory.staleGuests { findings.warn(.staleGuestStatus(guest)) }
 
-        let thisHostID = sanlock.thisHostID
+        // Not joined (a daemon restarted under the guests), this host is
+        // still the configured id: a lease its earlier incarnation holds is
+        // this host's, not another host's.
+        let thisHostID = sanlock.thisHostID ?? configuration.hostIDOverride ?? configuration.configuredHostID
         let generation = thisHostID.flatMap { sanlock.hosts?[$0]?.generation }
         let image = Inventory.readLockspaceImage(in: directory, findings: &findings)
         // Mode blocks only of hosts that ever joined (as the cleaning scan).
@@ -116,6 +119,7 @@ struct Snapshot {
                 let own = holders.filter { ownPIDs.contains($0.pid) }
                 let facts = ProtectionFacts(
                     guestPaused: guest.state == .paused || guest.state == .pmsuspended,
+                    migratingIn: guest.asyncJob == "migration in",
                     mode: disk.shareable ? .shared : .exclusive, leaseName: disk.leaseName,
                     ownTokens: own, otherTokens: holders.filter { !ownPIDs.contains($0.pid) },
                     file: disk.leaseName.flatMap { files[$0] } ?? .vanished,
@@ -135,13 +139,14 @@ struct Snapshot {
             let names = guest.leaseNames.union(guest.disks.flatMap(\.backingStoreLeaseNames))
             for pid in ownPIDs { for name in names { accounted.insert(AccountedToken(pid: pid, name: name)) } }
             guests.append(AuditReport.Guest(
-                name: guest.name, state: guest.state, stateReason: guest.stateReason, pid: guest.pid, disks: disks))
+                name: guest.name, state: guest.state, stateReason: guest.stateReason, asyncJob: guest.asyncJob, pid: guest.pid,
+                disks: disks))
         }
         let unaccounted = status.tokens.filter {
             $0.isHeld && $0.lockspace == lockspace && !accounted.contains(AccountedToken(pid: $0.pid, name: $0.name))
         }
         let host = AuditReport.Host(
-            lockspace: lockspace, joined: sanlock.joined != nil, hostID: thisHostID,
+            lockspace: lockspace, joined: sanlock.joined != nil, hostID: sanlock.thisHostID,
             configuredHostID: configuration.configuredHostID, generation: generation,
             hostName: thisHostID.flatMap { id in image?.joinedHosts.first { $0.hostID == id }?.hostName })
         logger.debug("audit reading", metadata: [

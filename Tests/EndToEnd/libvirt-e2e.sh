@@ -11,8 +11,9 @@
 #           running, paused (and the stock script there), destroyed
 #           (--audit each time: held, released-while-paused, and file-missing
 #           once the stock script deleted the paused guest's leases)
-#   step 4  --audit under a running guest: its lease file removed and made
-#           again (file-replaced), then sanlock killed and restarted
+#   step 4  --audit under a running guest: sanlock killed and restarted
+#           (not-held), then its lease file removed and made again
+#           (file-replaced)
 #   step 5  crash: libvirtd stopped, qemu killed, a stale status file left
 #   step 6  teardown, also when a step fails (EXIT trap)
 #
@@ -493,14 +494,47 @@ step3() {
 
 # ------------------------------------------------------------------- step 4 --
 step4() {
-    step 4 "--audit under a running guest: lease file replaced, then sanlock restarted"
+    step 4 "--audit under a running guest: sanlock restarted, then its lease file replaced"
     check "virsh start" virsh start "$guest" >/dev/null
     qemu_pid=$(cat "/run/libvirt/qemu/$guest.pid")
     audit started
     check "audit (started): exit status 0, rw disk held" same "$audit_rc $(protection "$rw_lease")" "0 held"
-    # What the stock script's unlocked rm, then a guest start elsewhere, do:
-    # the running guest holds a lease on a deleted inode; the file at the
-    # path is a fresh lease anybody can take.
+
+    # sanlock dies under the running guest and comes back (same host id):
+    # qemu runs on, but the new daemon knows nothing of it.
+    local generation_before
+    generation_before=$(jq -r '.host.generation' "$audit_json")
+    kill_sanlock /run/sanlock
+    check "the guest outlived the sanlock daemon" alive "$qemu_pid"
+    check "the sanlock daemon answers again" start_sanlock -N -o "$out/sanlock-restarted.out" /run/sanlock vsc-e2e-host1
+    note "sanlock client status after the restart: $(sanlock client status 2>&1 | tr '\n' ' ')"
+    note "rw lease leader after the restart: $(leader "$rw_lease")"
+    audit sanlock-restarted
+    # The rw lease's leader still names host 1 (its earlier incarnation): this
+    # host's, not another host's, though the daemon has not joined.
+    check "audit (sanlock restarted, lockspace not joined): exit status 4, host not joined, both disks not-held" \
+        same "$audit_rc $(jq -r '.host.joined' "$audit_json") $(protection "$rw_lease") $(protection "$shared_lease")" \
+        "4 false not-held not-held"
+    # libvirt joins the lockspace only when libvirtd starts; an admin does it
+    # by hand (libvirtd would too when restarted).
+    check "the lockspace joined again as host 1" join_lockspace /run/sanlock "$leases" 1
+    audit rejoined
+    check "audit (rejoined): exit status 4, both disks not-held: qemu is no longer registered" \
+        same "$audit_rc $(protection "$rw_lease") $(protection "$shared_lease")" "4 not-held not-held"
+    check "audit (rejoined): a new generation ($generation_before before)" \
+        test "$(jq -r '.host.generation' "$audit_json")" -gt "$generation_before"
+    check "the guest still runs" same "$(virsh domstate "$guest")" running
+
+    # Restarted, the guest holds its leases again. Then what the stock
+    # script's unlocked rm, and a guest start elsewhere, do: the running
+    # guest holds a lease on a deleted inode; the file at the path is a
+    # fresh lease anybody can take.
+    check "virsh destroy" virsh destroy "$guest" >/dev/null
+    check "virsh start" virsh start "$guest" >/dev/null
+    qemu_pid=$(cat "/run/libvirt/qemu/$guest.pid")
+    audit restarted
+    check "audit (guest restarted): exit status 0, both disks held" \
+        same "$audit_rc $(protection "$rw_lease") $(protection "$shared_lease")" "0 held held"
     local before after
     before=$(stat -c %i "$leases/$rw_lease")
     rm "$leases/$rw_lease"
@@ -511,29 +545,7 @@ step4() {
         same "$audit_rc $(protection "$rw_lease") $(jq -r --arg n "$rw_lease" '.guests[].disks[] | select(.lease == $n) | .holder_pid' "$audit_json")" \
         "4 file-replaced $qemu_pid"
     note "$(jq -r --arg n "$rw_lease" '.guests[].disks[] | select(.lease == $n) | .detail' "$audit_json")"
-
-    # sanlock dies under the running guest and comes back (same host id):
-    # qemu runs on, but the new daemon knows nothing of it.
-    local generation_before
-    generation_before=$(jq -r '.host.generation' "$audit_json")
-    kill_sanlock /run/sanlock
-    check "the guest outlived the sanlock daemon" alive "$qemu_pid"
-    check "the sanlock daemon answers again" start_sanlock -N -o "$out/sanlock-restarted.out" /run/sanlock vsc-e2e-host1
-    audit sanlock-restarted
-    note "sanlock client status after the restart: $(sanlock client status 2>&1 | tr '\n' ' ')"
-    check "audit (sanlock restarted, lockspace not joined): exit status 4, host not joined, shared disk not-held" \
-        same "$audit_rc $(jq -r '.host.joined' "$audit_json") $(protection "$shared_lease")" "4 false not-held"
-    # libvirt joins the lockspace only when libvirtd starts; an admin does it
-    # by hand (libvirtd would too when restarted).
-    check "the lockspace joined again as host 1" join_lockspace /run/sanlock "$leases" 1
-    audit rejoined
-    check "audit (rejoined): exit status 4, both disks not-held: qemu is no longer registered" \
-        same "$audit_rc $(protection "$rw_lease") $(protection "$shared_lease")" "4 not-held not-held"
-    check "audit (rejoined): a new generation ($generation_before before)" \
-        test "$(jq -r '.host.generation' "$audit_json")" -gt "$generation_before"
-    note "rw lease leader after the restart: $(leader "$rw_lease"); shared: $(leader "$shared_lease")"
-    check "the guest still runs" same "$(virsh domstate "$guest")" running
-    say "step 4: file replaced → file-replaced; sanlock restarted → not-held until the guest restarts"
+    say "step 4: sanlock restarted → not-held until the guest restarts; file replaced → file-replaced"
     check "virsh destroy" virsh destroy "$guest" >/dev/null
     janitor after-restart --min-age 0 >/dev/null
 }

@@ -17,6 +17,19 @@ struct GuestXMLTests {
         return guest.disks[0]
     }
 
+    @Test("<job async=...> of a status file: a live migration's destination says 'migration in'; 'none' is no job")
+    func asyncJob() throws {
+        func guest(_ job: String) throws -> Guest {
+            try GuestXML.status(from: XMLDocument.parse(string: """
+                <domstatus state='paused' reason='migration' pid='7'>\(job)<domain type='kvm'><name>g</name><devices/></domain></domstatus>
+                """, url: "g.xml"))
+        }
+        #expect(try guest("<job type='none' async='migration in' phase='prepare' flags='0x0'/>").asyncJob == "migration in")
+        #expect(try guest("<job type='none' async='none'/>").asyncJob == nil)
+        #expect(try guest("").asyncJob == nil)
+        #expect(try guest("").stateReason == "migration")
+    }
+
     // MARK: The realistic status fixture
 
     @Test func statusFixtureGuestFields() throws {

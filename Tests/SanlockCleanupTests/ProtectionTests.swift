@@ -20,11 +20,11 @@ struct ProtectionTests {
                               sharedHolders: shared.map { ResourceOwner(hostID: $0.0, generation: $0.1, timestamp: 0) }))
     }
 
-    static func judge(paused: Bool = false, mode: LeaseMode = .exclusive, leaseName: String? = name,
+    static func judge(paused: Bool = false, migratingIn: Bool = false, mode: LeaseMode = .exclusive, leaseName: String? = name,
                       own: [DaemonStatus.Token] = [], other: [DaemonStatus.Token] = [], file: EntryKind,
                       hosts: [UInt64: HostState] = [:]) -> ProtectionFinding {
         Protection.judge(ProtectionFacts(
-            guestPaused: paused, mode: mode, leaseName: leaseName, ownTokens: own, otherTokens: other, file: file,
+            guestPaused: paused, migratingIn: migratingIn, mode: mode, leaseName: leaseName, ownTokens: own, otherTokens: other, file: file,
             thisHostID: me, thisGeneration: generation,
             hosts: hosts.mapValues { SanlockHost(hostID: 0, generation: 1, timestamp: 1, ioTimeout: 10, state: $0) }))
     }
@@ -97,8 +97,32 @@ struct ProtectionTests {
         #expect(Self.judge(leaseName: nil, file: .vanished).protection == .unmappedVolume)
     }
 
-    @Test func onlyHeldAndReleasedWhilePausedAreProtected() {
-        #expect(Protection.allCases.filter(\.isProtected) == [.held, .releasedWhilePaused])
+    @Test func onlyHeldReleasedWhilePausedAndMigratingInAreProtected() {
+        #expect(Protection.allCases.filter(\.isProtected) == [.held, .releasedWhilePaused, .migratingIn])
+    }
+
+    @Test("A migration's destination: the source host holds the lease until the guest resumes here")
+    func migrationDestination() {
+        let finding = Self.judge(paused: true, migratingIn: true, file: Self.lease(owner: 2, generation: 9))
+        #expect(finding.protection == .migratingIn && finding.holderHostID == 2)
+        // Not paused any more, or no migration: held by another host.
+        #expect(Self.judge(migratingIn: true, file: Self.lease(owner: 2, generation: 9)).protection == .heldByOtherHost)
+        #expect(Self.judge(paused: true, file: Self.lease(owner: 2, generation: 9)).protection == .heldByOtherHost)
+        #expect(Self.judge(paused: true, migratingIn: true, file: Self.lease(held: false)).protection == .releasedWhilePaused)
+    }
+
+    @Test("Not joined: a lease this host's earlier incarnation holds is not another host's (found by the two-host test)")
+    func notJoinedHostsOwnLease() {
+        let finding = Protection.judge(ProtectionFacts(
+            guestPaused: false, mode: .exclusive, leaseName: Self.name, ownTokens: [], otherTokens: [],
+            file: Self.lease(generation: 1), thisHostID: Self.me, thisGeneration: nil, hosts: [:]))
+        #expect(finding.protection == .notHeld && finding.holderHostID == nil)
+        #expect(finding.detail.contains("earlier incarnation"))
+    }
+
+    @Test func pausedShareableDiskHeldSharedElsewhere() {
+        let finding = Self.judge(paused: true, mode: .shared, file: Self.lease(held: false, shared: [(2, 3)]))
+        #expect(finding.protection == .releasedWhilePaused && finding.detail.contains("host 2 holds it shared"))
     }
 }
 

@@ -20,11 +20,15 @@ public enum Protection: String, Sendable, Hashable, CaseIterable, Codable {
     /// A paused guest: libvirt released the lease; the file is there and
     /// nobody holds it, so the guest can resume.
     case releasedWhilePaused = "released-while-paused"
+    /// A paused guest that is a live migration's destination: another host
+    /// (the source, where it still runs) holds the lease until the guest
+    /// resumes here.
+    case migratingIn = "migrating-in"
     /// A volume disk whose lease cannot be named from the status XML.
     case unmappedVolume = "unmapped-volume"
 
-    /// The two values that mean the disk is safe.
-    public var isProtected: Bool { self == .held || self == .releasedWhilePaused }
+    /// The values that mean the disk is safe.
+    public var isProtected: Bool { self == .held || self == .releasedWhilePaused || self == .migratingIn }
 }
 
 /// How libvirt leases a disk: shareable disks in shared mode.
@@ -38,6 +42,8 @@ public struct ProtectionFacts: Sendable, Hashable {
     /// Running (libvirt holds a running guest's leases) or paused (libvirt
     /// releases them on pause).
     public var guestPaused: Bool
+    /// The guest is the destination of a live migration (`<job async='migration in'>`).
+    public var migratingIn: Bool = false
     public var mode: LeaseMode
     /// The lease's name; nil for a volume disk the XML does not map.
     public var leaseName: String?
@@ -57,11 +63,12 @@ public struct ProtectionFacts: Sendable, Hashable {
     public var hosts: [UInt64: SanlockHost]
 
     public init(
-        guestPaused: Bool, mode: LeaseMode, leaseName: String?, ownTokens: [DaemonStatus.Token],
+        guestPaused: Bool, migratingIn: Bool = false, mode: LeaseMode, leaseName: String?, ownTokens: [DaemonStatus.Token],
         otherTokens: [DaemonStatus.Token], file: EntryKind, thisHostID: UInt64?, thisGeneration: UInt64?,
         hosts: [UInt64: SanlockHost]
     ) {
         self.guestPaused = guestPaused
+        self.migratingIn = migratingIn
         self.mode = mode
         self.leaseName = leaseName
         self.ownTokens = ownTokens
@@ -105,6 +112,11 @@ extension Protection {
         }
         if let problem = fileProblem(facts.file) { return problem }
         if case .autoLease(let state) = facts.file, let host = otherHolder(of: state, facts) {
+            if facts.guestPaused && facts.migratingIn {
+                return ProtectionFinding(
+                    .migratingIn, holderHostID: host,
+                    detail: "the destination of a live migration: host \(host), where the guest still runs, holds it until it resumes here")
+            }
             return ProtectionFinding(
                 .heldByOtherHost, holderHostID: host,
                 detail: facts.guestPaused
@@ -112,7 +124,19 @@ extension Protection {
                     : "host \(host) holds it while the guest runs here")
         }
         if facts.guestPaused {
+            if case .autoLease(let state) = facts.file, !state.sharedHolders.isEmpty {
+                let hosts = state.sharedHolders.map { String($0.hostID) }.joined(separator: ", ")
+                return ProtectionFinding(
+                    .releasedWhilePaused,
+                    detail: "released on pause; host \(hosts) hold\(state.sharedHolders.count == 1 ? "s" : "") it shared, which a shareable disk allows")
+            }
             return ProtectionFinding(.releasedWhilePaused, detail: "released on pause; the file is a valid lease nobody holds")
+        }
+        if case .autoLease(let state) = facts.file, state.held, state.ownerID != 0, state.ownerID == facts.thisHostID {
+            return ProtectionFinding(
+                .notHeld,
+                detail: "the guest runs, but its process holds no lease on this disk; the leader still names this host at generation "
+                    + "\(state.ownerGeneration), an earlier incarnation of its sanlock daemon, which sanlock lets any host take over")
         }
         return ProtectionFinding(.notHeld, detail: "the guest runs, but its process holds no lease on this disk")
     }

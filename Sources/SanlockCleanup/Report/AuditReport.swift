@@ -41,6 +41,8 @@ public struct AuditReport: Sendable {
         /// `<domstatus reason=...>`: `migration` for both ends of a live
         /// migration while the guest is paused.
         public var stateReason: String?
+        /// `<job async=...>`: `migration in` on a live migration's destination.
+        public var asyncJob: String?
         public var pid: Int32?
         public var disks: [Disk]
     }
@@ -73,7 +75,8 @@ public enum AuditTextReport {
         lines.append("audit of \(report.leaseDirectory.escapingControlCharacters()): \(hostLine(report.host))")
         for guest in report.guests {
             let pid = guest.pid.map { ", pid \($0)" } ?? ""
-            let reason = guest.stateReason.map { ": " + $0.escapingControlCharacters() } ?? ""
+            let reason = (guest.stateReason.map { ": " + $0.escapingControlCharacters() } ?? "")
+                + (guest.asyncJob.map { ", " + $0.escapingControlCharacters() } ?? "")
             lines.append("guest \(guest.name.escapingControlCharacters()) (\(guest.state.rawValue)\(reason)\(pid))")
             if guest.disks.isEmpty { lines.append("  no disk with a lease") }
             for disk in guest.disks { lines.append("  " + diskLine(disk)) }
@@ -186,6 +189,7 @@ public enum AuditJSONReport {
         var name: String
         var state: String
         var stateReason: String?
+        var asyncJob: String?
         var pid: Int32?
         var disks: [DiskObject]
 
@@ -194,11 +198,12 @@ public enum AuditJSONReport {
             try container.encode(name, forKey: .name)
             try container.encode(state, forKey: .state)
             try container.encode(stateReason, forKey: .stateReason)
+            try container.encode(asyncJob, forKey: .asyncJob)
             try container.encode(pid, forKey: .pid)
             try container.encode(disks, forKey: .disks)
         }
 
-        enum CodingKeys: CodingKey { case name, state, stateReason, pid, disks }
+        enum CodingKeys: CodingKey { case name, state, stateReason, asyncJob, pid, disks }
     }
 
     struct DiskObject: Encodable {
@@ -269,7 +274,8 @@ public enum AuditJSONReport {
                                 lver: $0.shared ? nil : $0.lver)
                 }),
             guests: report.guests.map { guest in
-                GuestObject(name: guest.name, state: guest.state.rawValue, stateReason: guest.stateReason, pid: guest.pid,
+                GuestObject(name: guest.name, state: guest.state.rawValue, stateReason: guest.stateReason,
+                            asyncJob: guest.asyncJob, pid: guest.pid,
                             disks: guest.disks.map(DiskObject.init))
             },
             summary: SummaryObject(

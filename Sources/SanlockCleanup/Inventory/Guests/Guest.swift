@@ -109,6 +109,10 @@ public struct Guest: Sendable, Hashable {
     /// From `<domstatus state=...>`; `.shutoff` for a persistent definition.
     public var state: GuestState
     public var stateReason: String?
+    /// `<domstatus><job async=...>`: the asynchronous job libvirt runs on
+    /// the guest, such as `migration in` on a live migration's destination
+    /// (nil for none).
+    public var asyncJob: String?
     /// From `<domstatus pid=...>`; `nil` when absent, unparsable or not
     /// positive (Xen guests have no qemu process).
     public var pid: Int32?

@@ -29,6 +29,7 @@ public enum GuestXML {
             domain: domains[0], document: document, diskPath: statusDiskPath,
             state: GuestState(libvirtName: root.attribute("state")), isStatus: true)
         guest.stateReason = root.attribute("reason")
+        guest.asyncJob = root.firstChild(named: "job")?.attribute("async").flatMap { $0 == "none" ? nil : $0 }
         guest.pid = root.attribute("pid").flatMap { Int32($0) }.flatMap { $0 > 0 ? $0 : nil }
         return guest
     }
