@@ -121,7 +121,7 @@ man: build
 install: install-bin install-man install-doc install-units install-cron
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@if [ -z "$(DESTDIR)" ]; then \
-	    echo "installed; nothing is scheduled yet: systemctl enable --now $(NAME).timer"; \
+	    echo "installed; nothing is scheduled yet: systemctl enable --now $(NAME).timer $(NAME)-audit.timer"; \
 	    echo "  (or, without systemd, uncomment the entry in $(CRONDIR)/$(NAME))"; \
 	fi
 
@@ -138,11 +138,15 @@ install-man:
 install-doc:
 	install -D -m 0644 man/$(NAME)-report.schema.json "$(DESTDIR)$(PREFIX)/share/doc/$(NAME)/$(NAME)-report.schema.json"
 
+# The weekly cleanup and the 5-minute audit, each a service and its timer.
+UNITS := $(NAME) $(NAME)-audit
 install-units:
 	install -d "$(DESTDIR)$(UNITDIR)"
-	$(SUBST) cron/$(NAME).service >"$(DESTDIR)$(UNITDIR)/$(NAME).service"
-	install -m 0644 cron/$(NAME).timer "$(DESTDIR)$(UNITDIR)/$(NAME).timer"
-	chmod 0644 "$(DESTDIR)$(UNITDIR)/$(NAME).service"
+	for unit in $(UNITS); do \
+	    $(SUBST) cron/$$unit.service >"$(DESTDIR)$(UNITDIR)/$$unit.service" && \
+	    chmod 0644 "$(DESTDIR)$(UNITDIR)/$$unit.service" && \
+	    install -m 0644 cron/$$unit.timer "$(DESTDIR)$(UNITDIR)/$$unit.timer" || exit 1; \
+	done
 
 # The cron entry is configuration the administrator enables by editing it: an
 # existing one is kept.
@@ -159,13 +163,16 @@ install-cron:
 # Removes what install added (files only: the directories are shared). On the
 # real root it first disables and stops the timer if the administrator enabled it.
 uninstall:
-	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -e "$(UNITDIR)/$(NAME).timer" ]; then \
-	    if [ -d /run/systemd/system ]; then systemctl disable --now $(NAME).timer; \
-	    else systemctl disable $(NAME).timer; fi; \
-	fi
+	@for unit in $(UNITS); do \
+	    if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -e "$(UNITDIR)/$$unit.timer" ]; then \
+	        if [ -d /run/systemd/system ]; then systemctl disable --now $$unit.timer; \
+	        else systemctl disable $$unit.timer; fi; \
+	    fi; \
+	done
 	rm -f "$(DESTDIR)$(SBINDIR)/$(NAME)" "$(DESTDIR)$(MANDIR)/man8/$(NAME).8" \
 	      "$(DESTDIR)$(PREFIX)/share/doc/$(NAME)/$(NAME)-report.schema.json" \
 	      "$(DESTDIR)$(UNITDIR)/$(NAME).service" "$(DESTDIR)$(UNITDIR)/$(NAME).timer" \
+	      "$(DESTDIR)$(UNITDIR)/$(NAME)-audit.service" "$(DESTDIR)$(UNITDIR)/$(NAME)-audit.timer" \
 	      "$(DESTDIR)$(CRONDIR)/$(NAME)"
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 

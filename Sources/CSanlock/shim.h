@@ -51,13 +51,6 @@ static inline struct sanlk_resource *vsc_resource_new(const char *lockspace,
     return res;
 }
 
-/* The disks of a resource sanlock allocated (sanlock_state_to_args), which
- * Swift cannot index through the flexible array. */
-static inline const struct sanlk_disk *vsc_resource_disk(const struct sanlk_resource *res, uint32_t index)
-{
-    return &res->disks[index];
-}
-
 /* sanlock_get_lockspaces, sanlock_get_hosts and sanlock_read_resource_owners
  * hand back arrays that libsanlock_client allocated with malloc, and
  * vsc_resource_new a calloc'd resource; the caller frees them, through the
@@ -65,6 +58,56 @@ static inline const struct sanlk_disk *vsc_resource_disk(const struct sanlk_reso
 static inline void vsc_sanlock_free(void *array)
 {
     free(array);
+}
+
+/* The daemon's status command (what `sanlock client status` prints) is the
+ * one way to learn every lease each registered process holds without
+ * touching those processes: sanlock_inquire marks its target busy while it
+ * runs, and libvirt's acquire or release for that qemu then fails with
+ * EBUSY. The command has no declared API, so its wire format is mirrored
+ * here from sanlock's src/sanlock_sock.h (unchanged from 2.x to 3.8):
+ * send_command() (exported by libsanlock_client, which `sanlock client`
+ * itself uses) connects to the daemon named by SANLOCK_RUN_DIR and sends the
+ * header; the daemon answers with one header, then a stream of records up
+ * to the end of the connection. Resource records carry a struct
+ * sanlk_resource and its sanlk_disks after their string; lockspace records
+ * a struct sanlk_lockspace. */
+#define VSC_SM_CMD_STATUS 5
+
+#define VSC_SANLK_STATE_DAEMON 1
+#define VSC_SANLK_STATE_CLIENT 2
+#define VSC_SANLK_STATE_LOCKSPACE 3
+#define VSC_SANLK_STATE_RESOURCE 4
+#define VSC_SANLK_STATE_HOST 5
+#define VSC_SANLK_STATE_RENEWAL 6
+
+struct vsc_sm_header {
+    uint32_t magic;
+    uint32_t version;
+    uint32_t cmd;
+    uint32_t cmd_flags;
+    uint32_t length;
+    uint32_t seq;
+    uint32_t data;
+    uint32_t data2;
+};
+
+/* struct sanlk_state without its flexible str[0]: the size the daemon sends
+ * is sizeof this struct (the padding after str_len included). */
+struct vsc_sanlk_state {
+    uint32_t type;
+    uint32_t flags;
+    uint32_t data32; /* pid, for clients and resources */
+    uint64_t data64; /* lver, for resources */
+    char name[SANLK_NAME_LEN];
+    uint32_t str_len;
+};
+
+extern int send_command(int cmd, uint32_t data);
+
+static inline int vsc_send_status_command(void)
+{
+    return send_command(VSC_SM_CMD_STATUS, 0);
 }
 
 #endif

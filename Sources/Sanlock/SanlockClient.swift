@@ -114,58 +114,6 @@ public enum SanlockClient {
 
 /// Reads one of sanlock's fixed-size, NUL-padded (not always terminated)
 /// name fields.
-/// A lease a registered process holds, as the daemon's memory has it (no
-/// disk I/O): what `sanlock_inquire` reports.
-public struct HeldLease: Sendable, Hashable {
-    public let lockspace: String
-    public let name: String
-    /// The lease's path, unescaped (the daemon writes `:` and spaces escaped).
-    public let path: String
-    public let offset: UInt64
-    public let shared: Bool
-    /// The lease version the holder acquired; nil for a shared lease, for
-    /// which sanlock keeps none.
-    public let lver: UInt64?
-}
-
-extension SanlockClient {
-    /// The leases process `pid` holds through this host's daemon
-    /// (`sanlock_inquire` on its behalf, which root may ask about any
-    /// registered process): empty for a registered process that holds none,
-    /// as libvirt leaves a paused guest's qemu. A pid that is not registered
-    /// is `SanlockCode.noSuchProcess`.
-    public static func leases(heldBy pid: Int32) throws(SanlockError) -> [HeldLease] {
-        var count: Int32 = 0
-        var state: UnsafeMutablePointer<CChar>?
-        let rv = sanlock_inquire(-1, pid, 0, &count, &state)
-        defer { vsc_sanlock_free(state) }
-        guard rv >= 0 else { throw SanlockError(.inquire, code: rv) }
-        guard let state, count > 0 else { return [] }
-        // sanlock's own parser undoes its escaping ("\:" and "\ " in paths).
-        var parsedCount: Int32 = 0
-        var parsed: UnsafeMutablePointer<UnsafeMutablePointer<sanlk_resource>?>?
-        let parse = sanlock_state_to_args(state, &parsedCount, &parsed)
-        defer {
-            if let parsed {
-                for index in 0..<Int(max(parsedCount, 0)) { vsc_sanlock_free(parsed[index]) }
-                vsc_sanlock_free(parsed)
-            }
-        }
-        guard parse >= 0 else { throw SanlockError(.stateToArgs, code: parse) }
-        guard let parsed else { return [] }
-        return (0..<Int(max(parsedCount, 0))).compactMap { index -> HeldLease? in
-            guard let resource = parsed[index], resource.pointee.num_disks >= 1 else { return nil }
-            var res = resource.pointee
-            var disk = vsc_resource_disk(resource, 0).pointee
-            let shared = res.flags & UInt32(SANLK_RES_SHARED) != 0
-            return HeldLease(
-                lockspace: fixedString(&res.lockspace_name), name: fixedString(&res.name),
-                path: fixedString(&disk.path), offset: disk.offset, shared: shared,
-                lver: !shared && res.flags & UInt32(SANLK_RES_LVER) != 0 ? res.lver : nil)
-        }
-    }
-}
-
 func fixedString<T>(_ field: inout T) -> String {
     withUnsafeBytes(of: &field) { bytes in
         let end = bytes.firstIndex(of: 0) ?? bytes.count

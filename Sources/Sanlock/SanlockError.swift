@@ -16,8 +16,7 @@ public enum SanlockOperation: String, Sendable, Hashable, Codable {
     case writeResource = "sanlock_write_resource"
     case getLockspaces = "sanlock_get_lockspaces"
     case getHosts = "sanlock_get_hosts"
-    case inquire = "sanlock_inquire"
-    case stateToArgs = "sanlock_state_to_args"
+    case status = "status (sanlock client status)"
     case prepareResource = "prepare resource"
 }
 

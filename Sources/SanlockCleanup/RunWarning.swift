@@ -20,6 +20,8 @@ public enum RunWarning: Sendable, CustomStringConvertible {
     case retiredHostLivenessUnknown(UInt64)
     case retiredHostFailing(UInt64)
     case retiredHostStateUnknown(UInt64)
+    /// A problem that limits what an audit can prove (it does not stop it).
+    case auditLimited(JanitorError)
 
     public var description: String {
         switch self {
@@ -47,6 +49,8 @@ public enum RunWarning: Sendable, CustomStringConvertible {
             return "host \(host) is failing: sanlock declares it dead within 60 s (8 × io_timeout + 60 s after its last renewal); its leases are kept until then: run again after that"
         case .retiredHostStateUnknown(let host):
             return "sanlock could not tell host \(host)'s state; its held leases are kept"
+        case .auditLimited(let error):
+            return error.description
         }
     }
 

@@ -56,7 +56,17 @@ public enum BoundedFile {
         guard prefix || size <= limit else { throw .tooLarge(size: size) }
 
         // One byte more than st_size: the read that returns 0 needs room.
-        var bytes = [UInt8](repeating: 0, count: prefix ? min(size + 1, limit) : size + 1)
+        return try read(from: fd, limit: limit, prefix: prefix, expectedSize: prefix ? min(size + 1, limit) : size + 1)
+    }
+
+    /// Everything `fd` gives until the end (a file, a socket the peer
+    /// closes), refused once it exceeds `limit`.
+    public static func read(from fd: FileDescriptor, limit: Int) throws(Failure) -> [UInt8] {
+        try read(from: fd, limit: limit, prefix: false, expectedSize: 4096)
+    }
+
+    private static func read(from fd: FileDescriptor, limit: Int, prefix: Bool, expectedSize: Int) throws(Failure) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: expectedSize)
         var count = 0
         while true {
             if count == bytes.count {

@@ -39,6 +39,10 @@ struct PolicyOptions: ParsableArguments {
     @Flag(name: [.customShort("n"), .long], help: "Decide everything, change nothing. Works without the sanlock daemon.")
     var dryRun = false
 
+    @Flag(name: .long,
+          help: "Change nothing; prove instead that every disk of every running or paused guest here is protected by its lease, and say who holds what (exit status 4 when a disk is not). Needs the sanlock daemon.")
+    var audit = false
+
     @Flag(name: .customLong("any-host"),
           help: "Delete free leases whichever host held them last, as the stock script does. Unsafe on a lease directory shared by several hosts: a guest paused on another host looks exactly like an abandoned lease.")
     var anyHost = false
@@ -59,9 +63,12 @@ struct PolicyOptions: ParsableArguments {
 
     func validate() throws {
         if anyHost, !retiredHosts.isEmpty { throw ValidationError("--any-host and --retired-host cannot be combined") }
+        if audit, anyHost || !retiredHosts.isEmpty {
+            throw ValidationError("--audit deletes nothing: --any-host and --retired-host are for cleaning runs")
+        }
     }
 
-    var mode: RunConfiguration.Mode { dryRun ? .dryRun : .clean }
+    var mode: RunConfiguration.Mode { audit ? .audit : dryRun ? .dryRun : .clean }
 
     var deletionPolicy: DeletionPolicy {
         DeletionPolicy(anyHost: anyHost, retiredHosts: Set(retiredHosts.map(\.value)), minimumAge: minimumAge.seconds)

@@ -81,12 +81,16 @@ struct VirtSanlockCleanup: ParsableCommand {
         let reportFatal: @Sendable (JanitorError) -> Void = { [self] error in
             // Another janitor at work is not an error: a quiet run stays quiet.
             let level: Logger.Level = error.exitStatus == .busy ? .warning : .error
-            logger.log(level: level, "\(error.description); nothing deleted")
+            logger.log(level: level, "\(error.description); \(mode == .audit ? "nothing audited" : "nothing deleted")")
             if format == .json {
                 standardOutput.write(JSONReport.render(fatal: error, mode: mode, leaseDirectory: site.leaseDirectory ?? ""))
                 standardOutput.flush()
             }
-            writeMetrics(report: nil, exitCode: error.exitCode, started: started, logger: logger)
+            if mode == .audit {
+                writeAuditMetrics(report: nil, exitCode: error.exitCode, logger: logger)
+            } else {
+                writeMetrics(report: nil, exitCode: error.exitCode, started: started, logger: logger)
+            }
         }
         let signals = SignalWatch(control: control, gate: gate) { signal in
             progress?.finish()
@@ -94,6 +98,9 @@ struct VirtSanlockCleanup: ParsableCommand {
         }
         if !signals.start() {
             logger.warning("cannot start the signal watch (no thread): SIGTERM, SIGINT and SIGHUP end the run at once")
+        }
+        if mode == .audit {
+            return try audit(logger: logger, destination: destination, gate: gate, output: standardOutput, reportFatal: reportFatal)
         }
         do throws(JanitorError) {
             let configuration = try runConfiguration()
@@ -139,12 +146,12 @@ struct VirtSanlockCleanup: ParsableCommand {
     }
 
     /// The watchdog is ending the process (see `SignalWatch`).
-    private func waitForWatchdog() -> Never {
+    func waitForWatchdog() -> Never {
         while true { Syscall.sleep(seconds: 60) }
     }
 
     /// The run's configuration: the lock manager's file, then the flags.
-    private func runConfiguration() throws(JanitorError) -> RunConfiguration {
+    func runConfiguration() throws(JanitorError) -> RunConfiguration {
         let lockManager: LockManagerConfig
         do {
             lockManager = try LockManagerConfig.load(path: site.config)

@@ -9,8 +9,12 @@
 #           lease files are exactly the ones our naming rule predicts
 #   step 3  stale leases and a failed hot-plug; the janitor with the guest
 #           running, paused (and the stock script there), destroyed
-#   step 4  crash: libvirtd stopped, qemu killed, a stale status file left
-#   step 5  teardown, also when a step fails (EXIT trap)
+#           (--audit each time: held, released-while-paused, and file-missing
+#           once the stock script deleted the paused guest's leases)
+#   step 4  --audit under a running guest: its lease file removed and made
+#           again (file-replaced), then sanlock killed and restarted
+#   step 5  crash: libvirtd stopped, qemu killed, a stale status file left
+#   step 6  teardown, also when a step fails (EXIT trap)
 #
 # Everything runs in one private mount and PID namespace: private /etc/libvirt,
 # /run and /var, and private copies of /etc/passwd and /etc/group with the
@@ -189,6 +193,19 @@ expect_lease() {  # name action reason [guest guest_state]: what the last janito
     same "$got" "$want"
 }
 
+audit() {  # label: our tool's --audit, its JSON in $audit_json, its exit status in $audit_rc
+    local rc=0
+    runs=$((runs + 1))
+    audit_json=$out/audit-$runs-$1.json
+    timeout 120 "$binary" --audit --format json >"$audit_json" 2>"$out/audit-$runs-$1.err" || rc=$?
+    audit_rc=$rc
+    jq -r '.guests[]? | .name as $g | .state as $s | .disks[] | "         audit: \($g) (\($s)) \(.target) \(.mode): \(.protection): \(.detail)"' \
+        "$audit_json" >&7 2>/dev/null || sed 's/^/         audit stderr: /' "$out/audit-$runs-$1.err" >&7
+}
+protection() {  # lease name → its disk's protection in the last audit
+    jq -r --arg n "$1" '[.guests[].disks[] | select(.lease == $n) | .protection] | join(" ")' "$audit_json"
+}
+
 # ------------------------------------------------------------------- inside --
 inside() {
     exec 7>&1 8>&2
@@ -199,8 +216,9 @@ inside() {
     passed=0 failed=0 runs=0 timings="" step_name="" step_start=$t0
     libvirtd_pid="" qemu_pid=""
     # A step that fails exits through here. An interruption is handled
-    # outside (see kill_namespace).
-    trap cleanup_inside EXIT
+    # outside (see kill_namespace). Through the library's trap: the first
+    # daemon it starts arms it, which would replace a trap of our own.
+    on_exit cleanup_inside
 
     # The private filesystem view. /var goes last: the sources of the other
     # binds live under /var/tmp.
@@ -229,17 +247,18 @@ inside() {
     step2
     step3
     step4
+    step5
 }
 
 cleanup_inside() {
-    local status=$? pid log
+    local status=$tf_exit_status pid log
     exec 1>&7 2>&8
-    trap - EXIT ERR
+    trap - ERR
     if [ "$status" != 0 ] && [ "$failed" = 0 ]; then
         failed=1
         say "FAILED: unexpected error at ${last_error:-an unknown place} (exit $status)"
     fi
-    step 5 "teardown"
+    step 6 "teardown"
     if [ -n "$libvirtd_pid" ] && alive "$libvirtd_pid"; then
         virsh destroy "$guest" >/dev/null 2>&1 || true
         kill "$libvirtd_pid" 2>/dev/null || true
@@ -263,7 +282,6 @@ cleanup_inside() {
     fi
     say "end-to-end test with libvirt: $passed passed, $failed failed"
     echo "$passed passed, $failed failed"
-    exit "$status"
 }
 
 # ------------------------------------------------------------------- step 1 --
@@ -414,6 +432,12 @@ step3() {
     check "janitor (running): the lease directory holds the guest's leases only" same "$(lease_files)" "$expected"
     check "janitor (running): the guest still holds them" same "$(held_leases)" "$expected"
     say "step 3: running: janitor kept $(jq '[.leases[] | select(.reason == "used-by-guest")] | length' "$janitor_json") leases, deleted $(summary deleted) stale ones"
+    audit running
+    check "audit (running): exit status 0, both disks held (the shareable one in shared mode)" \
+        same "$audit_rc $(protection "$rw_lease") $(protection "$shared_lease") $(jq -r '.guests[0].disks | map(.mode) | sort | join(",")' "$audit_json")" \
+        "0 held held exclusive,shared"
+    check "audit (running): qemu ($qemu_pid) is the holder" \
+        same "$(jq -r '[.guests[0].disks[].holder_pid] | unique | join(" ")' "$audit_json")" "$qemu_pid"
 
     virsh suspend "$guest" >/dev/null
     check "the guest is paused" same "$(virsh domstate "$guest")" paused
@@ -428,6 +452,9 @@ step3() {
     check "janitor (paused): the paused guest's lease files are still there" same "$(lease_files)" "$expected"
     local janitor_kept
     janitor_kept=$(jq '[.leases[] | select(.reason == "used-by-guest")] | length' "$janitor_json")
+    audit paused
+    check "audit (paused): exit status 0, both disks released-while-paused" \
+        same "$audit_rc $(protection "$rw_lease") $(protection "$shared_lease")" "0 released-while-paused released-while-paused"
 
     # The stock script in the same state on the same directory; it reads the
     # private /etc/libvirt/qemu-sanlock.conf with augtool.
@@ -438,6 +465,9 @@ step3() {
     check "stock script (paused): it deleted the paused guest's leases (as README says for libvirt 9.0; update it if this changes)" \
         same "$stock_deleted" "$expected"
     say "step 3: paused: janitor kept $janitor_kept leases, stock script deleted $(echo "$stock_deleted" | grep -c .)"
+    audit after-stock
+    check "audit (paused, after the stock script): exit status 4, both disks file-missing" \
+        same "$audit_rc $(protection "$rw_lease") $(protection "$shared_lease")" "4 file-missing file-missing"
     # What libvirt 9.0 does next: resume creates the lease files anew and
     # acquires them, so the guest runs on with fresh leases (lver starts over).
     rc=0
@@ -445,6 +475,9 @@ step3() {
     note "virsh resume: exit $rc $(tr '\n' ' ' <"$out/resume.out"); lease files: $(lease_files | tr '\n' ' '); rw lease: $(leader "$rw_lease")"
     check "after the stock script, resume made the lease files anew and acquired them (libvirt 9.0)" \
         same "$rc $(virsh domstate "$guest") $(held_leases | tr '\n' ' ')" "0 running $expected_words"
+    audit resumed
+    check "audit (resumed): exit status 0, both disks held again" \
+        same "$audit_rc $(protection "$rw_lease") $(protection "$shared_lease")" "0 held held"
 
     check "virsh destroy" virsh destroy "$guest" >/dev/null
     check "destroyed: no status file left" test ! -e "/run/libvirt/qemu/$guest.xml"
@@ -460,7 +493,54 @@ step3() {
 
 # ------------------------------------------------------------------- step 4 --
 step4() {
-    step 4 "crash: the guest runs, libvirtd stops, qemu is killed"
+    step 4 "--audit under a running guest: lease file replaced, then sanlock restarted"
+    check "virsh start" virsh start "$guest" >/dev/null
+    qemu_pid=$(cat "/run/libvirt/qemu/$guest.pid")
+    audit started
+    check "audit (started): exit status 0, rw disk held" same "$audit_rc $(protection "$rw_lease")" "0 held"
+    # What the stock script's unlocked rm, then a guest start elsewhere, do:
+    # the running guest holds a lease on a deleted inode; the file at the
+    # path is a fresh lease anybody can take.
+    local before after
+    before=$(stat -c %i "$leases/$rw_lease")
+    rm "$leases/$rw_lease"
+    lease "$rw_lease"
+    after=$(stat -c %i "$leases/$rw_lease")
+    audit replaced
+    check "audit (file replaced, inode $before → $after): exit status 4, rw disk file-replaced, still held by qemu" \
+        same "$audit_rc $(protection "$rw_lease") $(jq -r --arg n "$rw_lease" '.guests[].disks[] | select(.lease == $n) | .holder_pid' "$audit_json")" \
+        "4 file-replaced $qemu_pid"
+    note "$(jq -r --arg n "$rw_lease" '.guests[].disks[] | select(.lease == $n) | .detail' "$audit_json")"
+
+    # sanlock dies under the running guest and comes back (same host id):
+    # qemu runs on, but the new daemon knows nothing of it.
+    local generation_before
+    generation_before=$(jq -r '.host.generation' "$audit_json")
+    kill_sanlock /run/sanlock
+    check "the guest outlived the sanlock daemon" alive "$qemu_pid"
+    check "the sanlock daemon answers again" start_sanlock -N -o "$out/sanlock-restarted.out" /run/sanlock vsc-e2e-host1
+    audit sanlock-restarted
+    note "sanlock client status after the restart: $(sanlock client status 2>&1 | tr '\n' ' ')"
+    check "audit (sanlock restarted, lockspace not joined): exit status 4, host not joined, shared disk not-held" \
+        same "$audit_rc $(jq -r '.host.joined' "$audit_json") $(protection "$shared_lease")" "4 false not-held"
+    # libvirt joins the lockspace only when libvirtd starts; an admin does it
+    # by hand (libvirtd would too when restarted).
+    check "the lockspace joined again as host 1" join_lockspace /run/sanlock "$leases" 1
+    audit rejoined
+    check "audit (rejoined): exit status 4, both disks not-held: qemu is no longer registered" \
+        same "$audit_rc $(protection "$rw_lease") $(protection "$shared_lease")" "4 not-held not-held"
+    check "audit (rejoined): a new generation ($generation_before before)" \
+        test "$(jq -r '.host.generation' "$audit_json")" -gt "$generation_before"
+    note "rw lease leader after the restart: $(leader "$rw_lease"); shared: $(leader "$shared_lease")"
+    check "the guest still runs" same "$(virsh domstate "$guest")" running
+    say "step 4: file replaced → file-replaced; sanlock restarted → not-held until the guest restarts"
+    check "virsh destroy" virsh destroy "$guest" >/dev/null
+    janitor after-restart --min-age 0 >/dev/null
+}
+
+# ------------------------------------------------------------------- step 5 --
+step5() {
+    step 5 "crash: the guest runs, libvirtd stops, qemu is killed"
     check "virsh start" virsh start "$guest" >/dev/null
     qemu_pid=$(cat "/run/libvirt/qemu/$guest.pid")
     check "the guest holds its leases (made anew)" same "$(held_leases)" "$expected"
@@ -481,7 +561,7 @@ step4() {
     check "janitor (stale status): it warns on stderr about the stale status file" \
         grep -q "stale status file /run/libvirt/qemu/$guest.xml: guest $guest is running but its process $qemu_pid is gone" "$janitor_err"
     check "janitor (stale status): the lease files are still there" same "$(lease_files)" "$expected"
-    say "step 4: stale status file: janitor kept $(jq '[.leases[] | select(.reason == "stale-guest-status")] | length' "$janitor_json") leases (stale-guest-status), deleted $(summary deleted)"
+    say "step 5: stale status file: janitor kept $(jq '[.leases[] | select(.reason == "stale-guest-status")] | length' "$janitor_json") leases (stale-guest-status), deleted $(summary deleted)"
 
     # libvirtd comes back, finds qemu gone and removes the guest's status.
     local start=$EPOCHREALTIME
@@ -494,7 +574,7 @@ step4() {
     check "janitor (status gone): rw disk's lease deleted" expect_lease "$rw_lease" deleted released "$guest" shutoff
     check "janitor (status gone): shareable disk's lease deleted" expect_lease "$shared_lease" deleted released "$guest" shutoff
     check "janitor (status gone): nothing left but the lockspace" same "$(lease_files)" ""
-    say "step 4: status file removed by the restarted libvirtd: janitor deleted $(summary deleted) leases"
+    say "step 5: status file removed by the restarted libvirtd: janitor deleted $(summary deleted) leases"
 }
 
 if [ -z "${VSC_E2E_INSIDE:-}" ]; then outside "$@"; else inside; fi

@@ -5,7 +5,7 @@ import PackageDescription
 
 /// One executable per fuzz target, each a single file defining
 /// `LLVMFuzzerTestOneInput`.
-let fuzzTargets = ["FuzzLeader", "FuzzClassifier", "FuzzVirConf", "FuzzGuestXML", "FuzzDuration", "FuzzRender"]
+let fuzzTargets = ["FuzzLeader", "FuzzClassifier", "FuzzVirConf", "FuzzGuestXML", "FuzzDuration", "FuzzRender", "FuzzDaemonStatus"]
 
 let package = Package(
     name: "virt-sanlock-cleanup-fuzz",

@@ -18,14 +18,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 scratch=$root/.build-fuzz
 bin=$scratch/debug
-all_targets=(FuzzLeader FuzzClassifier FuzzVirConf FuzzGuestXML FuzzDuration FuzzRender)
+all_targets=(FuzzLeader FuzzClassifier FuzzVirConf FuzzGuestXML FuzzDuration FuzzRender FuzzDaemonStatus)
 
 # Largest input per target: the seeds' sizes plus room to grow (a lease's
 # first 16 KiB; the 100 kB nested-list seed; status XML of tens of kB).
 declare -A max_len=([FuzzLeader]=20000 [FuzzClassifier]=20000 [FuzzVirConf]=131072
-                    [FuzzGuestXML]=65536 [FuzzDuration]=256 [FuzzRender]=4096)
+                    [FuzzGuestXML]=65536 [FuzzDuration]=256 [FuzzRender]=4096
+                    [FuzzDaemonStatus]=32768)
 declare -A dictionary=([FuzzLeader]=lease.dict [FuzzClassifier]=lease.dict [FuzzVirConf]=virconf.dict
-                       [FuzzGuestXML]=guestxml.dict [FuzzDuration]=duration.dict [FuzzRender]=render.dict)
+                       [FuzzGuestXML]=guestxml.dict [FuzzDuration]=duration.dict [FuzzRender]=render.dict
+                       [FuzzDaemonStatus]=status.dict)
 
 # Swift's own crash backtracer runs inside the crashing process and trips
 # ASan; libFuzzer's handler prints a symbolised stack instead.

@@ -41,8 +41,8 @@ struct SanlockBehaviourTests {
         await cluster.tearDown()
     }
 
-    @Test("sanlock_inquire: the leases a holder process holds, exclusive with its lver, shared without; an unregistered pid is ESRCH")
-    func inquireHeldLeases() async throws {
+    @Test("The daemon's status: every registered process and the leases it holds, exclusive with its lver, shared flagged")
+    func daemonStatusListsHolders() async throws {
         try await Self.withInProcessCluster { cluster in
             let dir = cluster.leases
             let exclusive = String(repeating: "e", count: 32)
@@ -51,23 +51,22 @@ struct SanlockBehaviourTests {
             let holder = try await cluster.host(1).hold(exclusive, in: dir)
             let sharer = try await cluster.host(1).hold(shared, in: dir, shared: true)
 
-            let held = try SanlockClient.leases(heldBy: holder.processIdentifier)
-            #expect(held.count == 1)
-            #expect(held.first?.name == exclusive && held.first?.lockspace == TestLeaseDirectory.lockspace)
+            let status = try SanlockClient.status()
+            let clientPIDs = Set(status.clients.map(\.pid))
+            #expect(clientPIDs.isSuperset(of: [holder.processIdentifier, sharer.processIdentifier]))
+
+            let held = status.holders(of: exclusive, in: TestLeaseDirectory.lockspace)
+            #expect(held.map(\.pid) == [holder.processIdentifier])
             #expect(held.first?.path == dir.path(of: exclusive) && held.first?.offset == 0)
-            #expect(held.first?.shared == false)
+            #expect(held.first?.shared == false && held.first?.list == .held)
             // The version the holder acquired: what the leader on disk says.
             let leader = try SanlockClient.readOwners(
                 of: SanlockResource(lockspace: TestLeaseDirectory.lockspace, name: exclusive, path: dir.path(of: exclusive)))
             #expect(held.first?.lver == leader.lver && leader.lver >= 1)
 
-            let sharedHeld = try SanlockClient.leases(heldBy: sharer.processIdentifier)
-            #expect(sharedHeld.map(\.name) == [shared] && sharedHeld.first?.shared == true && sharedHeld.first?.lver == nil)
-
-            // This test process never registered with the daemon.
-            #expect(throws: SanlockError(.inquire, code: .noSuchProcess)) {
-                try SanlockClient.leases(heldBy: getpid())
-            }
+            let sharedHeld = status.holders(of: shared, in: TestLeaseDirectory.lockspace)
+            #expect(sharedHeld.map(\.pid) == [sharer.processIdentifier] && sharedHeld.first?.shared == true)
+            #expect(status.tokens.filter(\.isHeld).count == 2)
         }
     }
 

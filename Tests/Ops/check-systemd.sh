@@ -144,8 +144,8 @@ chmod 0755 "$base/leases"; chown root:root "$base/leases"
 touch -d '2 hours ago' "$base/leases"/*
 present() { [ -e "$base/leases/$1" ]; }
 show() { in_ns systemctl show -P "$1" $name.service; }
-dropin() {   # name, text ("" removes it): a drop-in for the service, then daemon-reload
-    local directory=/run/vsc-units/$name.service.d
+dropin() {   # name, text ("" removes it) [unit]: a drop-in for the service, then daemon-reload
+    local directory=/run/vsc-units/${3:-$name}.service.d
     if [ -n "$2" ]; then printf '%s\n' "$2" | in_ns sh -c "mkdir -p $directory && cat >$directory/$1.conf"
     else in_ns rm -f "$directory/$1.conf"; fi
     in_ns systemctl daemon-reload
@@ -186,6 +186,26 @@ report
 [ "$started" = 0 ] && [ "$result" = success ] && [ "$status" = 3 ] && ok "another janitor running: exit status 3, Result=success" \
     || fail "another janitor running: Result=$result, exit status $status"
 in_ns kill "$holder"
+
+# --- the audit unit, with all its hardening ------------------------------------
+# web1's "qemu" holds no lease: while the guest runs, its disk is not-held
+# (exit 4, the unit fails); once it is paused, released-while-paused (exit 0).
+dropin output "$(printf '[Service]\nStandardOutput=append:/run/vsc-log/report\nStandardError=append:/run/vsc-log/report\n')" $name-audit
+audit() {
+    in_ns systemctl start $name-audit.service 2>/dev/null || true
+    audit_result=$(in_ns systemctl show -P Result $name-audit.service) audit_status=$(in_ns systemctl show -P ExecMainStatus $name-audit.service)
+    audit_report=$(in_ns sh -c 'cat /run/vsc-log/report 2>/dev/null; : >/run/vsc-log/report')
+    sed 's/^/   | /' <<<"$audit_report"
+}
+audit
+[ "$audit_result" = exit-code ] && [ "$audit_status" = 4 ] && grep -q 'web1.*not-held' <<<"$audit_report" \
+    && ok "$name-audit.service: a running guest without its lease: exit status 4, the unit failed" \
+    || fail "$name-audit.service: Result=$audit_result, exit status $audit_status"
+guest_xml web1 /var/lib/libvirt/images/web1.qcow2 "state='paused' reason='user' pid='$qemu'" | in_ns sh -c "cat >/run/libvirt/qemu/web1.xml"
+audit
+[ "$audit_result" = success ] && [ "$audit_status" = 0 ] && grep -q 'released-while-paused' <<<"$audit_report" \
+    && ok "$name-audit.service: the guest paused: exit status 0" || fail "$name-audit.service: Result=$audit_result, exit status $audit_status"
+present "$guest" || fail "the audit removed a lease"
 
 # --- CAP_DAC_OVERRIDE is what lets root reach sanlock's socket ---------------
 dropin nocaps "$(printf '[Service]\nCapabilityBoundingSet=\n')"

@@ -60,6 +60,7 @@ root=$base/root
 make --no-print-directory -s install-units install-cron DESTDIR="$root" >/dev/null
 units=$root/usr/local/lib/systemd/system
 cmp -s "$units/$name.service" cron/$name.service && cmp -s "$units/$name.timer" cron/$name.timer \
+    && cmp -s "$units/$name-audit.service" cron/$name-audit.service && cmp -s "$units/$name-audit.timer" cron/$name-audit.timer \
     && cmp -s "$root/etc/cron.d/$name" "$cron" && ok "installed with PREFIX=/usr/local: identical to cron/" \
     || fail "installed files differ from cron/ for the default PREFIX"
 
@@ -90,6 +91,21 @@ expect "$timer" OnBootSec 15min
     || fail "$name.timer: no RandomizedDelaySec"
 expect "$timer" WantedBy timers.target
 
+# The audit: read-only, every 5 minutes, ended before the next one if it hangs.
+audit_service=$units/$name-audit.service audit_timer=$units/$name-audit.timer
+[ "$(setting "$audit_service" ExecStart)" = "$sbin --audit" ] && ok "$name-audit.service: ExecStart=$sbin --audit" \
+    || fail "$name-audit.service: ExecStart is '$(setting "$audit_service" ExecStart)'"
+expect "$audit_service" Type oneshot
+expect "$audit_service" ProtectSystem strict
+expect "$audit_service" TimeoutStartSec 4min
+[ -z "$(setting "$audit_service" ReadWritePaths)" ] && ok "$name-audit.service: writes nowhere" \
+    || fail "$name-audit.service: ReadWritePaths=$(setting "$audit_service" ReadWritePaths)"
+grep -qE "^#ExecStart=$sbin --audit --metrics-file /var/lib/prometheus/node-exporter/" "$audit_service" \
+    && ok "$name-audit.service: commented --metrics-file example" || fail "$name-audit.service: no commented --metrics-file example"
+expect "$audit_timer" OnUnitActiveSec 5min
+expect "$audit_timer" OnBootSec 5min
+expect "$audit_timer" WantedBy timers.target
+
 # systemd-analyze verify checks that ExecStart's binary exists and that the
 # Documentation= man page can be found. The binary: a stub at the installed
 # path, in a private mount namespace (the machine's /usr/local/sbin is not
@@ -106,30 +122,33 @@ else
 fi
 verify_output=$(unshare -m --propagation private sh -c \
     'mount --bind "$1" /usr/local/sbin && shift && exec systemd-analyze verify "$@"' \
-    sh "$base/sbin" "${man_option[@]}" "$service" "$timer" 2>&1) && rc=0 || rc=$?
+    sh "$base/sbin" "${man_option[@]}" "$service" "$timer" "$audit_service" "$audit_timer" 2>&1) && rc=0 || rc=$?
 if [ "$rc" = 0 ] && [ -z "$verify_output" ]; then
-    ok "systemd-analyze verify $name.service $name.timer: clean ($(systemd-analyze --version | head -1))"
+    ok "systemd-analyze verify $name.service $name.timer $name-audit.service $name-audit.timer: clean ($(systemd-analyze --version | head -1))"
 else
     fail "systemd-analyze verify (exit $rc):"; printf '%s\n' "$verify_output" >&2
 fi
 
 # Exposure score (0 = locked down, 10 = unprotected), for the record; fails if
 # the hardening regresses beyond "OK".
-if security=$(systemd-analyze security --offline=true --no-pager "$service" 2>&1); then
-    score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' <<<"$security")
-    if [ -n "$score" ] && awk -v s="$score" 'BEGIN { exit !(s <= 2.5) }'; then
-        ok "systemd-analyze security --offline: exposure $score"
+for unit in "$service" "$audit_service"; do
+    if security=$(systemd-analyze security --offline=true --no-pager "$unit" 2>&1); then
+        score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' <<<"$security")
+        if [ -n "$score" ] && awk -v s="$score" 'BEGIN { exit !(s <= 2.5) }'; then
+            ok "systemd-analyze security --offline $(basename "$unit"): exposure $score"
+        else
+            fail "systemd-analyze security --offline $(basename "$unit"): exposure '${score:-?}' (want <= 2.5)"; tail -3 <<<"$security" >&2
+        fi
     else
-        fail "systemd-analyze security --offline: exposure '${score:-?}' (want <= 2.5)"; tail -3 <<<"$security" >&2
+        echo "note: this systemd-analyze has no offline security check; skipped"
     fi
-else
-    echo "note: this systemd-analyze has no offline security check; skipped"
-fi
+done
 
 # With another PREFIX, the unit and the cron entry name the binary there.
 other=$base/other
 make --no-print-directory -s install-units install-cron DESTDIR="$other" PREFIX=/opt/vsc >/dev/null
 [ "$(setting "$other/opt/vsc/lib/systemd/system/$name.service" ExecStart)" = /opt/vsc/sbin/$name ] \
+    && [ "$(setting "$other/opt/vsc/lib/systemd/system/$name-audit.service" ExecStart)" = "/opt/vsc/sbin/$name --audit" ] \
     && [ "$(grep -cF "[ -x /opt/vsc/sbin/$name ] && /opt/vsc/sbin/$name -q" "$other/etc/cron.d/$name")" = 2 ] \
     && ! grep -rq /usr/local "$other" \
     && ok "PREFIX=/opt/vsc: unit and cron entry name /opt/vsc/sbin/$name" || fail "PREFIX=/opt/vsc: paths not rewritten"

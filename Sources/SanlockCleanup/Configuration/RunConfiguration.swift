@@ -7,6 +7,8 @@ public struct RunConfiguration: Sendable, Hashable {
         case clean
         /// Decide everything, change nothing; works without a daemon.
         case dryRun = "dry-run"
+        /// `--audit`: judge every active guest's disks, change nothing.
+        case audit
     }
 
     public var leaseDirectory: String

@@ -106,8 +106,11 @@ public struct Inventory: Sendable {
             "active": "\(guests.running.count)", "defined": "\(guests.defined.count)",
         ])
 
-        let hosts = site.sanlock.hosts.map {
-            completeHostTable($0, entries: entries, retiredHosts: configuration.policy.retiredHosts)
+        let hosts = site.sanlock.hosts.map { listed in
+            var table = listed
+            completeHostTable(
+                &table, owners: configuration.policy.retiredHosts.union(entries.compactMap(\.kind.leaseStateOwners).joined()))
+            return table
         }
         var hostNames: [UInt64: String] = [:]
         for slot in lockspaceImage?.joinedHosts ?? [] where !slot.hostName.isEmpty { hostNames[slot.hostID] = slot.hostName }
@@ -115,7 +118,7 @@ public struct Inventory: Sendable {
             entries: entries, guests: guests, hosts: hosts, hostNames: hostNames, classifier: scanner.classifier)
     }
 
-    private static func readLockspaceImage(in directory: LeaseDirectory, findings: inout RunFindings) -> LockspaceImage? {
+    static func readLockspaceImage(in directory: LeaseDirectory, findings: inout RunFindings) -> LockspaceImage? {
         let name = EntryName(LeaseClassifier.lockspaceName)
         do {
             let status = try directory.status(of: name)
@@ -144,22 +147,12 @@ public struct Inventory: Sendable {
     /// other host a lease or `--retired-host` names, so that "not listed"
     /// never has to be guessed. A host sanlock cannot tell about stays out
     /// of the table, which the decision treats as unknown (kept).
-    private static func completeHostTable(
-        _ listed: [UInt64: SanlockHost], entries: [LeaseEntry], retiredHosts: Set<UInt64>
-    ) -> [UInt64: SanlockHost] {
-        var wanted = retiredHosts
-        for entry in entries {
-            guard let state = entry.leaseState else { continue }
-            if state.ownerID != 0 { wanted.insert(state.ownerID) }
-            for holder in state.sharedHolders { wanted.insert(holder.hostID) }
-        }
-        var table = listed
-        for host in wanted.subtracting(listed.keys).sorted() {
+    static func completeHostTable(_ table: inout [UInt64: SanlockHost], owners: some Sequence<UInt64>) {
+        for host in Set(owners).subtracting(table.keys).sorted() {
             if let answer = try? SanlockClient.hosts(in: LeaseClassifier.lockspaceName, hostID: host).first {
                 table[host] = answer
             }
         }
-        return table
     }
 
     /// Replaces the disk decoder's view of an auto lease with the daemon's

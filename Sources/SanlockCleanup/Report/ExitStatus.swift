@@ -10,6 +10,9 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
     /// Another janitor is already working on this lease directory (for this
     /// host): nothing done. Not an error for a scheduled run.
     case busy = 3
+    /// `--audit`: at least one disk of a running or paused guest is not
+    /// protected by its lease.
+    case unprotected = 4
     /// The run completed without failures, but its report could not be
     /// written to standard output (EIO, ENOSPC, ...; not EPIPE: a reader
     /// that left, as `| head` does, changes nothing).
@@ -23,11 +26,13 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
         case .success:
             "the run completed; leases kept because they are in use are not failures"
         case .fatal:
-            "fatal error, nothing deleted: configuration, lease directory, sanlock daemon unreachable, lockspace not joined, not root, unreadable guest status XML, retired host still live"
+            "fatal error, nothing deleted (with --audit: nothing audited): configuration, lease directory, sanlock daemon unreachable, lockspace not joined, not root, unreadable guest status XML, retired host still live"
         case .deletionsFailed:
             "the run completed, but at least one deletion failed (the report says which and in what state the lease was left)"
         case .busy:
             "another janitor is working on this lease directory for this host; nothing done"
+        case .unprotected:
+            "--audit only: at least one disk of a running or paused guest is not protected by its lease (the report says which and why)"
         case .reportNotWritten:
             "the run completed without failures, but its report could not be written to standard output (EIO, a full disk; see stderr)"
         case .usage:

@@ -44,7 +44,7 @@ public enum JSONReport {
 
     /// The document printed when the run stopped before deciding anything.
     public static func render(fatal error: JanitorError, mode: RunConfiguration.Mode, leaseDirectory: String) -> String {
-        encode(FatalDocument(
+        encodePretty(FatalDocument(
             schemaVersion: schemaVersion, mode: mode.rawValue, leaseDirectory: leaseDirectory,
             error: .init(code: error.code, message: error.description),
             leases: [], summary: nil))
@@ -71,7 +71,8 @@ public enum JSONReport {
 
     static func timestamp(_ date: Date) -> String? { timestamp(date.timeIntervalSince1970) }
 
-    private static func encode<T: Encodable>(_ value: T) -> String {
+    /// A whole document, indented (the fatal and the audit documents).
+    static func encodePretty<T: Encodable>(_ value: T) -> String {
         let encoder = compactEncoder()
         encoder.outputFormatting.insert(.prettyPrinted)
         return encode(value, with: encoder) + "\n"

@@ -15,11 +15,7 @@ public enum MetricsFile {
     public static func render(report: RunReport?, exitCode: Int32, now: Double, duration: Double,
                               lastSuccess: Double?) -> String {
         let registry = PrometheusCollectorRegistry()
-        func gauge(_ name: String, _ help: String, _ value: Double, _ labels: [(String, String)] = []) {
-            // The unit is part of `name` already (…_seconds, …_bytes).
-            let descriptor = MetricNameDescriptor(namespace: namespace, metricName: name, unitName: "", helpText: help)
-            registry.makeGauge(descriptor: descriptor, labels: labels).set(value)
-        }
+        let gauge = Gauges(registry: registry)
         let succeeded = exitCode == ExitStatus.success.rawValue
         gauge("last_run_timestamp_seconds", "When the last run ended (Unix time).", now)
         gauge("last_run_success", "1 if the last run completed without failures, else 0.", succeeded ? 1 : 0)
@@ -57,6 +53,36 @@ public enum MetricsFile {
         for (key, count) in byVerdict.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
             gauge("verdicts", "Entries by action and reason.", Double(count), [("action", key[0]), ("reason", key[1])])
         }
+        return registry.emitToString()
+    }
+
+    /// Sets gauges in one registry: `gauge(name, help, value, labels)`,
+    /// the unit already in the name (…_seconds, …_bytes).
+    private struct Gauges {
+        let registry: PrometheusCollectorRegistry
+
+        func callAsFunction(_ name: String, _ help: String, _ value: Double, _ labels: [(String, String)] = []) {
+            let descriptor = MetricNameDescriptor(namespace: namespace, metricName: name, unitName: "", helpText: help)
+            registry.makeGauge(descriptor: descriptor, labels: labels).set(value)
+        }
+    }
+
+    /// The exposition text of an audit (`report` nil when it could not
+    /// run): its own series, so that an audit and a cleaning run may share
+    /// nothing but the prefix (write them to different files).
+    public static func renderAudit(report: AuditReport?, exitCode: Int32, now: Double) -> String {
+        let registry = PrometheusCollectorRegistry()
+        let gauge = Gauges(registry: registry)
+        gauge("audit_last_run_timestamp_seconds", "When the last audit ended (Unix time).", now)
+        gauge("audit_last_run_exit_status", "Exit status of the last audit: 0 all protected, 4 unprotected disks, 1 could not audit.",
+              Double(exitCode))
+        guard let report else { return registry.emitToString() }
+        for (protection, count) in report.countsByProtection {
+            gauge("audit_disks", "Disks of running and paused guests by lease protection.", Double(count),
+                  [("protection", protection.rawValue)])
+        }
+        gauge("audit_unaccounted_leases", "Leases this host holds that no active guest accounts for.",
+              Double(report.unaccountedLeases.count))
         return registry.emitToString()
     }
 

@@ -63,7 +63,7 @@ public struct LeaseReport: Sendable {
         switch (verdict.disposition, mode, outcome) {
         case (.keep, _, _):
             (action, reason) = (.kept, verdict.reason)
-        case (.delete, .dryRun, _):
+        case (.delete, .dryRun, _), (.delete, .audit, _):
             (action, reason) = (.wouldDelete, verdict.reason)
         case (.delete, .clean, .deleted?):
             (action, reason) = (.deleted, verdict.reason)

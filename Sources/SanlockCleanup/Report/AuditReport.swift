@@ -1,0 +1,281 @@
+import Foundation
+import Sanlock
+
+/// What `--audit` found: this host's standing in the lockspace, every
+/// active guest's disks with their protection, and the leases this host
+/// holds that no guest accounts for.
+public struct AuditReport: Sendable {
+    public struct Host: Sendable, Hashable {
+        public var lockspace: String
+        public var joined: Bool
+        /// The id the daemon joined with; nil when not joined.
+        public var hostID: UInt64?
+        /// `host_id` in the lock manager's configuration.
+        public var configuredHostID: UInt64?
+        public var generation: UInt64?
+        /// The name this host joined with (its delta lease).
+        public var hostName: String?
+
+        /// Whether the joined id is the configured one; nil when either is unknown.
+        public var hostIDMatches: Bool? {
+            guard let hostID, let configuredHostID else { return nil }
+            return hostID == configuredHostID
+        }
+    }
+
+    public struct Disk: Sendable, Hashable {
+        public var target: String?
+        /// The disk's source as the XML gives it (a path, or pool/volume).
+        public var sourcePath: String?
+        public var lease: String?
+        public var leasePath: String?
+        public var mode: LeaseMode
+        public var finding: ProtectionFinding
+        public var holderHostName: String?
+        public var holderHostState: HostState?
+    }
+
+    public struct Guest: Sendable, Hashable {
+        public var name: String
+        public var state: GuestState
+        /// `<domstatus reason=...>`: `migration` for both ends of a live
+        /// migration while the guest is paused.
+        public var stateReason: String?
+        public var pid: Int32?
+        public var disks: [Disk]
+    }
+
+    public var leaseDirectory: String
+    public var host: Host
+    public var guests: [Guest]
+    /// Held tokens of this host in libvirt's lockspace that no active guest's
+    /// process accounts for.
+    public var unaccountedLeases: [DaemonStatus.Token]
+    public var warnings: [RunWarning]
+    public var startedAt: Date
+    public var duration: Double
+
+    public var disks: [Disk] { guests.flatMap(\.disks) }
+    public var unprotectedCount: Int { disks.count { !$0.finding.protection.isProtected } }
+
+    /// Disks per protection value, every value present (0 when none).
+    public var countsByProtection: [(Protection, Int)] {
+        Protection.allCases.map { value in (value, disks.count { $0.finding.protection == value }) }
+    }
+
+    public var exitStatus: ExitStatus { unprotectedCount > 0 ? .unprotected : .success }
+}
+
+/// The audit for people: one line per disk, grouped by guest.
+public enum AuditTextReport {
+    public static func render(_ report: AuditReport) -> String {
+        var lines: [String] = []
+        lines.append("audit of \(report.leaseDirectory.escapingControlCharacters()): \(hostLine(report.host))")
+        for guest in report.guests {
+            let pid = guest.pid.map { ", pid \($0)" } ?? ""
+            let reason = guest.stateReason.map { ": " + $0.escapingControlCharacters() } ?? ""
+            lines.append("guest \(guest.name.escapingControlCharacters()) (\(guest.state.rawValue)\(reason)\(pid))")
+            if guest.disks.isEmpty { lines.append("  no disk with a lease") }
+            for disk in guest.disks { lines.append("  " + diskLine(disk)) }
+        }
+        if !report.unaccountedLeases.isEmpty {
+            lines.append("leases this host holds that no guest accounts for:")
+            for token in report.unaccountedLeases {
+                let mode = token.shared ? "shared" : "exclusive, lver \(token.lver)"
+                lines.append("  pid \(token.pid) holds \(token.name.escapingControlCharacters()) (\(mode)) at \(token.path.escapingControlCharacters())")
+            }
+        }
+        lines.append(summaryLine(report))
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    public static func hostLine(_ host: AuditReport.Host) -> String {
+        guard host.joined, let id = host.hostID else {
+            return "this host has not joined \(host.lockspace): no disk of a guest here can be protected"
+        }
+        var line = "this host is \(id)"
+        if let name = host.hostName, !name.isEmpty { line += " (\(name.escapingControlCharacters()))" }
+        line += " in \(host.lockspace)"
+        if let generation = host.generation { line += ", generation \(generation)" }
+        if let configured = host.configuredHostID, configured != id {
+            line += "; but host_id in the configuration is \(configured)"
+        }
+        return line
+    }
+
+    public static func diskLine(_ disk: AuditReport.Disk) -> String {
+        let finding = disk.finding
+        var value = finding.protection.rawValue
+        if finding.protection == .heldByOtherHost, let host = finding.holderHostID {
+            value += " \(host)" + holderDescription(disk)
+        } else if finding.protection == .heldByOtherProcess, let pid = finding.holderPID {
+            value += " pid \(pid)"
+        }
+        let target = disk.target.map { $0.escapingControlCharacters() + " " } ?? ""
+        let source = disk.sourcePath?.escapingControlCharacters() ?? "(no source)"
+        let lease = disk.lease.map { ", \(disk.mode.rawValue) lease \($0)" } ?? ""
+        return "\(target)\(source)\(lease): \(value): \(finding.detail.escapingControlCharacters())"
+    }
+
+    private static func holderDescription(_ disk: AuditReport.Disk) -> String {
+        let parts = [disk.holderHostName?.escapingControlCharacters(), disk.holderHostState?.rawValue].compactMap { $0 }
+        return parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))"
+    }
+
+    public static func summaryLine(_ report: AuditReport) -> String {
+        let counts = report.countsByProtection.filter { $0.1 > 0 }.map { "\($0.1) \($0.0.rawValue)" }
+        let disks = report.disks.count
+        var line = "\(disks) disk\(disks == 1 ? "" : "s") of \(report.guests.count) guest\(report.guests.count == 1 ? "" : "s")"
+        if !counts.isEmpty { line += ": " + counts.joined(separator: ", ") }
+        line += report.unprotectedCount == 0 ? "; all protected" : "; \(report.unprotectedCount) UNPROTECTED"
+        return line
+    }
+}
+
+/// The audit for machines (schema: `$defs/audit` of the report schema).
+public enum AuditJSONReport {
+    struct Document: Encodable {
+        var schemaVersion = JSONReport.schemaVersion
+        var mode = "audit"
+        var leaseDirectory: String
+        var startedAt: String?
+        var durationSeconds: Double
+        var host: HostObject
+        var guests: [GuestObject]
+        var summary: SummaryObject
+        var warnings: [String]
+    }
+
+    struct HostObject: Encodable {
+        var lockspace: String
+        var joined: Bool
+        var hostID: UInt64?
+        var hostName: String?
+        var configuredHostID: UInt64?
+        var hostIDMatches: Bool?
+        var generation: UInt64?
+        var unaccountedLeases: [TokenObject]
+
+        // Absent values are written as null: a reader sees every field.
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(lockspace, forKey: .lockspace)
+            try container.encode(joined, forKey: .joined)
+            try container.encode(hostID, forKey: .hostID)
+            try container.encode(hostName, forKey: .hostName)
+            try container.encode(configuredHostID, forKey: .configuredHostID)
+            try container.encode(hostIDMatches, forKey: .hostIDMatches)
+            try container.encode(generation, forKey: .generation)
+            try container.encode(unaccountedLeases, forKey: .unaccountedLeases)
+        }
+
+        enum CodingKeys: CodingKey {
+            case lockspace, joined, hostID, hostName, configuredHostID, hostIDMatches, generation, unaccountedLeases
+        }
+    }
+
+    struct TokenObject: Encodable {
+        var pid: Int32
+        var lease: String
+        var path: String
+        var mode: LeaseMode
+        var lver: UInt64?
+    }
+
+    struct GuestObject: Encodable {
+        var name: String
+        var state: String
+        var stateReason: String?
+        var pid: Int32?
+        var disks: [DiskObject]
+
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(state, forKey: .state)
+            try container.encode(stateReason, forKey: .stateReason)
+            try container.encode(pid, forKey: .pid)
+            try container.encode(disks, forKey: .disks)
+        }
+
+        enum CodingKeys: CodingKey { case name, state, stateReason, pid, disks }
+    }
+
+    struct DiskObject: Encodable {
+        var target: String?
+        var path: String?
+        var lease: String?
+        var leasePath: String?
+        var mode: LeaseMode
+        var protection: Protection
+        var holderPID: Int32?
+        var holderHostID: UInt64?
+        var holderHostName: String?
+        var holderHostState: String?
+        var detail: String
+
+        init(_ disk: AuditReport.Disk) {
+            target = disk.target
+            path = disk.sourcePath
+            lease = disk.lease
+            leasePath = disk.leasePath
+            mode = disk.mode
+            protection = disk.finding.protection
+            holderPID = disk.finding.holderPID
+            holderHostID = disk.finding.holderHostID
+            holderHostName = disk.holderHostName
+            holderHostState = disk.holderHostState?.rawValue
+            detail = disk.finding.detail
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(target, forKey: .target)
+            try container.encode(path, forKey: .path)
+            try container.encode(lease, forKey: .lease)
+            try container.encode(leasePath, forKey: .leasePath)
+            try container.encode(mode, forKey: .mode)
+            try container.encode(protection, forKey: .protection)
+            try container.encode(holderPID, forKey: .holderPID)
+            try container.encode(holderHostID, forKey: .holderHostID)
+            try container.encode(holderHostName, forKey: .holderHostName)
+            try container.encode(holderHostState, forKey: .holderHostState)
+            try container.encode(detail, forKey: .detail)
+        }
+
+        enum CodingKeys: CodingKey {
+            case target, path, lease, leasePath, mode, protection, holderPID, holderHostID, holderHostName, holderHostState, detail
+        }
+    }
+
+    struct SummaryObject: Encodable {
+        var guests: Int
+        var disks: Int
+        var unprotected: Int
+        var protection: [String: Int]
+    }
+
+    public static func render(_ report: AuditReport) -> String {
+        let document = Document(
+            leaseDirectory: report.leaseDirectory,
+            startedAt: JSONReport.timestamp(report.startedAt),
+            durationSeconds: report.duration,
+            host: HostObject(
+                lockspace: report.host.lockspace, joined: report.host.joined, hostID: report.host.hostID,
+                hostName: report.host.hostName, configuredHostID: report.host.configuredHostID,
+                hostIDMatches: report.host.hostIDMatches, generation: report.host.generation,
+                unaccountedLeases: report.unaccountedLeases.map {
+                    TokenObject(pid: $0.pid, lease: $0.name, path: $0.path, mode: $0.shared ? .shared : .exclusive,
+                                lver: $0.shared ? nil : $0.lver)
+                }),
+            guests: report.guests.map { guest in
+                GuestObject(name: guest.name, state: guest.state.rawValue, stateReason: guest.stateReason, pid: guest.pid,
+                            disks: guest.disks.map(DiskObject.init))
+            },
+            summary: SummaryObject(
+                guests: report.guests.count, disks: report.disks.count, unprotected: report.unprotectedCount,
+                protection: Dictionary(uniqueKeysWithValues: report.countsByProtection.map { ($0.0.rawValue, $0.1) })),
+            warnings: report.warnings.map(\.description))
+        return JSONReport.encodePretty(document)
+    }
+}

@@ -1,0 +1,221 @@
+import CSanlock
+import Foundation
+import Sanlock
+@testable import SanlockCleanup
+import Testing
+
+@Suite("The audit's judgement of a disk's protection")
+struct ProtectionTests {
+    static let me: UInt64 = 1
+    static let generation: UInt64 = 5
+    static let name = String(repeating: "c", count: 32)
+
+    static func token(pid: Int32 = 100, shared: Bool = false, lver: UInt64 = 7) -> DaemonStatus.Token {
+        DaemonStatus.Token(pid: pid, lockspace: LeaseClassifier.lockspaceName, name: name, path: "/l/" + name, shared: shared, lver: lver)
+    }
+
+    static func lease(owner: UInt64 = me, generation: UInt64 = generation, lver: UInt64 = 7, held: Bool = true,
+                      shared: [(UInt64, UInt64)] = []) -> EntryKind {
+        .autoLease(LeaseState(ownerID: owner, ownerGeneration: generation, lver: lver, held: held,
+                              sharedHolders: shared.map { ResourceOwner(hostID: $0.0, generation: $0.1, timestamp: 0) }))
+    }
+
+    static func judge(paused: Bool = false, mode: LeaseMode = .exclusive, leaseName: String? = name,
+                      own: [DaemonStatus.Token] = [], other: [DaemonStatus.Token] = [], file: EntryKind,
+                      hosts: [UInt64: HostState] = [:]) -> ProtectionFinding {
+        Protection.judge(ProtectionFacts(
+            guestPaused: paused, mode: mode, leaseName: leaseName, ownTokens: own, otherTokens: other, file: file,
+            thisHostID: me, thisGeneration: generation,
+            hosts: hosts.mapValues { SanlockHost(hostID: 0, generation: 1, timestamp: 1, ioTimeout: 10, state: $0) }))
+    }
+
+    @Test func heldWhenTheFileIsTheHeldLease() {
+        let finding = Self.judge(own: [Self.token()], file: Self.lease())
+        #expect(finding.protection == .held && finding.holderPID == 100 && finding.holderHostID == Self.me)
+    }
+
+    @Test("The held lease is not the file at the path", arguments: [
+        lease(lver: 8), lease(generation: 4), lease(owner: 2), lease(held: false), lease(owner: 0, generation: 0, lver: 0, held: false),
+    ])
+    func replaced(file: EntryKind) {
+        #expect(Self.judge(own: [Self.token()], file: file).protection == .fileReplaced)
+    }
+
+    @Test func sharedHeldNeedsThisHostsModeBlockAtThisGeneration() {
+        #expect(Self.judge(mode: .shared, own: [Self.token(shared: true)], file: Self.lease(held: false, shared: [(1, 5)])).protection == .held)
+        #expect(Self.judge(mode: .shared, own: [Self.token(shared: true)], file: Self.lease(held: false, shared: [(1, 4)])).protection
+            == .fileReplaced)
+    }
+
+    @Test func wrongModeIsNotHeld() {
+        #expect(Self.judge(own: [Self.token(shared: true)], file: Self.lease()).protection == .notHeld)
+        #expect(Self.judge(mode: .shared, own: [Self.token()], file: Self.lease()).protection == .notHeld)
+    }
+
+    @Test func heldButTheFileIsGoneOrInvalid() {
+        #expect(Self.judge(own: [Self.token()], file: .vanished).protection == .fileMissing)
+        #expect(Self.judge(own: [Self.token()], file: .uninitialisedLease).protection == .fileInvalid)
+        #expect(Self.judge(own: [Self.token()], file: .clearedLease(ClearedLease(invalidatedBy: nil))).protection == .fileInvalid)
+    }
+
+    @Test func notHeldByTheGuest() {
+        #expect(Self.judge(file: Self.lease(held: false)).protection == .notHeld)
+        #expect(Self.judge(file: .vanished).protection == .fileMissing)
+        #expect(Self.judge(file: .symlink(target: "/etc/passwd")).protection == .fileInvalid)
+        #expect(Self.judge(file: .corruptLease(.badChecksum(stored: 1))).protection == .fileInvalid)
+        let byProcess = Self.judge(other: [Self.token(pid: 200)], file: Self.lease())
+        #expect(byProcess.protection == .heldByOtherProcess && byProcess.holderPID == 200)
+        let byHost = Self.judge(file: Self.lease(owner: 2, generation: 9))
+        #expect(byHost.protection == .heldByOtherHost && byHost.holderHostID == 2)
+        // A previous incarnation of this host: acquirable, not held.
+        #expect(Self.judge(file: Self.lease(generation: 4)).protection == .notHeld)
+    }
+
+    @Test("A host sanlock says is dead or gone holds nothing", arguments: [HostState.dead, .free])
+    func deadHolder(state: HostState) {
+        #expect(Self.judge(file: Self.lease(owner: 2), hosts: [2: state]).protection == .notHeld)
+        #expect(Self.judge(paused: true, file: Self.lease(owner: 2), hosts: [2: state]).protection == .releasedWhilePaused)
+    }
+
+    @Test("A host that may be alive holds it", arguments: [HostState.live, .unknown, .failing])
+    func liveHolder(state: HostState) {
+        #expect(Self.judge(paused: true, file: Self.lease(owner: 2), hosts: [2: state]).protection == .heldByOtherHost)
+    }
+
+    @Test func pausedGuests() {
+        #expect(Self.judge(paused: true, file: Self.lease(held: false)).protection == .releasedWhilePaused)
+        #expect(Self.judge(paused: true, file: .vanished).protection == .fileMissing)
+        #expect(Self.judge(paused: true, file: .uninitialisedLease).protection == .fileInvalid)
+        #expect(Self.judge(paused: true, own: [Self.token()], file: Self.lease()).protection == .held)
+        // Another host holding a shareable disk shared does not block it.
+        #expect(Self.judge(paused: true, mode: .shared, file: Self.lease(held: false, shared: [(2, 3)])).protection
+            == .releasedWhilePaused)
+        #expect(Self.judge(paused: true, file: Self.lease(held: false, shared: [(2, 3)])).protection == .heldByOtherHost)
+    }
+
+    @Test func unmappedVolume() {
+        #expect(Self.judge(leaseName: nil, file: .vanished).protection == .unmappedVolume)
+    }
+
+    @Test func onlyHeldAndReleasedWhilePausedAreProtected() {
+        #expect(Protection.allCases.filter(\.isProtected) == [.held, .releasedWhilePaused])
+    }
+}
+
+@Suite("The daemon's status reply, decoded")
+struct DaemonStatusDecodeTests {
+    /// One record as sanlock's daemon writes it.
+    static func record(type: Int32, pid: UInt32 = 0, data64: UInt64 = 0, name: String = "", text: String = "",
+                       resource: (lockspace: String, name: String, path: String, shared: Bool)? = nil) -> [UInt8] {
+        var state = vsc_sanlk_state()
+        state.type = UInt32(type)
+        state.data32 = pid
+        state.data64 = data64
+        withUnsafeMutableBytes(of: &state.name) { bytes in
+            for (index, byte) in name.utf8.prefix(48).enumerated() { bytes[index] = byte }
+        }
+        let textBytes = text.isEmpty ? [] : Array(text.utf8) + [0]
+        state.str_len = UInt32(textBytes.count)
+        var bytes = withUnsafeBytes(of: state) { Array($0) } + textBytes
+        if let resource {
+            var res = sanlk_resource()
+            withUnsafeMutableBytes(of: &res.lockspace_name) { b in for (i, c) in resource.lockspace.utf8.enumerated() { b[i] = c } }
+            withUnsafeMutableBytes(of: &res.name) { b in for (i, c) in resource.name.utf8.enumerated() { b[i] = c } }
+            res.num_disks = 1
+            res.flags = resource.shared ? UInt32(SANLK_RES_SHARED) : 0
+            var disk = sanlk_disk()
+            withUnsafeMutableBytes(of: &disk.path) { b in for (i, c) in resource.path.utf8.enumerated() { b[i] = c } }
+            bytes += withUnsafeBytes(of: res) { Array($0) } + withUnsafeBytes(of: disk) { Array($0) }
+        }
+        if type == VSC_SANLK_STATE_LOCKSPACE { bytes += [UInt8](repeating: 0, count: MemoryLayout<sanlk_lockspace>.size) }
+        return bytes
+    }
+
+    @Test func clientsAndTokens() throws {
+        let bytes = Self.record(type: VSC_SANLK_STATE_DAEMON, name: "uuid.host")
+            + Self.record(type: VSC_SANLK_STATE_CLIENT, pid: 42, name: "web1", text: "ci=2 fd=9")
+            + Self.record(type: VSC_SANLK_STATE_LOCKSPACE, name: "__LIBVIRT__DISKS__", text: "list=spaces")
+            + Self.record(type: VSC_SANLK_STATE_RESOURCE, pid: 42, data64: 3, name: "abc", text: "list=held flags=0 lver=3",
+                          resource: ("__LIBVIRT__DISKS__", "abc", "/l/abc", false))
+            + Self.record(type: VSC_SANLK_STATE_RESOURCE, pid: 43, name: "def", text: "list=rem flags=0",
+                          resource: ("__LIBVIRT__DISKS__", "def", "/l/d:ef", true))
+        let status = try bytes.withUnsafeBytes { try DaemonStatus.decode(records: $0) }
+        #expect(status.clients == [DaemonStatus.Client(pid: 42, name: "web1")])
+        #expect(status.tokens.count == 2)
+        #expect(status.tokens[0] == DaemonStatus.Token(pid: 42, lockspace: "__LIBVIRT__DISKS__", name: "abc", path: "/l/abc",
+                                                        shared: false, lver: 3, list: .held))
+        #expect(status.tokens[1].list == .rem && status.tokens[1].shared && status.tokens[1].path == "/l/d:ef")
+        #expect(status.holders(of: "abc", in: "__LIBVIRT__DISKS__").map(\.pid) == [42])
+        #expect(status.holders(of: "def", in: "__LIBVIRT__DISKS__").isEmpty, "a token on its way out holds nothing")
+    }
+
+    @Test("A record type of any 32-bit value is skipped, not trapped on (found by FuzzDaemonStatus)")
+    func unknownRecordTypes() throws {
+        var bytes = Self.record(type: 1, text: "x")
+        bytes[0...3] = [0xff, 0xff, 0xff, 0xff]
+        let status = try bytes.withUnsafeBytes { try DaemonStatus.decode(records: $0) }
+        #expect(status.clients.isEmpty && status.tokens.isEmpty)
+    }
+
+    @Test func truncatedRepliesAreRefused() {
+        let whole = Self.record(type: VSC_SANLK_STATE_RESOURCE, pid: 1, name: "abc", text: "list=held",
+                                resource: ("ls", "abc", "/p", false))
+        for cut in [1, 79, 80, 85, whole.count - 1] {
+            #expect(throws: DaemonStatus.DecodeError.self) {
+                try Array(whole.prefix(cut)).withUnsafeBytes { try DaemonStatus.decode(records: $0) }
+            }
+        }
+        var tooMany = whole
+        // num_disks sits after lockspace_name, name, lver, data64, data32, unused, flags.
+        let numDisks = MemoryLayout<vsc_sanlk_state>.size + 10 + MemoryLayout<sanlk_resource>.offset(of: \.num_disks)!
+        tooMany[numDisks] = 200
+        #expect(throws: DaemonStatus.DecodeError.tooManyDisks(record: 0, count: 200)) {
+            try tooMany.withUnsafeBytes { try DaemonStatus.decode(records: $0) }
+        }
+    }
+}
+
+@Suite("The audit's reports")
+struct AuditReportTests {
+    static func report(guestName: String = "web1", path: String = "/images/web1.qcow2", protection: Protection = .held,
+                       holderHost: UInt64? = nil) -> AuditReport {
+        let finding = ProtectionFinding(protection, holderPID: 42, holderHostID: holderHost ?? 1, detail: "seen")
+        var disk = AuditReport.Disk(target: "vda", sourcePath: path, lease: "abc", leasePath: "/l/abc", mode: .exclusive,
+                                    finding: finding)
+        if holderHost != nil {
+            disk.holderHostName = "node-b\u{1b}[2J"
+            disk.holderHostState = .live
+        }
+        return AuditReport(
+            leaseDirectory: "/l", host: .init(lockspace: "__LIBVIRT__DISKS__", joined: true, hostID: 1, configuredHostID: 2,
+                                               generation: 3, hostName: "node-a"),
+            guests: [.init(name: guestName, state: .running, stateReason: "booted", pid: 42, disks: [disk])],
+            unaccountedLeases: [], warnings: [], startedAt: Date(timeIntervalSince1970: 0), duration: 0.1)
+    }
+
+    @Test func textEscapesWhatItReadAndNamesTheOtherHost() {
+        let text = AuditTextReport.render(Self.report(guestName: "evil\nguest 1 (running)", path: "/i/\u{7}x",
+                                                      protection: .heldByOtherHost, holderHost: 2))
+        #expect(!text.contains("\u{7}") && !text.contains("\u{1b}"))
+        #expect(text.split(separator: "\n").count == 4, "one line per header, guest, disk and summary: \(text)")
+        #expect(text.contains("held-by-other-host 2 (node-b"))
+        #expect(text.contains("but host_id in the configuration is 2"))
+        #expect(text.hasSuffix("1 disk of 1 guest: 1 held-by-other-host; 1 UNPROTECTED\n"))
+    }
+
+    @Test func exitStatusAndCounts() throws {
+        #expect(Self.report().exitStatus == .success)
+        let bad = Self.report(protection: .fileReplaced)
+        #expect(bad.exitStatus == .unprotected && bad.exitStatus.rawValue == 4)
+        #expect(bad.countsByProtection.count == Protection.allCases.count)
+        let json = try JSONSerialization.jsonObject(with: Data(AuditJSONReport.render(bad).utf8)) as? [String: Any]
+        #expect(json?["mode"] as? String == "audit")
+        let summary = json?["summary"] as? [String: Any]
+        #expect(summary?["unprotected"] as? Int == 1)
+        let host = json?["host"] as? [String: Any]
+        #expect(host?["host_id_matches"] as? Bool == false)
+        let metrics = MetricsFile.renderAudit(report: bad, exitCode: 4, now: 1000)
+        #expect(metrics.contains("virt_sanlock_cleanup_audit_disks{protection=\"file-replaced\"} 1"))
+        #expect(metrics.contains("virt_sanlock_cleanup_audit_last_run_exit_status 4"))
+    }
+}
