@@ -529,6 +529,25 @@ stdio_handler = "file"
 CONF
 }
 
+# libvirt_guest_xml NAME DISK_XML...: a guest definition libvirtd can run
+# here (domain.md §7): TCG (<domain type='qemu'>), 64 MiB, one vCPU, no OS,
+# no USB controller or balloon, with the <disk> elements given (see
+# libvirt_disk_xml). Not the status XML of guest_xml: a real definition for
+# virsh define.
+libvirt_guest_xml() {
+    printf '%s\n' "<domain type='qemu'>" "  <name>$1</name>" "  <memory unit='MiB'>64</memory>" "  <vcpu>1</vcpu>" \
+        "  <os><type arch='x86_64' machine='pc'>hvm</type></os>" "  <devices>" \
+        "    <emulator>/usr/bin/qemu-system-x86_64</emulator>" "${@:2}" \
+        "    <controller type='usb' model='none'/>" "    <memballoon model='none'/>" "  </devices>" "</domain>"
+}
+
+# libvirt_disk_xml FILE TARGET FORMAT [readonly|shareable]: a virtio file
+# disk for libvirt_guest_xml.
+libvirt_disk_xml() {
+    printf '%s\n' "    <disk type='file' device='disk'>" "      <driver name='qemu' type='$3'/>" \
+        "      <source file='$1'/>" "      <target dev='$2' bus='virtio'/>" ${4:+"      <$4/>"} "    </disk>"
+}
+
 # What a host's first process runs in its new namespaces (see above), then
 # it stays, so that the namespaces outlive libvirtd. ARGS: DIR NAME SHARED...
 # shellcheck disable=SC2016  # expanded by that bash
@@ -653,6 +672,52 @@ stop_libvirt_host() {
 _tf_stop_libvirt_hosts() {
     local name
     for name in "${!_tf_host_dir[@]}"; do stop_libvirt_host "$name"; done
+}
+
+# ------------------------------------------------------------ steps -------
+# (Added with the two-host test; libvirt-e2e.sh has its own copies.) The
+# end-to-end tests' report: numbered steps, each line with the seconds since
+# tf_t0, on fd 7, the script's stdout as it was at the start (`exec 7>&1`): a
+# check may fail, and the EXIT trap report, while a function's own
+# redirection has fd 1 pointing elsewhere. Unlike ok/fail, a check ends the
+# script at the first failure. Counts in tf_passed and tf_failed, each
+# step's duration in tf_timings (", step 1 2.0 s, ...").
+tf_t0=$EPOCHREALTIME
+tf_passed=0
+tf_timings=""
+_tf_step="" _tf_step_start=""
+
+# elapsed [SINCE]: seconds since SINCE (an EPOCHREALTIME; default tf_t0).
+elapsed() { awk -v now="$EPOCHREALTIME" -v t0="${1:-$tf_t0}" 'BEGIN { printf "%5.1f", now - t0 }'; }
+say() { printf '[%ss] %s\n' "$(elapsed)" "$*" >&7; }
+note() { printf '%s\n' "$*" | sed 's/^/         /' >&7; }
+
+# same ACTUAL EXPECTED: succeeds when they are equal, else shows both.
+same() { [ "$1" = "$2" ] || { note "expected: $2"; note "actual:   $1"; return 1; }; }
+
+# check DESCRIPTION COMMAND...: COMMAND must succeed; if not, the script ends
+# here (exit 1) with DESCRIPTION.
+check() {
+    local description=$1
+    shift
+    if "$@"; then
+        tf_passed=$((tf_passed + 1))
+        return 0
+    fi
+    tf_failed=$((tf_failed + 1))
+    say "FAILED: $description"
+    exit 1
+}
+
+# step NUMBER TITLE: starts a step (and ends the one before).
+step() {
+    end_step
+    _tf_step="step $1" _tf_step_start=$EPOCHREALTIME
+    say "step $1: $2"
+}
+end_step() {
+    [ -z "$_tf_step" ] || tf_timings="$tf_timings, $_tf_step $(elapsed "$_tf_step_start" | tr -d ' ') s"
+    _tf_step=""
 }
 
 # ------------------------------------------------------------ as a command
