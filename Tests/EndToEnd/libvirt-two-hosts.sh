@@ -3,7 +3,9 @@
 # a guest paused on one host whose lease the other takes, then live
 # migrations back and forth under both hosts' audits and cleaning runs.
 # Usage: Tests/EndToEnd/libvirt-two-hosts.sh path/to/virt-sanlock-cleanup (as
-# root; `make check-two-hosts` installs the packages and runs it).
+# root; `make check-two-hosts` installs the packages and runs it). Set
+# VSC_2H_MIGRATIONS=N for another number of migrations than 24 (at least 20
+# for issue 12), VSC_2H_KEEP=DIR to keep every report and libvirtd's logs.
 #
 #   step 1  hosts A (host_id 1) and B (host_id 2): a sanlock daemon and a
 #           libvirtd each (auto_disk_leases = 1, io_timeout 2), one shared
@@ -16,12 +18,13 @@
 #           its leases); A takes its rw disk's lease: B's audit says
 #           held-by-other-host, host 1, exit 4; once A released it,
 #           released-while-paused, exit 0; the guest resumes on B
-#   step 4  $migrations live migrations back and forth while each host loops
-#           an audit (--format json) and a cleaning run (--min-age 0): no
-#           failed migration; after each, the same lease files (inodes) with
-#           the destination as owner and lver one more; no lease of the
-#           guest deleted; no running guest's disk read anything but held
-#           (each violation printed with its audit document)
+#   step 4  24 live migrations back and forth while each host loops an
+#           audit (--format json) and a cleaning run (--min-age 0): no failed
+#           migration; after each, the same lease files (inodes) with the
+#           destination as owner and lver one more; no lease of the guest
+#           deleted; no running guest's disk read as anything but held, no
+#           other unprotected but during a migration (each violation printed
+#           with its audit document); every report valid against the schema
 #   step 5  summary: migrations and their durations, runs, violations,
 #           deletions
 #   step 6  teardown, also when a step fails or the test is interrupted

@@ -458,9 +458,6 @@ qemu_sanlock_conf() {
 # Run the caller in a private PID and network namespace: qemu daemonizes and
 # is reparented to its PID 1, and a migration listens on the loopback. The
 # EXIT trap stops every host still running.
-declare -A _tf_host_dir=() _tf_host_keeper=() _tf_host_libvirtd=()
-_tf_host_hook=""
-
 # run_in_namespaces UNSHARE_OPTION... -- COMMAND...: runs COMMAND as the
 # first process of new namespaces (unshare OPTIONS --fork --kill-child; give
 # --pid --mount-proc among them) and returns its exit status. If the caller
@@ -547,6 +544,9 @@ libvirt_disk_xml() {
     printf '%s\n' "    <disk type='file' device='disk'>" "      <driver name='qemu' type='$3'/>" \
         "      <source file='$1'/>" "      <target dev='$2' bus='virtio'/>" ${4:+"      <$4/>"} "    </disk>"
 }
+
+declare -A _tf_host_dir=() _tf_host_keeper=() _tf_host_libvirtd=()
+_tf_host_hook=""
 
 # What a host's first process runs in its new namespaces (see above), then
 # it stays, so that the namespaces outlive libvirtd. ARGS: DIR NAME SHARED...
