@@ -94,16 +94,14 @@ struct Snapshot {
         let image = Inventory.readLockspaceImage(in: directory, findings: &findings)
         // Mode blocks only of hosts that ever joined (as the cleaning scan).
         var probe = Set(image?.joinedHosts.map(\.hostID) ?? [])
-        probe.formUnion(sanlock.hosts?.keys ?? [:].keys)
+        if let listed = sanlock.hosts { probe.formUnion(listed.keys) }
         let scanner = InventoryScanner(directory: directory, classifier: LeaseClassifier(probeHostIDs: Array(probe)))
 
         let auditedGuests = inventory.running.filter { !$0.isStale }
         // Each disk's file, read once even when guests share a disk.
         var files: [String: EntryKind] = [:]
-        for guest in auditedGuests {
-            for disk in guest.disks where disk.leaseName != nil && files[disk.leaseName!] == nil {
-                files[disk.leaseName!] = scanner.examine(EntryName(disk.leaseName!)).kind
-            }
+        for name in Set(auditedGuests.flatMap { $0.disks.compactMap(\.leaseName) }) {
+            files[name] = scanner.examine(EntryName(name)).kind
         }
         var hosts = sanlock.hosts ?? [:]
         Inventory.completeHostTable(&hosts, owners: files.values.compactMap(\.leaseStateOwners).flatMap { $0 })

@@ -19,7 +19,7 @@ struct VirtSanlockCleanup: ParsableCommand {
             Leases held by any host, entries that are not leases, symlinks and \
             directories are never deleted; the report says why each was kept.
             """ + "\n\n" + exitStatusHelp,
-        version: "0.1.0"
+        version: version
     )
 
     /// The exit statuses as `ExitStatus` describes them, one per line

@@ -36,7 +36,11 @@ timer=$root$prefix/lib/systemd/system/$name.timer
 cron=$root/etc/cron.d/$name
 manpage=$root$prefix/share/man/man8/$name.8
 schema=$root$prefix/share/doc/$name/$name-report.schema.json
-expected=("$binary" "$cron" "$manpage" "$schema" "$service" "$timer")
+rules=$root$prefix/share/doc/$name/$name.rules.yml
+completions=("$root$prefix/share/bash-completion/completions/$name" "$root$prefix/share/zsh/site-functions/_$name"
+             "$root$prefix/share/fish/vendor_completions.d/$name.fish")
+audit_units=("$root$prefix/lib/systemd/system/$name-audit.service" "$root$prefix/lib/systemd/system/$name-audit.timer")
+expected=("$binary" "$cron" "$manpage" "$schema" "$rules" "${completions[@]}" "$service" "$timer" "${audit_units[@]}")
 actual=$(find "$root" ! -type d | sort)
 [ "$actual" = "$(printf '%s\n' "${expected[@]}" | sort)" ] && ok "installed exactly: ${expected[*]#"$root"}" \
     || fail "installed files: $(tr '\n' ' ' <<<"$actual"), expected ${expected[*]}"
