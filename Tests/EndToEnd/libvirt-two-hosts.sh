@@ -54,6 +54,7 @@ declare -A name=([A]=vsc-2h-a [B]=vsc-2h-b) id=([A]=1 [B]=2)
 outside() {
     binary=$(realpath "${1:?usage: $0 path/to/virt-sanlock-cleanup}")
     [ -x "$binary" ] || { echo "not an executable: $binary" >&2; exit 1; }
+    [[ $migrations =~ ^[1-9][0-9]*$ ]] || { echo "VSC_2H_MIGRATIONS: not a number of migrations: $migrations" >&2; exit 64; }
     need_root "the two-host test starts libvirtd and sanlock"
     local command
     for command in unshare nsenter ip libvirtd virsh qemu-system-x86_64 qemu-img sanlock jq md5sum; do
@@ -77,8 +78,9 @@ outside() {
 }
 
 # ------------------------------------------------------------------ helpers --
-# The report (say, note, step, check, same) is the library's: on fd 7, the
-# first failed check ends the test.
+# The report (steps_begin, say, note, step, check, same, steps_end,
+# steps_summary) is the library's: on fd 7, the first failed check ends the
+# test.
 other() { if [ "$1" = A ]; then echo B; else echo A; fi; }
 run_dir() { echo "$base/$1/run/sanlock"; }     # host X's sanlock daemon
 v() { virsh_at "${name[$1]}" "${@:2}"; }        # virsh on host X
@@ -159,10 +161,7 @@ leader() {
 
 # ------------------------------------------------------------------- inside --
 inside() {
-    exec 7>&1 8>&2
-    set -E                              # the ERR trap in functions too
-    last_error=""
-    trap 'last_error="line $LINENO: $BASH_COMMAND (exit $?)"' ERR
+    steps_begin
     base=$VSC_2H_BASE tf_t0=$VSC_2H_T0
     binary=$base/bin/virt-sanlock-cleanup
     leases=$base/leases images=$base/images out=$base/out loops=$base/out/loops stop=$base/out/stop
@@ -182,12 +181,7 @@ inside() {
 
 cleanup_inside() {
     local status=$tf_exit_status X log
-    exec 1>&7 2>&8
-    trap - ERR
-    if [ "$status" != 0 ] && [ "$tf_failed" = 0 ]; then
-        tf_failed=1
-        say "FAILED: unexpected error at ${last_error:-an unknown place} (exit $status)"
-    fi
+    steps_end "$status"
     stop_loops
     if [ -n "${VSC_2H_KEEP:-}" ]; then   # for a closer look: every report, the migrations, libvirtd's logs
         cp -a "$out" "$VSC_2H_KEEP"
@@ -205,12 +199,7 @@ cleanup_inside() {
             done
         done
     fi
-    end_step
-    say "timings: ${tf_timings#, }; total $(elapsed | tr -d ' ') s"
-    if awk -v now="$EPOCHREALTIME" -v t0="$tf_t0" 'BEGIN { exit !(now - t0 > 360) }'; then
-        say "warning: the two-host test took more than its 6 minutes"
-    fi
-    say "two-host test with libvirt: $tf_passed passed, $tf_failed failed"
+    steps_summary "two-host test with libvirt" 360
 }
 
 # ------------------------------------------------------------------- step 1 --
@@ -351,7 +340,7 @@ stop_loops() {
 
 step4() {
     step 4 "$migrations live migrations back and forth under audits and cleaning runs on both hosts"
-    local l i X=B Y got want replaced=0 unexpected=0 t
+    local l i=0 X=B Y got want replaced=0 unexpected=0 t
     declare -gA inode=() lver=()
     for l in $guest_leases; do
         read -r inode["$l"] _ _ _ _ lver["$l"] < <(leader "$l")

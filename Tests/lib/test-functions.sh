@@ -709,6 +709,39 @@ check() {
     exit 1
 }
 
+# steps_begin: before the first step: fd 7 and 8 keep the script's stdout
+# and stderr, and the ERR trap notes where an unexpected error happened
+# (set -E: in functions too).
+steps_begin() {
+    exec 7>&1 8>&2
+    set -E
+    _tf_last_error=""
+    trap '_tf_last_error="line $LINENO: $BASH_COMMAND (exit $?)"' ERR
+}
+
+# steps_end STATUS: first in the script's EXIT hook (on_exit; STATUS is
+# $tf_exit_status): stdout and stderr back, and a failed exit that no check
+# reported is reported, with where the ERR trap saw it.
+steps_end() {
+    exec 1>&7 2>&8
+    trap - ERR
+    if [ "$1" != 0 ] && [ "$tf_failed" = 0 ]; then
+        tf_failed=1
+        say "FAILED: unexpected error at ${_tf_last_error:-an unknown place} (exit $1)"
+    fi
+}
+
+# steps_summary NAME SECONDS: the last lines: each step's duration, a warning
+# if the test took more than SECONDS, the counts.
+steps_summary() {
+    end_step
+    say "timings: ${tf_timings#, }; total $(elapsed | tr -d ' ') s"
+    if awk -v now="$EPOCHREALTIME" -v t0="$tf_t0" -v limit="$2" 'BEGIN { exit !(now - t0 > limit) }'; then
+        say "warning: the $1 took more than its $2 s"
+    fi
+    say "$1: $tf_passed passed, $tf_failed failed"
+}
+
 # step NUMBER TITLE: starts a step (and ends the one before).
 step() {
     end_step
