@@ -38,7 +38,7 @@ DEB_PACKAGES := dpkg-dev debhelper
 # dpkg-buildpackage has checked the Build-Depends.
 DEPS     ?= .ci/deps
 
-.PHONY: all deps build release test check check-e2e check-ops check-deb check-faults check-fuzz faults fuzz test-unit test-integration \
+.PHONY: all deps build release test check check-e2e check-two-hosts check-ops check-deb check-faults check-fuzz faults fuzz test-unit test-integration \
         demo man version bench bench-smoke clean deb \
         install install-bin install-man install-doc install-completions install-units install-cron uninstall
 
@@ -73,6 +73,7 @@ check: test
 	@$(MAKE) --no-print-directory check-faults
 	@$(MAKE) --no-print-directory check-fuzz
 	@$(MAKE) --no-print-directory check-e2e
+	@$(MAKE) --no-print-directory check-two-hosts
 	@echo "== bench smoke (N=50: stock script, this tool, raw C loop)"
 	.ci/bench --smoke .build/debug/$(NAME)
 	@$(MAKE) --no-print-directory check-ops
@@ -84,6 +85,14 @@ check-e2e: build
 	@.ci/deps $(E2E_PACKAGES)
 	@echo "== end-to-end test with libvirt (libvirtd, a qemu guest, sanlock)"
 	Tests/EndToEnd/libvirt-e2e.sh .build/debug/virt-sanlock-cleanup
+
+# Two libvirt hosts sharing a lease directory, each with its sanlock daemon
+# and libvirtd: live migrations under both hosts' audits and cleaning runs
+# (Tests/EndToEnd/libvirt-two-hosts.sh); as root.
+check-two-hosts: build
+	@.ci/deps $(E2E_PACKAGES) iproute2
+	@echo "== two-host test with libvirt (two libvirtds and sanlock daemons, live migrations, audits, cleaning runs)"
+	Tests/EndToEnd/libvirt-two-hosts.sh .build/debug/virt-sanlock-cleanup
 
 # The cron entry and systemd units (static checks, systemd-analyze verify);
 # make install/uninstall, running the installed binary as the installed unit

@@ -436,6 +436,323 @@ qemu_sanlock_conf() {
     [ $# -le 2 ] || printf '%s\n' "${@:3}"
 }
 
+# ------------------------------------------------------------ libvirt hosts
+# (Added with the two-host test, Tests/EndToEnd/libvirt-two-hosts.sh.)
+# A libvirt "host" on this machine (domain.md §7, §9), for tests that run one
+# libvirtd or several sharing a lease directory. Host NAME, made in DIR, is:
+#   - a mount and UTS namespace (hostname NAME) whose /etc/libvirt, /run and
+#     /var are private (DIR/etc-libvirt, DIR/run, DIR/var), with copies of
+#     /etc/passwd and /etc/group that have the accounts Debian's libvirtd
+#     looks up; the lease directory and every SHARED directory (all under
+#     /var, which the host replaces) appear inside at their own path, so the
+#     caller and every host name a disk, and so its lease, alike;
+#   - its sanlock daemon (start_sanlock, run directory DIR/run/sanlock: the
+#     host's /run/sanlock, libvirt's and sanlock's default), in the caller's
+#     mount namespace, which has the same lease paths;
+#   - libvirtd with the sanlock lock manager (auto_disk_leases = 1, host_id
+#     HOST_ID, io_timeout 2), a host_uuid of its own (live migration refuses
+#     two hosts with one) and a debug log of its locking module in
+#     DIR/var/log/libvirt/libvirtd.log.
+# Every process stays in the caller's PID namespace: sanlock takes the pids
+# libvirtd hands it (a resumed guest's qemu) as pids of its own namespace.
+# Run the caller in a private PID and network namespace: qemu daemonizes and
+# is reparented to its PID 1, and a migration listens on the loopback. The
+# EXIT trap stops every host still running.
+# run_in_namespaces UNSHARE_OPTION... -- COMMAND...: runs COMMAND as the
+# first process of new namespaces (unshare OPTIONS --fork --kill-child; give
+# --pid --mount-proc among them) and returns its exit status. If the caller
+# ends first (interrupted), the EXIT trap kills that first process, and with
+# it the kernel ends everything in its PID namespace: libvirtd, qemu, sanlock
+# daemons, whatever it started. (Better than a signal trap inside: bash 5.2
+# can run a trap while it parses a $(...) and then fails with a syntax error.)
+_tf_ns_child=""
+run_in_namespaces() {
+    local options=() status=0
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do options+=("$1"); shift; done
+    shift
+    on_exit _tf_kill_namespaces
+    unshare "${options[@]}" --fork --kill-child "$@" &
+    _tf_ns_child=$!
+    wait "$_tf_ns_child" || status=$?
+    _tf_ns_child=""
+    return "$status"
+}
+
+_tf_kill_namespaces() {
+    local inner=""
+    [ -n "$_tf_ns_child" ] && kill -0 "$_tf_ns_child" 2>/dev/null || return 0
+    read -r inner _ 2>/dev/null <"/proc/$_tf_ns_child/task/$_tf_ns_child/children"
+    # without a first process yet, --kill-child takes it along with unshare
+    kill -KILL "${inner:-$_tf_ns_child}" 2>/dev/null
+    wait "$_tf_ns_child" 2>/dev/null
+    echo "interrupted: the test's namespaces were killed with everything in them" >&2
+}
+
+# libvirt_accounts DIR: DIR/passwd and DIR/group, copies of this machine's
+# with what the Debian build of libvirtd needs before it reads qemu.conf: the
+# user and group libvirt-qemu, and the group kvm as in Debian.
+libvirt_accounts() {
+    local group gid
+    cp /etc/passwd "$1/passwd" && cp /etc/group "$1/group" || return 1
+    for group in kvm libvirt-qemu; do
+        grep -q "^$group:" "$1/group" || echo "$group:x:$(_tf_free_id "$1/group" 64055):" >>"$1/group"
+    done
+    grep -q '^libvirt-qemu:' "$1/passwd" && return 0
+    gid=$(grep '^libvirt-qemu:' "$1/group" | cut -d: -f3)
+    echo "libvirt-qemu:x:$(_tf_free_id "$1/passwd" 64055):$gid:Libvirt Qemu,,,:/var/lib/libvirt:/usr/sbin/nologin" >>"$1/passwd"
+}
+
+# The first id from FIRST on that no entry of FILE uses. FILE FIRST
+_tf_free_id() {
+    local id=$2
+    while cut -d: -f3 "$1" | grep -qx "$id"; do id=$((id + 1)); done
+    echo "$id"
+}
+
+# libvirt_qemu_conf: /etc/libvirt/qemu.conf for a test libvirtd (domain.md
+# §7): the sanlock lock manager, qemu as root with no security driver,
+# cgroups, namespaces or ownership changes, qemu's output to a file.
+libvirt_qemu_conf() {
+    cat <<'CONF'
+lock_manager = "sanlock"
+security_driver = "none"
+cgroup_controllers = [ ]
+namespaces = [ ]
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+stdio_handler = "file"
+CONF
+}
+
+# libvirt_guest_xml NAME DISK_XML...: a guest definition libvirtd can run
+# here (domain.md §7): TCG (<domain type='qemu'>), 64 MiB, one vCPU, no OS,
+# no USB controller or balloon, with the <disk> elements given (see
+# libvirt_disk_xml). Not the status XML of guest_xml: a real definition for
+# virsh define.
+libvirt_guest_xml() {
+    printf '%s\n' "<domain type='qemu'>" "  <name>$1</name>" "  <memory unit='MiB'>64</memory>" "  <vcpu>1</vcpu>" \
+        "  <os><type arch='x86_64' machine='pc'>hvm</type></os>" "  <devices>" \
+        "    <emulator>/usr/bin/qemu-system-x86_64</emulator>" "${@:2}" \
+        "    <controller type='usb' model='none'/>" "    <memballoon model='none'/>" "  </devices>" "</domain>"
+}
+
+# libvirt_disk_xml FILE TARGET FORMAT [readonly|shareable]: a virtio file
+# disk for libvirt_guest_xml.
+libvirt_disk_xml() {
+    printf '%s\n' "    <disk type='file' device='disk'>" "      <driver name='qemu' type='$3'/>" \
+        "      <source file='$1'/>" "      <target dev='$2' bus='virtio'/>" ${4:+"      <$4/>"} "    </disk>"
+}
+
+declare -A _tf_host_dir=() _tf_host_keeper=() _tf_host_libvirtd=()
+_tf_host_hook=""
+
+# What a host's first process runs in its new namespaces (see above), then
+# it stays, so that the namespaces outlive libvirtd. ARGS: DIR NAME SHARED...
+# shellcheck disable=SC2016  # expanded by that bash
+_tf_host_setup='set -e
+dir=$1 name=$2
+shift 2
+mount --bind "$dir/passwd" /etc/passwd
+mount --bind "$dir/group" /etc/group
+mount --bind "$dir/etc-libvirt" /etc/libvirt
+mount --bind "$dir/run" /run
+mkdir -p /run/lock "$dir/var/tmp" "$dir/var/lib/libvirt" "$dir/var/cache/libvirt" "$dir/var/log/libvirt"
+ln -sfn /run "$dir/var/run"
+ln -sfn /run/lock "$dir/var/lock"
+# The shared directories go into the private /var tree before it covers
+# /var, which hides their sources.
+for shared; do mkdir -p "$dir$shared" && mount --bind "$shared" "$dir$shared"; done
+mount --rbind "$dir/var" /var
+hostname "$name"
+touch /run/.host-ready
+exec sleep infinity'
+
+# start_libvirt_host NAME HOST_ID DIR LEASE_DIR [SHARED_DIR...]: starts host
+# NAME (see above) and returns once its libvirtd answers and has joined the
+# lockspace (5-8 s). The first libvirtd on a lease directory makes the
+# lockspace file: start the hosts of one directory one after another.
+start_libvirt_host() {
+    local name=$1 id=$2 dir=$3 leases=$4 path keeper
+    shift 4
+    for path in "$leases" "$@"; do
+        case $path in /var/?*) ;; *) echo "start_libvirt_host: $path is not under /var" >&2; return 2 ;; esac
+    done
+    [ -z "${_tf_host_dir[$name]:-}" ] || { echo "start_libvirt_host: host $name runs already" >&2; return 2; }
+    [ -n "$_tf_host_hook" ] || { _tf_host_hook=1; on_exit _tf_stop_libvirt_hosts; }
+    _tf_host_dir[$name]=$dir
+    mkdir -p "$dir/etc-libvirt" "$dir/run" "$dir/var" && libvirt_accounts "$dir" || return 1
+    libvirt_qemu_conf >"$dir/etc-libvirt/qemu.conf"
+    qemu_sanlock_conf "$leases" "$id" 'io_timeout = 2' 'user = "root"' 'group = "root"' >"$dir/etc-libvirt/qemu-sanlock.conf"
+    printf '%s\n' "host_uuid = \"5a1e0c4b-0000-4000-8000-$(printf %012d "$id")\"" 'log_filters = "1:locking"' \
+        'log_outputs = "1:file:/var/log/libvirt/libvirtd.log"' >"$dir/etc-libvirt/libvirtd.conf"
+    start_sanlock "$dir/run/sanlock" "$name" || return 1
+    (
+        _tf_close_fds
+        exec unshare --mount --uts --propagation private bash -c "$_tf_host_setup" bash "$dir" "$name" "$leases" "$@"
+    ) >"$dir/host.out" 2>&1 </dev/null &
+    keeper=$!
+    _tf_host_keeper[$name]=$keeper
+    for _ in $(seq 200); do
+        [ -e "$dir/run/.host-ready" ] && break
+        _tf_alive "$keeper" || break
+        sleep 0.05
+    done
+    [ -e "$dir/run/.host-ready" ] || { echo "host $name: its namespace could not be set up: $(cat "$dir/host.out")" >&2; return 1; }
+    (
+        _tf_close_fds
+        exec nsenter -t "$keeper" -m -u --wd=/ -- env SANLOCK_RUN_DIR=/run/sanlock libvirtd
+    ) >"$dir/libvirtd.out" 2>&1 </dev/null &
+    _tf_host_libvirtd[$name]=$!
+    for _ in $(seq 1200); do
+        if virsh_at "$name" version >/dev/null 2>&1 &&
+            sanlock_at "$dir/run/sanlock" status 2>/dev/null | grep -q "^s $ls_name:$id:"; then
+            return 0
+        fi
+        _tf_alive "${_tf_host_libvirtd[$name]}" || break
+        sleep 0.05
+    done
+    echo "host $name: libvirtd did not answer with the lockspace joined; libvirtd.out:" >&2
+    sed 's/^/  | /' "$dir/libvirtd.out" >&2
+    return 1
+}
+
+# in_libvirt_host NAME COMMAND...: COMMAND in host NAME's namespaces (its
+# /etc/libvirt, /run, /var, hostname), with its sanlock daemon as
+# SANLOCK_RUN_DIR.
+in_libvirt_host() {
+    local keeper=${_tf_host_keeper[$1]:-}
+    [ -n "$keeper" ] || { echo "in_libvirt_host: no host $1" >&2; return 2; }
+    shift
+    nsenter -t "$keeper" -m -u --wd=/ -- env SANLOCK_RUN_DIR=/run/sanlock "$@"
+}
+
+# libvirt_uri NAME: the URI of host NAME's libvirtd, from the caller (its
+# socket through the host's run directory), for virsh -c or as the
+# destination of virsh migrate.
+libvirt_uri() {
+    [ -n "${_tf_host_dir[$1]:-}" ] || { echo "libvirt_uri: no host $1" >&2; return 2; }
+    printf 'qemu+unix:///system?socket=%s/run/libvirt/libvirt-sock\n' "${_tf_host_dir[$1]}"
+}
+
+# virsh_at NAME ARGS...: virsh on host NAME's libvirtd, bounded to 60 s.
+virsh_at() {
+    local uri
+    uri=$(libvirt_uri "$1") || return
+    shift
+    timeout 60 virsh -q -c "$uri" "$@"
+}
+
+# stop_libvirt_host NAME: stops libvirtd (SIGTERM, SIGKILL after 10 s), kills
+# the host's qemu processes (SIGKILL), its sanlock daemon (kill_sanlock) and
+# its first process, with which its namespaces go.
+stop_libvirt_host() {
+    local name=$1 dir=${_tf_host_dir[$1]:-} pid file
+    [ -n "$dir" ] || return 0
+    pid=${_tf_host_libvirtd[$name]:-}
+    if [ -n "$pid" ]; then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 200); do _tf_alive "$pid" || break; sleep 0.05; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+    for file in "$dir"/run/libvirt/qemu/*.pid; do
+        if read -r pid 2>/dev/null <"$file"; then kill -KILL "$pid" 2>/dev/null || true; fi
+    done
+    kill_sanlock "$dir/run/sanlock"
+    pid=${_tf_host_keeper[$name]:-}
+    if [ -n "$pid" ]; then
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+    unset "_tf_host_dir[$name]" "_tf_host_keeper[$name]" "_tf_host_libvirtd[$name]"
+}
+
+_tf_stop_libvirt_hosts() {
+    local name
+    for name in "${!_tf_host_dir[@]}"; do stop_libvirt_host "$name"; done
+}
+
+# ------------------------------------------------------------ steps -------
+# (Added with the two-host test; libvirt-e2e.sh has its own copies.) The
+# end-to-end tests' report: numbered steps, each line with the seconds since
+# tf_t0, on fd 7, the script's stdout as it was at the start (`exec 7>&1`): a
+# check may fail, and the EXIT trap report, while a function's own
+# redirection has fd 1 pointing elsewhere. Unlike ok/fail, a check ends the
+# script at the first failure. Counts in tf_passed and tf_failed, each
+# step's duration in tf_timings (", step 1 2.0 s, ...").
+tf_t0=$EPOCHREALTIME
+tf_passed=0
+tf_timings=""
+_tf_step="" _tf_step_start=""
+
+# elapsed [SINCE]: seconds since SINCE (an EPOCHREALTIME; default tf_t0).
+elapsed() { awk -v now="$EPOCHREALTIME" -v t0="${1:-$tf_t0}" 'BEGIN { printf "%5.1f", now - t0 }'; }
+say() { printf '[%ss] %s\n' "$(elapsed)" "$*" >&7; }
+note() { printf '%s\n' "$*" | sed 's/^/         /' >&7; }
+
+# same ACTUAL EXPECTED: succeeds when they are equal, else shows both.
+same() { [ "$1" = "$2" ] || { note "expected: $2"; note "actual:   $1"; return 1; }; }
+
+# check DESCRIPTION COMMAND...: COMMAND must succeed; if not, the script ends
+# here (exit 1) with DESCRIPTION.
+check() {
+    local description=$1
+    shift
+    if "$@"; then
+        tf_passed=$((tf_passed + 1))
+        return 0
+    fi
+    tf_failed=$((tf_failed + 1))
+    say "FAILED: $description"
+    exit 1
+}
+
+# steps_begin: before the first step: fd 7 and 8 keep the script's stdout
+# and stderr, and the ERR trap notes where an unexpected error happened
+# (set -E: in functions too).
+steps_begin() {
+    exec 7>&1 8>&2
+    set -E
+    _tf_last_error=""
+    trap '_tf_last_error="line $LINENO: $BASH_COMMAND (exit $?)"' ERR
+}
+
+# steps_end STATUS: first in the script's EXIT hook (on_exit; STATUS is
+# $tf_exit_status): stdout and stderr back, and a failed exit that no check
+# reported is reported, with where the ERR trap saw it.
+steps_end() {
+    exec 1>&7 2>&8
+    trap - ERR
+    if [ "$1" != 0 ] && [ "$tf_failed" = 0 ]; then
+        tf_failed=1
+        say "FAILED: unexpected error at ${_tf_last_error:-an unknown place} (exit $1)"
+    fi
+}
+
+# steps_summary NAME SECONDS: the last lines: each step's duration, a warning
+# if the test took more than SECONDS, the counts.
+steps_summary() {
+    end_step
+    say "timings: ${tf_timings#, }; total $(elapsed | tr -d ' ') s"
+    if awk -v now="$EPOCHREALTIME" -v t0="$tf_t0" -v limit="$2" 'BEGIN { exit !(now - t0 > limit) }'; then
+        say "warning: the $1 took more than its $2 s"
+    fi
+    say "$1: $tf_passed passed, $tf_failed failed"
+}
+
+# step NUMBER TITLE: starts a step (and ends the one before).
+step() {
+    end_step
+    _tf_step="step $1" _tf_step_start=$EPOCHREALTIME
+    say "step $1: $2"
+}
+end_step() {
+    [ -z "$_tf_step" ] || tf_timings="$tf_timings, $_tf_step $(elapsed "$_tf_step_start" | tr -d ' ') s"
+    _tf_step=""
+}
+
 # ------------------------------------------------------------ as a command
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     set -euo pipefail
