@@ -437,14 +437,14 @@ check_cleaning_runs() {
 
 # check_audits: the acceptance rule for the audits during migrations. A
 # running guest: every disk held. A guest paused by a migration:
-# released-while-paused, held by the other host (the source still runs it,
-# or the destination took over), or held (the destination acquired before it
-# starts the CPUs). Measured here (libvirt 9.0), the destination is paused
-# with reason "starting up" from its qemu's start (pid 0 for a moment) until
-# the source is about to pause, ~200 ms with the source running and holding
-# the leases, then with reason "migration" (both ends) until it runs; its
-# status XML has <job async='migration in'> all along, which the audit does
-# not report. In this loop nothing else pauses a guest or starts one, so
+# released-while-paused, held (the destination acquired before it starts
+# the CPUs), or, on the destination (<job async='migration in'>, which the
+# audit reports as async_job), migrating-in with the other host (the source,
+# still running it) as the holder. Measured here (libvirt 9.0), the
+# destination is paused with reason "starting up" from its qemu's start (pid
+# 0 for a moment) until the source is about to pause, ~200 ms with the source
+# running and holding the leases, then with reason "migration" (both ends)
+# until it runs. In this loop nothing else pauses a guest or starts one, so
 # both reasons count as a migration's. Any other guest: no disk unprotected.
 # And the host joined with its configured host id. Anything else is a
 # violation, printed with its document, the time it ran and the migration it
@@ -457,10 +457,10 @@ check_audits() {
             if .state == "running" then .protection == "held"
             elif .state == "paused" and (.reason | IN("migration", "starting up")) then
                 (.protection | IN("released-while-paused", "held")) or
-                (.protection == "held-by-other-host" and .holder == $other)
+                (.protection == "migrating-in" and .job == "migration in" and .holder == $other)
             else .protection | IN("held", "released-while-paused") end;
         (input_filename | capture("-(?<n>[0-9]+)[.]json$").n) as $n
-        | [.guests[] | {state, reason: .state_reason} + (.disks[] | {protection, holder: .holder_host_id})] as $d
+        | [.guests[] | {state, reason: .state_reason, job: .async_job} + (.disks[] | {protection, holder: .holder_host_id})] as $d
         | [$n,
            ([$d[] | select(allowed | not)] | length)
              + (if .host.joined and .host.host_id == $id and .host.host_id_matches then 0 else 1 end),
