@@ -56,92 +56,23 @@ outside() {
     # O_DIRECT, which tmpfs refuses); its EXIT trap removes it.
     make_sandbox vsc-e2e
     base=$sandbox
-    child=""
-    on_exit kill_namespace
-
     # Private copies of the user and group databases with the accounts the
-    # Debian build of libvirtd looks up before it reads qemu.conf: it fails
-    # without the user and the group libvirt-qemu; kvm is there as in Debian.
-    cp /etc/passwd "$base/passwd"
-    cp /etc/group "$base/group"
-    local group gid
-    for group in kvm libvirt-qemu; do
-        grep -q "^$group:" "$base/group" || echo "$group:x:$(free_id "$base/group" 64055):" >>"$base/group"
-    done
-    if ! grep -q '^libvirt-qemu:' "$base/passwd"; then
-        gid=$(grep '^libvirt-qemu:' "$base/group" | cut -d: -f3)
-        echo "libvirt-qemu:x:$(free_id "$base/passwd" 64055):$gid:Libvirt Qemu,,,:/var/lib/libvirt:/usr/sbin/nologin" >>"$base/passwd"
-    fi
+    # Debian build of libvirtd looks up before it reads qemu.conf.
+    libvirt_accounts "$base"
     mkdir -p "$base/etc-libvirt" "$base/run" "$base/var"
 
+    # The inner script is the namespace's first process: when it exits, or
+    # this script is interrupted, the kernel ends whatever is left there.
     export VSC_E2E_INSIDE=1 VSC_E2E_BASE="$base" VSC_E2E_BINARY="$binary" VSC_E2E_T0=$EPOCHREALTIME
-    unshare --mount --propagation private --pid --fork --mount-proc --kill-child "$(realpath "$0")" &
-    child=$!
     local status=0
-    wait "$child" || status=$?
-    child=""
+    run_in_namespaces --mount --propagation private --pid --mount-proc -- "$(realpath "$0")" || status=$?
     exit "$status"
 }
 
-free_id() {  # file first-candidate: the first id from there that no entry of file uses
-    local id=$2
-    while cut -d: -f3 "$1" | grep -qx "$id"; do id=$((id + 1)); done
-    echo "$id"
-}
-
-kill_namespace() {
-    local inner
-    # Normally the namespace is gone by now. If this script was interrupted,
-    # kill the namespace's first process (the inner script): the kernel then
-    # kills everything else in the namespace (libvirtd, qemu, the sanlock
-    # daemon) before unshare sees it exit. (No signal trap inside: bash 5.2
-    # can run a trap while it parses a $(...) and then fails with a syntax
-    # error, so an interruption is this SIGKILL, never a half-run trap.)
-    if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
-        inner=$(cat "/proc/$child/task/$child/children" 2>/dev/null || true)
-        if [ -n "$inner" ]; then
-            kill -KILL "$inner" 2>/dev/null || true
-        else
-            kill -KILL "$child" 2>/dev/null || true   # --kill-child: its child dies with it
-        fi
-        wait "$child" 2>/dev/null || true
-        echo "interrupted: the test's namespace was killed with everything in it" >&2
-    fi
-}
-
 # ------------------------------------------------------------------ helpers --
-# The report goes to fd 7, the script's stdout as it was at the start: a check
-# may fail, and the EXIT trap run, while a function's own redirection
-# (check ... >/dev/null) has fd 1 pointing elsewhere.
-elapsed() { awk -v now="$EPOCHREALTIME" -v t0="${1:-$t0}" 'BEGIN { printf "%5.1f", now - t0 }'; }
-say() { printf '[%ss] %s\n' "$(elapsed)" "$*" >&7; }
-note() { printf '%s\n' "$*" | sed 's/^/         /' >&7; }
-# Not the library's counting fail: a failed check ends the test here.
-fail() {
-    failed=$((failed + 1))
-    say "FAILED: $*"
-    exit 1
-}
-check() {  # description, then a command that must succeed
-    local description=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-    else
-        fail "$description"
-    fi
-}
-same() { [ "$1" = "$2" ] || { note "expected: $2"; note "actual:   $1"; return 1; }; }
-step() {  # number title
-    end_step
-    step_name="step $1" step_start=$EPOCHREALTIME
-    say "step $1: $2"
-}
-end_step() {  # adds the current step's duration to the timings
-    [ -z "$step_name" ] || timings="$timings, $step_name $(elapsed "$step_start" | tr -d ' ') s"
-    step_name=""
-}
-
+# The step report (say, note, check, same, step) is the library's: it goes to
+# fd 7, the script's stdout as it was at the start, and a failed check ends
+# the test there.
 # Every command that talks to a daemon is bounded in time.
 virsh() { timeout 60 virsh -q -c qemu:///system "$@"; }
 lease_files() { find "$leases" -mindepth 1 -maxdepth 1 ! -name "$ls_name" -printf '%f\n' | sort; }
@@ -209,15 +140,12 @@ protection() {  # lease name → its disk's protection in the last audit
 
 # ------------------------------------------------------------------- inside --
 inside() {
-    exec 7>&1 8>&2
-    set -E                              # the ERR trap in functions too
-    last_error=""
-    trap 'last_error="line $LINENO: $BASH_COMMAND (exit $?)"' ERR
-    base=$VSC_E2E_BASE binary=$VSC_E2E_BINARY t0=$VSC_E2E_T0
-    passed=0 failed=0 runs=0 timings="" step_name="" step_start=$t0
+    steps_begin
+    base=$VSC_E2E_BASE binary=$VSC_E2E_BINARY tf_t0=$VSC_E2E_T0
+    runs=0
     libvirtd_pid="" qemu_pid=""
     # A step that fails exits through here. An interruption is handled
-    # outside (see kill_namespace). Through the library's trap: the first
+    # outside (run_in_namespaces). Through the library's trap: the first
     # daemon it starts arms it, which would replace a trap of our own.
     on_exit cleanup_inside
 
@@ -253,12 +181,7 @@ inside() {
 
 cleanup_inside() {
     local status=$tf_exit_status pid log
-    exec 1>&7 2>&8
-    trap - ERR
-    if [ "$status" != 0 ] && [ "$failed" = 0 ]; then
-        failed=1
-        say "FAILED: unexpected error at ${last_error:-an unknown place} (exit $status)"
-    fi
+    steps_end "$status"
     step 6 "teardown"
     if [ -n "$libvirtd_pid" ] && alive "$libvirtd_pid"; then
         virsh destroy "$guest" >/dev/null 2>&1 || true
@@ -276,13 +199,7 @@ cleanup_inside() {
             tail -n 25 "$log"
         done
     fi
-    end_step
-    say "timings: ${timings#, }; total $(elapsed | tr -d ' ') s"
-    if awk -v now="$EPOCHREALTIME" -v t0="$t0" 'BEGIN { exit !(now - t0 > 180) }'; then
-        say "warning: the end-to-end test took more than its 3 minutes"
-    fi
-    say "end-to-end test with libvirt: $passed passed, $failed failed"
-    echo "$passed passed, $failed failed"
+    steps_summary "end-to-end test with libvirt" 180
 }
 
 # ------------------------------------------------------------------- step 1 --
@@ -291,17 +208,7 @@ step1() {
     # -N: this namespace's /var/log is private already.
     check "the sanlock daemon answers" start_sanlock -N -o "$out/sanlock.out" /run/sanlock vsc-e2e-host1
 
-    cat >/etc/libvirt/qemu.conf <<'CONF'
-lock_manager = "sanlock"
-security_driver = "none"
-cgroup_controllers = [ ]
-namespaces = [ ]
-user = "root"
-group = "root"
-dynamic_ownership = 0
-remember_owner = 0
-stdio_handler = "file"
-CONF
+    libvirt_qemu_conf >/etc/libvirt/qemu.conf
     qemu_sanlock_conf "$leases" 1 'io_timeout = 2' 'user = "root"' 'group = "root"' >/etc/libvirt/qemu-sanlock.conf
     cat >/etc/libvirt/libvirtd.conf <<'CONF'
 log_filters = "1:locking"
