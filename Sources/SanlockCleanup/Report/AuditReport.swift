@@ -149,32 +149,17 @@ public enum AuditJSONReport {
         var warnings: [String]
     }
 
+    // Absent values are written as null (NullWhenAbsent): a reader sees
+    // every field.
     struct HostObject: Encodable {
         var lockspace: String
         var joined: Bool
-        var hostID: UInt64?
-        var hostName: String?
-        var configuredHostID: UInt64?
-        var hostIDMatches: Bool?
-        var generation: UInt64?
+        @JSONReport.NullWhenAbsent var hostID: UInt64?
+        @JSONReport.NullWhenAbsent var hostName: String?
+        @JSONReport.NullWhenAbsent var configuredHostID: UInt64?
+        @JSONReport.NullWhenAbsent var hostIDMatches: Bool?
+        @JSONReport.NullWhenAbsent var generation: UInt64?
         var unaccountedLeases: [TokenObject]
-
-        // Absent values are written as null: a reader sees every field.
-        func encode(to encoder: Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(lockspace, forKey: .lockspace)
-            try container.encode(joined, forKey: .joined)
-            try container.encode(hostID, forKey: .hostID)
-            try container.encode(hostName, forKey: .hostName)
-            try container.encode(configuredHostID, forKey: .configuredHostID)
-            try container.encode(hostIDMatches, forKey: .hostIDMatches)
-            try container.encode(generation, forKey: .generation)
-            try container.encode(unaccountedLeases, forKey: .unaccountedLeases)
-        }
-
-        enum CodingKeys: CodingKey {
-            case lockspace, joined, hostID, hostName, configuredHostID, hostIDMatches, generation, unaccountedLeases
-        }
     }
 
     struct TokenObject: Encodable {
@@ -182,41 +167,29 @@ public enum AuditJSONReport {
         var lease: String
         var path: String
         var mode: LeaseMode
-        var lver: UInt64?
+        @JSONReport.NullWhenAbsent var lver: UInt64?
     }
 
     struct GuestObject: Encodable {
         var name: String
         var state: String
-        var stateReason: String?
-        var asyncJob: String?
-        var pid: Int32?
+        @JSONReport.NullWhenAbsent var stateReason: String?
+        @JSONReport.NullWhenAbsent var asyncJob: String?
+        @JSONReport.NullWhenAbsent var pid: Int32?
         var disks: [DiskObject]
-
-        func encode(to encoder: Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(name, forKey: .name)
-            try container.encode(state, forKey: .state)
-            try container.encode(stateReason, forKey: .stateReason)
-            try container.encode(asyncJob, forKey: .asyncJob)
-            try container.encode(pid, forKey: .pid)
-            try container.encode(disks, forKey: .disks)
-        }
-
-        enum CodingKeys: CodingKey { case name, state, stateReason, asyncJob, pid, disks }
     }
 
     struct DiskObject: Encodable {
-        var target: String?
-        var path: String?
-        var lease: String?
-        var leasePath: String?
+        @JSONReport.NullWhenAbsent var target: String?
+        @JSONReport.NullWhenAbsent var path: String?
+        @JSONReport.NullWhenAbsent var lease: String?
+        @JSONReport.NullWhenAbsent var leasePath: String?
         var mode: LeaseMode
         var protection: Protection
-        var holderPID: Int32?
-        var holderHostID: UInt64?
-        var holderHostName: String?
-        var holderHostState: String?
+        @JSONReport.NullWhenAbsent var holderPID: Int32?
+        @JSONReport.NullWhenAbsent var holderHostID: UInt64?
+        @JSONReport.NullWhenAbsent var holderHostName: String?
+        @JSONReport.NullWhenAbsent var holderHostState: String?
         var detail: String
 
         init(_ disk: AuditReport.Disk) {
@@ -231,25 +204,6 @@ public enum AuditJSONReport {
             holderHostName = disk.holderHostName
             holderHostState = disk.holderHostState?.rawValue
             detail = disk.finding.detail
-        }
-
-        func encode(to encoder: Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(target, forKey: .target)
-            try container.encode(path, forKey: .path)
-            try container.encode(lease, forKey: .lease)
-            try container.encode(leasePath, forKey: .leasePath)
-            try container.encode(mode, forKey: .mode)
-            try container.encode(protection, forKey: .protection)
-            try container.encode(holderPID, forKey: .holderPID)
-            try container.encode(holderHostID, forKey: .holderHostID)
-            try container.encode(holderHostName, forKey: .holderHostName)
-            try container.encode(holderHostState, forKey: .holderHostState)
-            try container.encode(detail, forKey: .detail)
-        }
-
-        enum CodingKeys: CodingKey {
-            case target, path, lease, leasePath, mode, protection, holderPID, holderHostID, holderHostName, holderHostState, detail
         }
     }
 

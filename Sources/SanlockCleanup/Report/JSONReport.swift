@@ -164,6 +164,18 @@ public enum JSONReport {
         }
     }
 
+    /// An optional field written as `null` when absent, where synthesized
+    /// encoding would leave the key out.
+    @propertyWrapper
+    struct NullWhenAbsent<Value: Encodable>: Encodable {
+        var wrappedValue: Value?
+        init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.singleValueContainer()
+            if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
+        }
+    }
+
     /// A time as RFC 3339, or `null` when RFC 3339 cannot write it.
     struct Timestamp: Encodable {
         var text: String?
