@@ -43,7 +43,7 @@ public struct Audit: Sendable {
         }
         for guest in snapshot.guests {
             for disk in guest.disks {
-                logger.debug("\(guest.name.escapingControlCharacters()) \(disk.target ?? "-"): \(disk.finding.protection.rawValue)",
+                logger.debug("\(guest.name.escapingControlCharacters()) \(disk.target?.escapingControlCharacters() ?? "-"): \(disk.finding.protection.rawValue)",
                              metadata: ["protection": "\(disk.finding.protection.rawValue)", "detail": "\(disk.finding.detail)"])
             }
         }
