@@ -95,10 +95,8 @@ struct Snapshot {
         let thisHostID = sanlock.thisHostID ?? configuration.hostIDOverride ?? configuration.configuredHostID
         let generation = thisHostID.flatMap { sanlock.hosts?[$0]?.generation }
         let image = Inventory.readLockspaceImage(in: directory, findings: &findings)
-        // Mode blocks only of hosts that ever joined (as the cleaning scan).
-        var probe = Set(image?.joinedHosts.map(\.hostID) ?? [])
-        if let listed = sanlock.hosts { probe.formUnion(listed.keys) }
-        let scanner = InventoryScanner(directory: directory, classifier: LeaseClassifier(probeHostIDs: Array(probe)))
+        let hostNames = image?.hostNames ?? [:]
+        let scanner = InventoryScanner(directory: directory, classifier: Inventory.classifier(image: image, hosts: sanlock.hosts))
 
         let auditedGuests = inventory.running.filter { !$0.isStale }
         // Each disk's file, read once even when guests share a disk.
@@ -130,7 +128,7 @@ struct Snapshot {
                     lease: disk.leaseName, leasePath: disk.leaseName.map { directory.path(of: EntryName($0)) },
                     mode: facts.mode, finding: finding)
                 if let holder = finding.holderHostID, holder != thisHostID {
-                    line.holderHostName = image?.joinedHosts.first { $0.hostID == holder }?.hostName
+                    line.holderHostName = hostNames[holder]
                     line.holderHostState = hosts[holder]?.state
                 }
                 disks.append(line)
@@ -148,7 +146,7 @@ struct Snapshot {
         let host = AuditReport.Host(
             lockspace: lockspace, joined: sanlock.joined != nil, hostID: sanlock.thisHostID,
             configuredHostID: configuration.configuredHostID, generation: generation,
-            hostName: thisHostID.flatMap { id in image?.joinedHosts.first { $0.hostID == id }?.hostName })
+            hostName: thisHostID.flatMap { hostNames[$0] })
         logger.debug("audit reading", metadata: [
             "guests": "\(guests.count)", "tokens": "\(status.tokens.count)", "host_id": "\(thisHostID.map(String.init) ?? "none")",
         ])

@@ -17,6 +17,14 @@ public struct LockspaceImage: Sendable, Hashable {
     /// Slots of hosts that joined at least once, by host id.
     public let joinedHosts: [Slot]
 
+    /// The name each host joined with (sanlock's `-e` host name), for the
+    /// hosts that gave one.
+    public var hostNames: [UInt64: String] {
+        var names: [UInt64: String] = [:]
+        for slot in joinedHosts where !slot.hostName.isEmpty { names[slot.hostID] = slot.hostName }
+        return names
+    }
+
     /// Decodes as many slots as `bytes` holds. Returns nil when the first
     /// sector is not a valid delta lease (not a lockspace, or corrupt).
     public init?(bytes: UnsafeRawBufferPointer) {

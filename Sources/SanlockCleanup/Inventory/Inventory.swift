@@ -68,13 +68,8 @@ public struct Inventory: Sendable {
         control.enter(.scanningLeases)
         let directory = site.directory
         let lockspaceImage = readLockspaceImage(in: directory, findings: &findings)
-        // Shared holders can only be hosts that joined the lockspace at some
-        // point: probe only their mode blocks rather than all 2000.
-        var probeHostIDs: Set<UInt64>? = nil
-        if let lockspaceImage { probeHostIDs = Set(lockspaceImage.joinedHosts.map(\.hostID)) }
-        if let hosts = site.sanlock.hosts { probeHostIDs = (probeHostIDs ?? []).union(hosts.keys) }
         let scanner = InventoryScanner(
-            directory: directory, classifier: LeaseClassifier(probeHostIDs: probeHostIDs.map { Array($0) }))
+            directory: directory, classifier: classifier(image: lockspaceImage, hosts: site.sanlock.hosts))
         let names: [EntryName]
         do {
             names = try directory.entryNames()
@@ -112,10 +107,19 @@ public struct Inventory: Sendable {
                 &table, owners: configuration.policy.retiredHosts.union(entries.compactMap(\.kind.leaseStateOwners).joined()))
             return table
         }
-        var hostNames: [UInt64: String] = [:]
-        for slot in lockspaceImage?.joinedHosts ?? [] where !slot.hostName.isEmpty { hostNames[slot.hostID] = slot.hostName }
         return Inventory(
-            entries: entries, guests: guests, hosts: hosts, hostNames: hostNames, classifier: scanner.classifier)
+            entries: entries, guests: guests, hosts: hosts, hostNames: lockspaceImage?.hostNames ?? [:],
+            classifier: scanner.classifier)
+    }
+
+    /// Shared holders can only be hosts that joined the lockspace at some
+    /// point: probe only their mode blocks rather than all 2000 (all of them
+    /// when neither the lockspace file nor the daemon tells which).
+    static func classifier(image: LockspaceImage?, hosts: [UInt64: SanlockHost]?) -> LeaseClassifier {
+        var probeHostIDs: Set<UInt64>? = nil
+        if let image { probeHostIDs = Set(image.joinedHosts.map(\.hostID)) }
+        if let hosts { probeHostIDs = (probeHostIDs ?? []).union(hosts.keys) }
+        return LeaseClassifier(probeHostIDs: probeHostIDs.map { Array($0) })
     }
 
     static func readLockspaceImage(in directory: LeaseDirectory, findings: inout RunFindings) -> LockspaceImage? {
