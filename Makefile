@@ -54,13 +54,19 @@ release: deps
 	$(SWIFT) build $(RELEASE)
 
 # The fast tier, for every change: unit tests and the daemon tests (real
-# sanlock daemons, the built binary), about 90 s after a build.
+# sanlock daemons, the built binary). Swift Testing would start all ~40
+# daemon tests at once; on a 2-core machine that starts ~50 sanlock daemons
+# and their lockspace joins together and makes every process in them wait
+# for a CPU. TEST_PARALLELISM bounds how many run at a time (README.md,
+# "Testing", says what it does to the time).
+TEST_PARALLELISM ?= 8
 test: deps
 	$(SWIFT) build --build-tests
 	@echo "== unit tests"
 	$(SWIFT) test --skip-build --skip IntegrationTests
-	@echo "== daemon tests (real sanlock daemons)"
-	$(SWIFT) test --skip-build --filter IntegrationTests --skip SanlockBehaviourTests
+	@echo "== daemon tests (real sanlock daemons, $(TEST_PARALLELISM) at a time)"
+	SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=$(TEST_PARALLELISM) \
+	    $(SWIFT) test --skip-build --filter IntegrationTests --skip SanlockBehaviourTests
 
 # Everything, as CI runs it: the fast tier, then the in-process sanlock
 # suite, fault injection, fuzzing, libvirt end to end, the bench smoke and

@@ -80,14 +80,14 @@ lease() { make_lease "$SANLOCK_RUN_DIR" "$leases" "$1"; }   # as libvirt makes o
 leader() { sanlock direct read_leader -r "$(resource "$leases" "$1")" 2>/dev/null | grep -E '^(owner_id|lver|timestamp) ' | tr '\n' ' '; }
 held_leases() { sanlock client status 2>/dev/null | awk '$1 == "r" { split($2, f, ":"); print f[2] }' | sort -u; }
 alive() { kill -0 "$1" 2>/dev/null; }
-wait_gone() {  # pid seconds
+wait_gone() {  # pid seconds (a hang guard, see tf_patience)
     for _ in $(seq $(($2 * 20))); do alive "$1" || return 0; sleep 0.05; done
     return 1
 }
 start_libvirtd() {
     libvirtd >>"$out/libvirtd.out" 2>&1 7>&- 8>&- &
     libvirtd_pid=$!
-    for _ in $(seq 600); do
+    for _ in $(seq $((tf_patience * 2))); do
         virsh version >/dev/null 2>&1 && return 0
         alive "$libvirtd_pid" || return 1
         sleep 0.05
@@ -464,12 +464,12 @@ step5() {
     qemu_pid=$(cat "/run/libvirt/qemu/$guest.pid")
     check "the guest holds its leases (made anew)" same "$(held_leases)" "$expected"
     kill "$libvirtd_pid"
-    check "libvirtd stopped" wait_gone "$libvirtd_pid" 15
+    check "libvirtd stopped" wait_gone "$libvirtd_pid" 60
     libvirtd_pid=""
     check "the guest outlived libvirtd" alive "$qemu_pid"
     kill -9 "$qemu_pid"
-    check "qemu killed" wait_gone "$qemu_pid" 10
-    for _ in $(seq 100); do [ -z "$(held_leases)" ] && break; sleep 0.05; done
+    check "qemu killed" wait_gone "$qemu_pid" 60
+    for _ in $(seq "$tf_patience"); do [ -z "$(held_leases)" ] && break; sleep 0.05; done
     check "sanlock released the dead qemu's leases" same "$(held_leases)" ""
     check "a stale status file remains: state running, pid $qemu_pid" \
         grep -q "<domstatus state='running' reason='[a-z]*' pid='$qemu_pid'>" "/run/libvirt/qemu/$guest.xml"

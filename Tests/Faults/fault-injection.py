@@ -92,7 +92,7 @@ Exit status: 0 no violation, 1 violations, 2 the harness itself failed.
      - stdout is JSON for every run not killed (unless the fault was a write
        to stdout and the run exited non-zero); metrics.prom, when present, is
        Prometheus text exposition (a regex per line);
-     - no hang: a run is killed after 20 x the slowest reference run (5-30 s);
+     - no hang: a run is killed after RUN_TIMEOUT (60 s);
      - the command line was not lost: the default lease directory
        /var/lib/libvirt/sanlock showing up in the output means the tool ran
        with its built-in defaults (measured: then a --dry-run deletes).
@@ -163,8 +163,11 @@ RUNTIME_SYSCALLS = {"brk", "mmap", "munmap", "mprotect", "futex"}
 # 5: the run completed but its report could not be written to stdout.
 DOCUMENTED_STATUSES = {0, 1, 2, 3, 5, 64, 128 + signal.SIGHUP, 128 + signal.SIGINT, 128 + signal.SIGTERM}
 ERRORS = ("EIO", "ENOSPC", "EINTR", "EACCES")
-RUN_TIMEOUT = 60          # seconds before a run counts as hung; the sweep uses a tighter one
-CASE_TIMEOUT_FACTOR = 20  # sweep runs: hung after 20 x the slowest reference run (5-30 s)
+# Seconds before a run counts as hung, for every run. A hang guard, not a
+# speed goal: a run here takes a fraction of a second, but on a shared, loaded
+# CI machine a much tighter bound (it was 20 x the slowest reference run) can
+# call a slow run hung. A run that passes never waits for it.
+RUN_TIMEOUT = 60
 REFERENCE_RUNS = 3        # per configuration: thread scheduling varies a little
 BULK_LEASES = 60          # extra deletable leases for the daemon-kill phase
 
@@ -983,7 +986,6 @@ class Harness:
         slot = self.slots[0]
         largest = {"parallel": Counter(), "serial": Counter()}
         mains = {"parallel": [], "serial": []}
-        slowest = 0.0
         for config in ("parallel", "serial"):
             for attempt in range(REFERENCE_RUNS):
                 slot.wait_idle()
@@ -993,7 +995,6 @@ class Harness:
                 self.runs += 1
                 if result.status != 0:
                     raise HarnessError(f"reference run ({config}) exited {result.status}: {last_line(read_text(result.stderr))}")
-                slowest = max(slowest, result.seconds)
                 counts, main = per_thread_counts(strace_calls(trace))
                 largest[config] |= counts          # the larger count of each syscall
                 mains[config].append(main)
@@ -1013,7 +1014,6 @@ class Harness:
         self.points = points
         self.syscalls = set(largest["parallel"]) | set(serial_main)
         self.reference_counts = {config: dict(counts) for config, counts in largest.items()}
-        self.case_timeout = min(30.0, max(5.0, CASE_TIMEOUT_FACTOR * slowest))
         self.timings["reference"] = time.time() - start
         parallel = sum(1 for point in points if point[0] == "parallel")
         self.say(f"reference: {len(self.syscalls)} syscalls; parallel (--jobs default): {parallel} points "

@@ -104,7 +104,7 @@ else
     # would leave its child holding the lock).
     (exec 9<>"$lockfile"; flock -x 9; touch "$base/locked"; exec sleep 600) &
     lock_holder=$!
-    for _ in $(seq 100); do [ -e "$base/locked" ] && break; sleep 0.05; done
+    for _ in $(seq "$tf_patience"); do [ -e "$base/locked" ] && break; sleep 0.05; done
     status=0; "$root${command[0]}" "${command[@]:1}" "${sandbox_args[@]}" >/dev/null 2>&1 || status=$?
     kill "$lock_holder" 2>/dev/null || true; wait "$lock_holder" 2>/dev/null || true; lock_holder=""
     [ "$status" = 3 ] && ok "a second janitor exits 3" || fail "a second janitor exited $status, expected 3"

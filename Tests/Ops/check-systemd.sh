@@ -105,12 +105,12 @@ SETUP
         /bin/sh "$base/setup.sh" "$base"
 ) >"$base/systemd.log" 2>&1 </dev/null &
 launcher=$!
-for _ in $(seq 100); do
+for _ in $(seq "$tf_patience"); do
     pid1=$(cat "/proc/$launcher/task/$launcher/children" 2>/dev/null | awk '{print $1}')
     [ -n "$pid1" ] && break; sleep 0.05
 done
 [ -n "$pid1" ] || skip "the namespace did not start: $(cat "$base/systemd.log" "$base/console" 2>/dev/null)"
-for _ in $(seq 200); do
+for _ in $(seq "$tf_patience"); do
     state=$(in_ns systemctl is-system-running 2>/dev/null) || true
     case $state in running|degraded) break;; esac
     [ -d "/proc/$pid1" ] || break
@@ -178,7 +178,7 @@ in_ns test -d /run/$name && ok "/run/$name is kept after the run (RuntimeDirecto
 # --- exit status 3 is a success ----------------------------------------------
 lockfile=$(in_ns sh -c "ls /run/$name/lease-dir-*-host-1.lock" | head -1)
 holder=$(in_ns sh -c "(exec 9<>'$lockfile'; flock -x 9; touch /run/vsc-log/locked; exec sleep 600) >/dev/null 2>&1 & echo \$!")
-for _ in $(seq 100); do in_ns test -e /run/vsc-log/locked && break; sleep 0.05; done
+for _ in $(seq "$tf_patience"); do in_ns test -e /run/vsc-log/locked && break; sleep 0.05; done
 in_ns test -e /run/vsc-log/locked || fail "could not hold the run lock '$lockfile'"
 started=0; in_ns systemctl start $name.service || started=$?
 result=$(show Result) status=$(show ExecMainStatus)

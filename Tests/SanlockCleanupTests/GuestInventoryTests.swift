@@ -237,9 +237,9 @@ struct GuestInventoryTests {
     // MARK: Scale
 
     /// 500 status files, each with 300 `<qemuCaps>` flags and 10 disks (about
-    /// 20 KiB apiece, like real ones). The time is printed; run it in a
-    /// release build for the figure that matters
-    /// (`swift test -c release --filter GuestInventoryTests/fiveHundredStatusFiles`).
+    /// 20 KiB apiece, like real ones), all read and mapped. How long that
+    /// takes is make bench's business (its audit row reads status files); the
+    /// time printed here is for a reader, never asserted.
     @Test func fiveHundredStatusFiles() throws {
         let host = try Host()
         for guest in 0..<500 {
@@ -258,6 +258,5 @@ struct GuestInventoryTests {
         #expect(inventory.running.count == 500)
         #expect(Set(inventory.running.flatMap(\.leaseNames)).count == 5000)
         #expect(inventory.running.allSatisfy { $0.processAlive == true && $0.disks.count == 10 })
-        #expect(elapsed < .seconds(30))
     }
 }

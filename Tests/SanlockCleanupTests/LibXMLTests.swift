@@ -119,15 +119,15 @@ struct LibXMLTests {
         #expect(error.message.contains("secret"))
     }
 
+    /// Refused for its DOCTYPE, before any entity is declared, let alone
+    /// expanded (an expansion would run into the time limit, the test's
+    /// hang guard).
     @Test(.timeLimit(.minutes(1)))
-    func billionLaughsIsRefusedFast() throws {
-        let clock = ContinuousClock()
-        var thrown: XMLError?
-        let elapsed = clock.measure {
-            do throws(XMLError) { _ = try XMLDocument.parse(file: GuestFixtures.path("status-billion-laughs.xml")) } catch { thrown = error }
+    func billionLaughsIsRefusedBeforeExpansion() throws {
+        let error = try #require(throws: XMLError.self) {
+            try XMLDocument.parse(file: GuestFixtures.path("status-billion-laughs.xml"))
         }
-        #expect(thrown?.kind == .doctypeForbidden)
-        #expect(elapsed < .milliseconds(500))
+        #expect(error.kind == .doctypeForbidden)
     }
 
     // MARK: Limits
@@ -139,20 +139,17 @@ struct LibXMLTests {
         } throws: { ($0 as? XMLError)?.kind == .tooLarge(limit: 1000) }
     }
 
-    /// A 1 GiB sparse file: refused from its size, so this is instant.
+    /// A 1 GiB sparse file: refused from its size as fstat gives it (the
+    /// message carries that size), not after reading it.
     @Test(.timeLimit(.minutes(1)))
     func hugeFileIsRefusedBeforeReading() throws {
         let directory = try GuestTemporaryDirectory()
         let path = try directory.write("huge.xml", "<a>")
         #expect(truncate(path, 1 << 30) == 0)
-        let clock = ContinuousClock()
-        var thrown: XMLError?
-        let elapsed = clock.measure {
-            do throws(XMLError) { _ = try XMLDocument.parse(file: path) } catch { thrown = error }
-        }
-        #expect(thrown?.kind == .tooLarge(limit: XMLParseLimits.default.maxBytes))
-        #expect(thrown?.file == path)
-        #expect(elapsed < .milliseconds(200))
+        let error = try #require(throws: XMLError.self) { try XMLDocument.parse(file: path) }
+        #expect(error.kind == .tooLarge(limit: XMLParseLimits.default.maxBytes))
+        #expect(error.file == path)
+        #expect(error.message.hasPrefix("\(1 << 30) bytes is over"), "\(error.message)")
     }
 
     @Test func nestingDeeperThanTheLimitIsRefused() throws {
@@ -171,15 +168,9 @@ struct LibXMLTests {
         }
     }
 
-    @Test func hundredsOfCapabilityFlagsParseQuickly() throws {
-        let clock = ContinuousClock()
-        var flagCount = 0
-        let elapsed = try clock.measure {
-            let document = try XMLDocument.parse(file: GuestFixtures.path("status-demo-paused.xml"))
-            flagCount = try document.select("/domstatus/qemuCaps/flag").count
-        }
-        #expect(flagCount == 300)
-        #expect(elapsed < .milliseconds(200))
+    @Test func hundredsOfCapabilityFlagsParse() throws {
+        let document = try XMLDocument.parse(file: GuestFixtures.path("status-demo-paused.xml"))
+        #expect(try document.select("/domstatus/qemuCaps/flag").count == 300)
     }
 
     // MARK: Files

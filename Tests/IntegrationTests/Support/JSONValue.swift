@@ -83,33 +83,115 @@ extension JSONValue {
 }
 
 /// The report schema, the one description of the JSON the janitor writes.
+///
+/// Documents are checked by a real JSON Schema validator (Python's
+/// jsonschema, Draft 2020-12) in one long-lived process per test run: a new
+/// Python per report cost about 0.3 s of CPU (interpreter start, jsonschema
+/// import, schema check), some 150 times per suite, on a 2-core machine that
+/// also runs the suite's sanlock daemons. That load made every janitor run a
+/// test timed take seconds.
 enum ReportSchema {
     static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("man/virt-sanlock-cleanup-report.schema.json").path
 
-    /// Validates documents with a real JSON Schema validator (Python's
-    /// jsonschema, Draft 2020-12); the result says what failed.
+    /// Validates documents; the result fails, with one line per error, when
+    /// any does not match the schema.
     static func validate(_ documents: [String]) async throws -> CommandResult {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("vsc-schema-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
+        var paths: [String] = []
         for (index, document) in documents.enumerated() {
-            try document.write(toFile: directory + "/\(index).json", atomically: true, encoding: .utf8)
+            let file = directory + "/\(index).json"
+            try document.write(toFile: file, atomically: true, encoding: .utf8)
+            paths.append(file)
         }
-        return try await Command.run(["python3", "-c", """
-            import json, sys, glob
-            from jsonschema import Draft202012Validator
-            schema = json.load(open(sys.argv[1]))
-            Draft202012Validator.check_schema(schema)
-            validator = Draft202012Validator(schema)
-            failed = False
-            for path in sorted(glob.glob(sys.argv[2] + "/*.json")):
-                for error in validator.iter_errors(json.load(open(path))):
-                    print(path, list(error.path), error.message)
-                    failed = True
-            sys.exit(1 if failed else 0)
-            """, path, directory], check: false)
+        var errors: [String] = []
+        for file in paths {
+            errors += try await validator.errors(in: file).map { "\(file) \($0)" }
+        }
+        return CommandResult(status: errors.isEmpty ? 0 : 1, stdout: errors.joined(separator: "\n"), stderr: "")
+    }
+
+    private static let validator = SchemaValidator(schema: path)
+}
+
+/// One `python3` that loads the schema once, then reads a document path per
+/// line on stdin and answers with a JSON array of error messages per line.
+/// Requests are serialised on a queue of their own, whose thread blocks on
+/// the pipe: never one of Swift Testing's few cooperative threads.
+final class SchemaValidator: @unchecked Sendable {
+    private static let program = """
+        import json, sys
+        from jsonschema import Draft202012Validator
+        schema = json.load(open(sys.argv[1]))
+        Draft202012Validator.check_schema(schema)
+        validator = Draft202012Validator(schema)
+        for line in sys.stdin:
+            try:
+                errors = [f"{list(error.path)} {error.message}" for error in validator.iter_errors(json.load(open(line.rstrip("\\n"))))]
+            except Exception as error:
+                errors = [f"cannot validate: {error!r}"]
+            sys.stdout.write(json.dumps(errors) + "\\n")
+            sys.stdout.flush()
+        """
+    private let schema: String
+    private let queue = DispatchQueue(label: "schema-validator")
+    private var process: Process?
+    private var input: FileHandle?
+    private var output: FileHandle?
+    private var buffered = Data()
+
+    init(schema: String) { self.schema = schema }
+
+    func errors(in file: String) async throws -> [String] {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result { try self.ask(file) })
+            }
+        }
+    }
+
+    /// On the queue only.
+    private func ask(_ file: String) throws -> [String] {
+        if process?.isRunning != true { try start() }
+        input!.write(Data((file + "\n").utf8))
+        guard let line = readLine(),
+              let errors = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String] else {
+            process = nil
+            throw CommandError(command: ["python3 (schema validator)", file],
+                               result: CommandResult(status: 1, stdout: "", stderr: "the validator stopped answering"))
+        }
+        return errors
+    }
+
+    private func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Command.resolve("python3"))
+        process.arguments = ["-c", Self.program, schema]
+        let stdin = Pipe(), stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = FileHandle.standardError
+        try process.run()
+        self.process = process
+        input = stdin.fileHandleForWriting
+        output = stdout.fileHandleForReading
+        buffered = Data()
+    }
+
+    private func readLine() -> String? {
+        while true {
+            if let newline = buffered.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffered[..<newline], as: UTF8.self)
+                buffered.removeSubrange(...newline)
+                return line
+            }
+            let chunk = output!.availableData
+            if chunk.isEmpty { return nil }
+            buffered.append(chunk)
+        }
     }
 }

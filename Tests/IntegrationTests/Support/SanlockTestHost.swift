@@ -142,7 +142,7 @@ final class TestSanlockDaemon: @unchecked Sendable {
              "-c", "/bin/sh", "-c", "touch \"$0\"; exec sleep 600", ready],
             environment: environment, logFile: log)
         lock.withLock { holders.append(holder) }
-        try await waitUntil(timeout: 10, "lease \(name) held by \(hostName)") {
+        try await waitUntil("lease \(name) held by \(hostName)") {
             if !holder.isRunning {
                 let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
                 throw HolderRefused(lease: name, host: hostName, output: output)
@@ -153,11 +153,17 @@ final class TestSanlockDaemon: @unchecked Sendable {
     }
 
     /// Stops a holder; sanlock releases its lease when the process dies.
+    /// Returns once the daemon no longer lists the process: it notices the
+    /// exit asynchronously, and a fixed pause would be too short on a
+    /// loaded machine.
     func release(_ holder: Process) async throws {
+        let pid = holder.processIdentifier
         holder.terminate()
-        try await waitUntil(timeout: 5, "holder exit") { !holder.isRunning }
-        // The daemon notices the exit asynchronously.
-        try await Task.sleep(for: .milliseconds(300))
+        try await waitUntil("holder exit") { !holder.isRunning }
+        try await waitUntil("the daemon to forget process \(pid)") {
+            let status = try await self.client(["status"], check: false).stdout
+            return !status.split(separator: "\n").contains { $0.hasPrefix("p \(pid) ") }
+        }
     }
 
     /// A host crash: the daemon dies without releasing anything.
