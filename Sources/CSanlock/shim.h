@@ -105,9 +105,12 @@ struct vsc_sanlk_state {
 
 extern int send_command(int cmd, uint32_t data);
 
-static inline int vsc_send_status_command(void)
+/* data: SANLK_STATE_DEBUG-like flag of `sanlock client status -D` (1): the
+ * daemon record then carries its settings as "key=value" words
+ * (max_worker_threads among them). */
+static inline int vsc_send_status_command(uint32_t debug)
 {
-    return send_command(VSC_SM_CMD_STATUS, 0);
+    return send_command(VSC_SM_CMD_STATUS, debug);
 }
 
 #endif

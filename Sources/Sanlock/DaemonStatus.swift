@@ -54,11 +54,18 @@ public struct DaemonStatus: Sendable, Hashable {
 
     public let clients: [Client]
     public let tokens: [Token]
+    /// The daemon's settings (`key=value` words of its own record), sent
+    /// only for a status asked `withSettings`.
+    public let settings: [String: String]
 
-    public init(clients: [Client], tokens: [Token]) {
+    public init(clients: [Client], tokens: [Token], settings: [String: String] = [:]) {
         self.clients = clients
         self.tokens = tokens
+        self.settings = settings
     }
+
+    /// How many requests the daemon serves at once (`max_worker_threads`).
+    public var workerThreads: Int? { settings["max_worker_threads"].flatMap { Int($0) } }
 
     /// Held tokens on lease `name` of `lockspace`.
     public func holders(of name: String, in lockspace: String) -> [Token] {
@@ -81,6 +88,7 @@ public struct DaemonStatus: Sendable, Hashable {
         let lockspaceSize = MemoryLayout<sanlk_lockspace>.size
         var clients: [Client] = []
         var tokens: [Token] = []
+        var settings: [String: String] = [:]
         var offset = 0
         var record = 0
         func take(_ count: Int) throws(DecodeError) -> UnsafeRawBufferPointer {
@@ -93,6 +101,8 @@ public struct DaemonStatus: Sendable, Hashable {
             let text = try take(Int(state.str_len))
             // Compared as the daemon sends it: any 32-bit value may come.
             switch state.type {
+            case UInt32(VSC_SANLK_STATE_DAEMON):
+                settings = Self.settings(text)
             case UInt32(VSC_SANLK_STATE_CLIENT):
                 var fields = state
                 clients.append(Client(pid: Int32(bitPattern: state.data32), name: fixedString(&fields.name)))
@@ -119,7 +129,18 @@ public struct DaemonStatus: Sendable, Hashable {
             }
             record += 1
         }
-        return DaemonStatus(clients: clients, tokens: tokens)
+        return DaemonStatus(clients: clients, tokens: tokens, settings: settings)
+    }
+
+    /// `key=value` words, NUL-terminated text.
+    static func settings(_ text: UnsafeRawBufferPointer) -> [String: String] {
+        let end = text.firstIndex(of: 0) ?? text.count
+        var settings: [String: String] = [:]
+        for word in String(decoding: text[..<end], as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+            guard let equals = word.firstIndex(of: "=") else { continue }
+            settings[String(word[..<equals])] = String(word[word.index(after: equals)...])
+        }
+        return settings
     }
 }
 
@@ -140,21 +161,12 @@ extension SanlockClient {
     /// SM_MAGIC, the first word of every message of the daemon's protocol.
     static let statusMagic: UInt32 = 0x0428_2010
 
-    /// The daemon's status: registered processes and the leases they hold.
-    public static func status() throws(SanlockError) -> DaemonStatus {
-        let socket = vsc_send_status_command()
-        guard socket >= 0 else { throw SanlockError(.status, code: socket) }
-        let descriptor = FileDescriptor(rawValue: socket)
-        defer { descriptor.closeIgnoringErrors() }
-        let reply: [UInt8]
-        do {
-            reply = try BoundedFile.read(from: descriptor, limit: statusReplyLimit)
-        } catch {
-            switch error {
-            case .read(let failure): throw SanlockError(.status, code: SanlockCode(failure.errno))
-            default: throw SanlockError(.status, code: SanlockCode(.messageTooLong))
-            }
-        }
+    /// The daemon's status: registered processes and the leases they hold;
+    /// `withSettings`, the daemon's settings too.
+    public static func status(withSettings: Bool = false) throws(SanlockError) -> DaemonStatus {
+        let reply = try DaemonDeadline.call(.status) { () -> Result<[UInt8], SanlockError> in
+            Result { () throws(SanlockError) in try statusReply(debug: withSettings ? 1 : 0) }
+        }.get()
         let headerSize = MemoryLayout<vsc_sm_header>.size
         // A reply the tool cannot read is an I/O error, not a crash.
         let decoded = reply.withUnsafeBytes { bytes -> DaemonStatus? in
@@ -165,5 +177,21 @@ extension SanlockClient {
         }
         guard let decoded else { throw SanlockError(.status, code: SanlockCode(.ioError)) }
         return decoded
+    }
+
+    /// One status request and its whole reply, on a connection of its own.
+    private static func statusReply(debug: UInt32) throws(SanlockError) -> [UInt8] {
+        let socket = vsc_send_status_command(debug)
+        guard socket >= 0 else { throw SanlockError(.status, code: socket) }
+        let descriptor = FileDescriptor(rawValue: socket)
+        defer { descriptor.closeIgnoringErrors() }
+        do {
+            return try BoundedFile.read(from: descriptor, limit: statusReplyLimit)
+        } catch {
+            switch error {
+            case .read(let failure): throw SanlockError(.status, code: SanlockCode(failure.errno))
+            default: throw SanlockError(.status, code: SanlockCode(.messageTooLong))
+            }
+        }
     }
 }

@@ -6,37 +6,45 @@ import SystemCalls
 
 /// Calls that ask the sanlock daemon something without holding leases. The
 /// daemon is found through `SANLOCK_RUN_DIR` (default `/run/sanlock`), which
-/// libsanlock_client reads on every call.
+/// libsanlock_client reads on every call. Each call waits for the answer at
+/// most `DaemonDeadline.seconds`, then fails with `SanlockCode.noAnswer`.
 public enum SanlockClient {
     /// Asks the daemon for its version: the cheapest "is anybody there" call.
     public static func daemonVersion() throws(SanlockError) -> UInt32 {
-        var version: UInt32 = 0
-        var proto: UInt32 = 0
-        let rv = sanlock_version(0, &version, &proto)
+        let (rv, version) = try DaemonDeadline.call(.version) { () -> (Int32, UInt32) in
+            var version: UInt32 = 0
+            var proto: UInt32 = 0
+            return (sanlock_version(0, &version, &proto), version)
+        }
         guard rv >= 0 else { throw SanlockError(.version, code: rv) }
         return version
     }
 
-    /// The lockspaces this host has joined.
+    /// The lockspaces this host has joined or is joining or leaving
+    /// (`JoinedLockspace.phase`).
     public static func lockspaces() throws(SanlockError) -> [JoinedLockspace] {
-        var array: UnsafeMutablePointer<sanlk_lockspace>?
-        var count: Int32 = 0
-        let rv = sanlock_get_lockspaces(&array, &count, 0)
-        defer { vsc_sanlock_free(array) }
-        // -ENOSPC is never returned with a NULL count; a daemon without
-        // lockspaces answers 0 with count 0.
-        guard rv >= 0 else { throw SanlockError(.getLockspaces, code: rv) }
-        guard let array, count > 0 else { return [] }
-        return (0..<Int(count)).map { index in
-            var lockspace = array[index]
-            return JoinedLockspace(
-                name: fixedString(&lockspace.name),
-                hostID: lockspace.host_id,
-                // Bounded by the field, not by a NUL the daemon may omit.
-                path: fixedString(&lockspace.host_id_disk.path),
-                offset: lockspace.host_id_disk.offset
-            )
+        let (rv, lockspaces) = try DaemonDeadline.call(.getLockspaces) { () -> (Int32, [JoinedLockspace]) in
+            var array: UnsafeMutablePointer<sanlk_lockspace>?
+            var count: Int32 = 0
+            let rv = sanlock_get_lockspaces(&array, &count, 0)
+            defer { vsc_sanlock_free(array) }
+            // -ENOSPC is never returned with a NULL count; a daemon without
+            // lockspaces answers 0 with count 0.
+            guard rv >= 0, let array, count > 0 else { return (rv, []) }
+            return (rv, (0..<Int(count)).map { index in
+                var lockspace = array[index]
+                return JoinedLockspace(
+                    name: fixedString(&lockspace.name),
+                    hostID: lockspace.host_id,
+                    // Bounded by the field, not by a NUL the daemon may omit.
+                    path: fixedString(&lockspace.host_id_disk.path),
+                    offset: lockspace.host_id_disk.offset,
+                    phase: JoinedLockspace.Phase(flags: lockspace.flags)
+                )
+            })
         }
+        guard rv >= 0 else { throw SanlockError(.getLockspaces, code: rv) }
+        return lockspaces
     }
 
     /// Every host the lockspace's delta leases show, with sanlock's verdict on
@@ -49,66 +57,52 @@ public enum SanlockClient {
     public static func hosts(in lockspace: String, hostID: UInt64 = 0, patience: Double = 3) throws(SanlockError) -> [SanlockHost] {
         var waited = 0.0
         while true {
-            var array: UnsafeMutablePointer<sanlk_host>?
-            var count: Int32 = 0
-            let rv = sanlock_get_hosts(lockspace, hostID, &array, &count, 0)
-            defer { vsc_sanlock_free(array) }
+            let (rv, hosts) = try DaemonDeadline.call(.getHosts) { () -> (Int32, [SanlockHost]) in
+                var array: UnsafeMutablePointer<sanlk_host>?
+                var count: Int32 = 0
+                let rv = sanlock_get_hosts(lockspace, hostID, &array, &count, 0)
+                defer { vsc_sanlock_free(array) }
+                guard rv >= 0, let array, count > 0 else { return (rv, []) }
+                return (rv, (0..<Int(count)).map { index in
+                    let host = array[index]
+                    return SanlockHost(
+                        hostID: host.host_id, generation: host.generation, timestamp: host.timestamp,
+                        ioTimeout: host.io_timeout, state: HostState(flags: host.flags))
+                })
+            }
             if SanlockCode(rawValue: rv) == .resourceTemporarilyUnavailable, waited < patience {
                 Syscall.sleep(seconds: 0.1)
                 waited += 0.1
                 continue
             }
             guard rv >= 0 else { throw SanlockError(.getHosts, code: rv) }
-            guard let array, count > 0 else { return [] }
-            return (0..<Int(count)).map { index in
-                let host = array[index]
-                return SanlockHost(
-                    hostID: host.host_id, generation: host.generation, timestamp: host.timestamp,
-                    ioTimeout: host.io_timeout, state: HostState(flags: host.flags))
-            }
+            return hosts
         }
     }
 
     /// The lease's current holders as the daemon reads them from disk (the
     /// leader plus every host's mode block: 1 MiB of I/O per lease).
     public static func readOwners(of resource: SanlockResource) throws(SanlockError) -> ResourceOwners {
-        try resource.withCResource(for: .readResourceOwners) { (res) throws(SanlockError) in
-            var array: UnsafeMutablePointer<sanlk_host>?
-            var count: Int32 = 0
-            let rv = sanlock_read_resource_owners(res, 0, &array, &count)
-            defer { vsc_sanlock_free(array) }
-            guard rv >= 0 else { throw SanlockError(.readResourceOwners, code: rv) }
-            let owners = (0..<(array == nil ? 0 : Int(max(0, count)))).map { index in
-                let host = array![index]
-                return ResourceOwner(hostID: host.host_id, generation: host.generation, timestamp: host.timestamp)
+        let answer = try DaemonDeadline.call(.readResourceOwners) { () -> Result<ResourceOwners, SanlockError> in
+            Result { () throws(SanlockError) in
+                try resource.withCResource(for: .readResourceOwners) { (res) throws(SanlockError) in
+                    var array: UnsafeMutablePointer<sanlk_host>?
+                    var count: Int32 = 0
+                    let rv = sanlock_read_resource_owners(res, 0, &array, &count)
+                    defer { vsc_sanlock_free(array) }
+                    guard rv >= 0 else { throw SanlockError(.readResourceOwners, code: rv) }
+                    let owners = (0..<(array == nil ? 0 : Int(max(0, count)))).map { index in
+                        let host = array![index]
+                        return ResourceOwner(hostID: host.host_id, generation: host.generation, timestamp: host.timestamp)
+                    }
+                    return ResourceOwners(
+                        owners: owners,
+                        shared: res.pointee.flags & UInt32(SANLK_RES_SHARED) != 0,
+                        lver: res.pointee.lver)
+                }
             }
-            return ResourceOwners(
-                owners: owners,
-                shared: res.pointee.flags & UInt32(SANLK_RES_SHARED) != 0,
-                lver: res.pointee.lver)
         }
-    }
-
-    /// Reads and verifies the leader through the daemon; returns its lver.
-    public static func readResource(_ resource: SanlockResource) throws(SanlockError) -> UInt64 {
-        try resource.withCResource(for: .readResource) { (res) throws(SanlockError) in
-            let rv = sanlock_read_resource(res, 0)
-            guard rv >= 0 else { throw SanlockError(.readResource, code: rv) }
-            return res.pointee.lver
-        }
-    }
-
-    /// Re-initialises the lease area with sanlock's "cleared" magic
-    /// (`SANLK_WRITE_CLEAR`): every later acquire of this inode fails with
-    /// SANLK_LEADER_MAGIC. sanlock allows it while the lease is held. The
-    /// janitor does not use it: it also zeroes every host's paxos dblock,
-    /// which lets a concurrent ballot commit on the cleared lease (see
-    /// `LeaderRecord.invalidating`).
-    public static func invalidate(_ resource: SanlockResource) throws(SanlockError) {
-        try resource.withCResource(for: .writeResource) { (res) throws(SanlockError) in
-            let rv = sanlock_write_resource(res, 0, 0, UInt32(SANLK_WRITE_CLEAR))
-            guard rv >= 0 else { throw SanlockError(.writeResource, code: rv) }
-        }
+        return try answer.get()
     }
 }
 

@@ -108,6 +108,10 @@ public struct SanlockCode: RawRepresentable, Sendable, Hashable, CustomStringCon
     /// `sanlock_inquire` of a pid that is not registered with the daemon.
     public static let noSuchProcess = SanlockCode(.noSuchProcess)
 
+    /// Not a code the daemon or the socket gives: the call got no answer
+    /// within `DaemonDeadline.seconds` (see there). Outside both ranges.
+    public static let noAnswer = SanlockCode(rawValue: -1000)
+
     private static let sanlockNames: [SanlockCode: String] = [
         .error: "SANLK_ERROR",
         .aioTimeout: "SANLK_AIO_TIMEOUT",
@@ -141,6 +145,7 @@ public struct SanlockCode: RawRepresentable, Sendable, Hashable, CustomStringCon
 
     /// `SANLK_ACQUIRE_IDLIVE`, `EEXIST`, or `code N` for anything else.
     public var name: String {
+        if self == .noAnswer { return "NO_ANSWER" }
         if let name = Self.sanlockNames[self] { return name }
         if let errno { return Self.errnoName(errno.rawValue) }
         return "code \(rawValue)"
@@ -148,6 +153,9 @@ public struct SanlockCode: RawRepresentable, Sendable, Hashable, CustomStringCon
 
     /// sanlock's message for its own codes, strerror's for errno values.
     public var message: String {
+        if self == .noAnswer {
+            return "the sanlock daemon did not answer within \(DaemonDeadline.seconds.formatted) s"
+        }
         if rawValue <= -200 { return String(cString: sanlock_strerror(rawValue)) }
         if let errno { return errno.description }
         return "unexpected result \(rawValue)"
@@ -186,5 +194,12 @@ public struct SanlockCode: RawRepresentable, Sendable, Hashable, CustomStringCon
         case EOPNOTSUPP: "EOPNOTSUPP"
         default: "errno \(value)"
         }
+    }
+}
+
+extension Double {
+    /// `60`, `2.5`: whole seconds without a fraction.
+    public var formatted: String {
+        self == rounded() && abs(self) < 1e15 ? String(Int64(self)) : String(self)
     }
 }

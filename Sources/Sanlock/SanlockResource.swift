@@ -32,18 +32,43 @@ public struct SanlockResource: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// A lockspace this host has joined, as `sanlock_get_lockspaces` lists it.
+/// A lockspace of this host's daemon, as `sanlock_get_lockspaces` lists it:
+/// joined, or still being added or removed.
 public struct JoinedLockspace: Sendable, Hashable {
+    /// Where the daemon is with the lockspace (`SANLK_LSF_ADD`/`_REM`).
+    public enum Phase: String, Sendable, Hashable {
+        /// Joined: the host's delta lease is held and renewed.
+        case joined
+        /// `add_lockspace` is under way (20-40 s at io_timeout 10): the
+        /// host does not hold its delta lease yet, and every acquire in the
+        /// lockspace fails.
+        case joining
+        /// `rem_lockspace` is under way.
+        case leaving
+
+        init(flags: UInt32) {
+            if flags & UInt32(SANLK_LSF_ADD) != 0 {
+                self = .joining
+            } else if flags & UInt32(SANLK_LSF_REM) != 0 {
+                self = .leaving
+            } else {
+                self = .joined
+            }
+        }
+    }
+
     public let name: String
     public let hostID: UInt64
     public let path: String
     public let offset: UInt64
+    public let phase: Phase
 
-    public init(name: String, hostID: UInt64, path: String, offset: UInt64) {
+    public init(name: String, hostID: UInt64, path: String, offset: UInt64, phase: Phase = .joined) {
         self.name = name
         self.hostID = hostID
         self.path = path
         self.offset = offset
+        self.phase = phase
     }
 }
 

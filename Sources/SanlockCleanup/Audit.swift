@@ -22,6 +22,7 @@ public struct Audit: Sendable {
     /// Throws when the audit cannot know: no daemon to ask, a status file
     /// that cannot be read.
     public func run() throws(JanitorError) -> AuditReport {
+        DaemonDeadline.seconds = configuration.daemonTimeout
         let started = Date()
         let clock = ContinuousClock.now
         let directory: LeaseDirectory
@@ -68,6 +69,7 @@ struct Snapshot {
 
         // sanlock first: without it nothing can be proved.
         let sanlock = SanlockView.gather(lockspace: lockspace, directory: directory)
+        if let error = sanlock.unanswered { throw .daemonNotAnswering(error) }
         if case .unreachable(let error) = sanlock.availability {
             if error.code == .permissionDenied || error.code == .notPermitted { throw .sanlockPermissionDenied(error) }
             throw .daemonUnreachable(error)
@@ -77,7 +79,7 @@ struct Snapshot {
         do {
             status = try SanlockClient.status()
         } catch {
-            throw .daemonUnreachable(error)
+            throw error.code == .noAnswer ? .daemonNotAnswering(error) : .daemonUnreachable(error)
         }
         for warning in sanlock.warnings(configuredHostID: configuration.configuredHostID) { findings.warn(warning) }
         if let joined = sanlock.joined, !sanlock.joinedFromThisDirectory {
@@ -140,6 +142,9 @@ struct Snapshot {
                 name: guest.name, state: guest.state, stateReason: guest.stateReason, asyncJob: guest.asyncJob, pid: guest.pid,
                 disks: disks))
         }
+        // An answer missing anywhere (a host's liveness) leaves a judgement
+        // unproven.
+        if DaemonDeadline.hasLapsed { throw .daemonNotAnswering(SanlockError(.getHosts, code: .noAnswer)) }
         let unaccounted = status.tokens.filter {
             $0.isHeld && $0.lockspace == lockspace && !accounted.contains(AccountedToken(pid: $0.pid, name: $0.name))
         }

@@ -25,10 +25,6 @@ public struct Janitor: Sendable {
 
         // Inventory.
         let site = try LeaseSite.open(configuration, control: control, logger: logger, findings: &findings)
-        // Held to the end of the run: while it is held no other janitor of
-        // this host works here, which makes a cleared leader naming this
-        // host a leftover of an earlier run (see Decision).
-        let runLock = cleaning ? try RunLock.acquire(leaseDirectory: site.directory.identity, hostID: site.thisHostID) : nil
         let inventory = try Inventory.gather(
             at: site, configuration, control: control, logger: logger, findings: &findings)
         try RetirementCheck.check(
@@ -52,13 +48,16 @@ public struct Janitor: Sendable {
         if cleaning {
             control.enter(.removingLeases)
             let candidates = verdicts.indices.filter { verdicts[$0].disposition == .delete }
+            let thisHost = site.thisHostID.map { id in (id: id, generation: inventory.hosts?[id]?.generation) }
             let removal = RemovalRun(
-                remover: LeaseRemover(directory: site.directory, hosts: inventory.hosts, classifier: inventory.classifier),
-                jobs: configuration.jobs, control: control, logger: logger)
-            let results = removal.remove(candidates.map { inventory.entries[$0] }, progress: progress)
+                remover: LeaseRemover(
+                    directory: site.directory, hosts: inventory.hosts, thisHost: thisHost, classifier: inventory.classifier),
+                jobs: configuration.jobs(daemonWorkers: site.sanlock.workerThreads), control: control, logger: logger)
+            let results = removal.remove(
+                candidates.map { (inventory.entries[$0], inventory.files[$0]) }, progress: progress)
             for (index, outcome) in zip(candidates, results) { outcomes[index] = outcome }
         }
-        withExtendedLifetime(runLock) {}
+        withExtendedLifetime(site.runLock) {}
 
         // Report.
         control.enter(.reporting)

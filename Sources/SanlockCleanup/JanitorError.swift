@@ -9,8 +9,12 @@ public enum JanitorError: Error, Sendable, CustomStringConvertible {
     case statusDirectoryMissing(String)
     case leaseDirectory(FileSystemError)
     case daemonUnreachable(SanlockError)
+    /// The daemon took a connection but did not answer within the deadline
+    /// (stuck on its storage, or stopped).
+    case daemonNotAnswering(SanlockError)
     case sanlockPermissionDenied(SanlockError)
-    case lockspaceNotJoined(lockspace: String, joined: [String])
+    /// `pending`: the daemon is still joining (or leaving) the lockspace.
+    case lockspaceNotJoined(lockspace: String, joined: [String], pending: JoinedLockspace?)
     case lockspaceJoinedElsewhere(path: String, offset: UInt64)
     /// `--host-id` says one thing, the joined lockspace another.
     case hostIDMismatch(given: UInt64, joined: UInt64)
@@ -37,9 +41,15 @@ public enum JanitorError: Error, Sendable, CustomStringConvertible {
             return "lease directory: \(error)"
         case .daemonUnreachable(let error):
             return "cannot reach the sanlock daemon (\(error)); is sanlock running? (SANLOCK_RUN_DIR=\(Self.runDirectory))"
+        case .daemonNotAnswering(let error):
+            return "the sanlock daemon does not answer: no answer to \(error.operation.rawValue) within \(DaemonDeadline.seconds.formatted) s (stuck on its storage? stopped?); see sanlock's log (SANLOCK_RUN_DIR=\(Self.runDirectory))"
         case .sanlockPermissionDenied(let error):
             return "not allowed to talk to the sanlock daemon (\(error)); run as root"
-        case .lockspaceNotJoined(let lockspace, let joined):
+        case .lockspaceNotJoined(let lockspace, let joined, let pending?):
+            let others = joined.isEmpty ? "none" : joined.joined(separator: ", ")
+            let phase = pending.phase == .joining ? "still joining" : "leaving"
+            return "this host is \(phase) the lockspace \(lockspace) as host \(pending.hostID) and has not joined it (joined: \(others)); run again once it has (libvirtd joins it when it starts)"
+        case .lockspaceNotJoined(let lockspace, let joined, nil):
             let others = joined.isEmpty ? "none" : joined.joined(separator: ", ")
             return "this host has not joined the lockspace \(lockspace) (joined: \(others)); is libvirtd running with the sanlock lock manager?"
         case .lockspaceJoinedElsewhere(let path, let offset):
@@ -57,7 +67,10 @@ public enum JanitorError: Error, Sendable, CustomStringConvertible {
         case .anotherJanitorRunning(let holder):
             return "another virt-sanlock-cleanup is working on this lease directory (\(holder)); nothing done"
         case .runLock(let error):
-            return "cannot take the run lock: \(error)"
+            // The first thing a cleaning run does: a user who is not root
+            // meets it before sanlock could say so.
+            let root = Syscall.effectiveUserID().rawValue == 0 ? "" : "; run as root"
+            return "cannot take the run lock: \(error)\(root)"
         case .interrupted(let signal, let stage):
             return "interrupted by signal \(signal) while \(stage) and still blocked there: stopped at once (no lease was left half-removed)"
         }
@@ -69,6 +82,7 @@ public enum JanitorError: Error, Sendable, CustomStringConvertible {
         case .configuration, .statusDirectoryMissing: "configuration"
         case .leaseDirectory: "lease-directory"
         case .daemonUnreachable: "daemon-unreachable"
+        case .daemonNotAnswering: "daemon-not-answering"
         case .sanlockPermissionDenied: "permission-denied"
         case .lockspaceNotJoined: "lockspace-not-joined"
         case .lockspaceJoinedElsewhere: "lockspace-joined-elsewhere"

@@ -45,11 +45,37 @@ public struct DirectoryStream: ~Copyable {
 
     /// Every name but `.` and `..`, in the directory's order.
     public func names() throws(SystemCallError) -> [[UInt8]] {
-        var names: [[UInt8]] = []
-        while let name = try nextName() {
+        try entries().map(\.name)
+    }
+
+    /// Every entry but `.` and `..`, in the directory's order, with the type
+    /// the file system gave (`d_type`): a hint only, the entry may change
+    /// before anyone acts on it.
+    public func entries() throws(SystemCallError) -> [(name: [UInt8], type: EntryTypeHint)] {
+        var entries: [(name: [UInt8], type: EntryTypeHint)] = []
+        while let entry = try pointerOrErrno("readdir", nullAtEnd: true, { readdir(stream) }).get() {
+            let pointer = clinux_dirent_name(entry)!
+            let name = Array(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)))
             if name == [0x2E] || name == [0x2E, 0x2E] { continue }
-            names.append(name)
+            entries.append((name, EntryTypeHint(clinux_dirent_type(entry))))
         }
-        return names
+        return entries
+    }
+}
+
+/// A directory entry's type as `readdir` reported it.
+public enum EntryTypeHint: Sendable, Hashable {
+    case regular
+    /// Anything but a regular file: a directory, a symlink, a device...
+    case other
+    /// The file system does not say (`DT_UNKNOWN`).
+    case unknown
+
+    init(_ type: UInt8) {
+        switch Int32(type) {
+        case Int32(DT_REG): self = .regular
+        case Int32(DT_UNKNOWN): self = .unknown
+        default: self = .other
+        }
     }
 }

@@ -59,6 +59,27 @@ extension FileDescriptor {
         }.map { _ in Stat(rawValue: status) }.get()
     }
 
+    /// The file's attributes as the kernel holds them (`statx` with
+    /// `AT_STATX_DONT_SYNC`, see CLinux): no round trip to a network file
+    /// system. Only right after the open or lookup that fetched them are
+    /// they as fresh as `status()`'s.
+    public func cachedStatus() throws(SystemCallError) -> Stat {
+        var status = Glibc.stat()
+        return try valueOrErrno("statx") { clinux_stat_cached(rawValue, "", &status) }
+            .map { _ in Stat(rawValue: status) }.get()
+    }
+
+    /// An entry's attributes after a fresh lookup of its name (a network
+    /// file system revalidates the name: one round trip), the file's own
+    /// attributes as that lookup left them (`statx` with
+    /// `AT_STATX_DONT_SYNC`), never following a symlink.
+    public func cachedStatus(ofEntry name: some Sequence<UInt8>) throws(SystemCallError) -> Stat {
+        var status = Glibc.stat()
+        return try withCString(name) { name in
+            valueOrErrno("statx") { clinux_stat_cached(rawValue, name, &status) }
+        }.map { _ in Stat(rawValue: status) }.get()
+    }
+
     /// `readlinkat`: the target of a symlink entry, cut at PATH_MAX bytes.
     public func symlinkTarget(ofEntry name: some Sequence<UInt8>) throws(SystemCallError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
+import CLinux
 
 /// A set of signals, to block (`pthread_sigmask`) and to wait for
 /// (`sigwait`) on a thread of its own rather than in signal context.
@@ -70,5 +71,60 @@ public struct JoinableThread: Sendable {
     /// `pthread_join`: waits for the thread to end.
     public func join() {
         pthread_join(thread, nil)
+    }
+}
+
+extension JoinableThread {
+    /// Starts `run` on a detached thread (nobody joins it: its resources go
+    /// when it ends, or with the process); false when none can be made.
+    public static func startDetached(stackSize: Int, _ run: @escaping @Sendable () -> Void) -> Bool {
+        guard let thread = start(stackSize: stackSize, run) else { return false }
+        thread.detach()
+        return true
+    }
+
+    private func detach() {
+        pthread_detach(thread)
+    }
+}
+
+/// A one-time signal from one thread to another, with a bounded wait: a
+/// POSIX semaphore, waited on against the monotonic clock (`sem_clockwait`),
+/// so that a change of the wall clock neither shortens nor stretches the
+/// wait.
+public final class Completion: @unchecked Sendable {
+    private let semaphore: UnsafeMutablePointer<sem_t>
+
+    public init() {
+        semaphore = .allocate(capacity: 1)
+        sem_init(semaphore, 0, 0)
+    }
+
+    deinit {
+        sem_destroy(semaphore)
+        semaphore.deallocate()
+    }
+
+    /// Called once, by the thread that finished.
+    public func signal() {
+        sem_post(semaphore)
+    }
+
+    /// True when `signal()` was called within `seconds`; waits through
+    /// interruptions, for what is left of the time only.
+    public func wait(seconds: Double) -> Bool {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let whole = seconds.rounded(.down)
+        var deadline = timespec(tv_sec: now.tv_sec + Int(whole), tv_nsec: now.tv_nsec + Int((seconds - whole) * 1e9))
+        if deadline.tv_nsec >= 1_000_000_000 {
+            deadline.tv_sec += 1
+            deadline.tv_nsec -= 1_000_000_000
+        }
+        let result = valueOrErrno("sem_clockwait", retryOnInterrupt: true) {
+            clinux_sem_wait_monotonic(semaphore, &deadline)
+        }
+        if case .success = result { return true }
+        return false
     }
 }

@@ -76,6 +76,20 @@ public enum Syscall {
         }
     }
 
+    /// `setrlimit(RLIMIT_NOFILE)`: raises the soft limit on open files to
+    /// the hard one (which only root could raise further) and returns the
+    /// soft limit in force afterwards.
+    public static func raiseOpenFileLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return Int(clamping: limit.rlim_cur)  // RLIM_INFINITY is the largest rlim_t: clamped to Int.max
+    }
+
     /// `getenv`.
     public static func environmentVariable(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }

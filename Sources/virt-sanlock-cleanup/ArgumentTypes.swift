@@ -29,6 +29,7 @@ struct DurationArgument: ExpressibleByArgument, Sendable, Hashable {
     }
 
     static let defaultMinimumAge = DurationArgument(argument: DurationText.format(DeletionPolicy.defaultMinimumAge))!
+    static let defaultDaemonTimeout = DurationArgument(argument: DurationText.format(RunConfiguration.defaultDaemonTimeout))!
 }
 
 /// Parallel sanlock connections: 1 to 64 (`--jobs`).
@@ -42,8 +43,6 @@ struct JobCount: ExpressibleByArgument, Sendable, Hashable {
     }
 
     var defaultValueDescription: String { String(value) }
-
-    static let `default` = JobCount(argument: String(RunConfiguration.defaultJobs))!
 }
 
 enum ReportFormat: String, ExpressibleByArgument, CaseIterable {

@@ -58,14 +58,23 @@ struct PolicyOptions: ParsableArguments {
     var minimumAge: DurationArgument = .defaultMinimumAge
 
     @Option(name: [.customShort("j"), .long],
-            help: ArgumentHelp("Parallel sanlock connections (1 to 64).", valueName: "n"))
-    var jobs: JobCount = .default
+            help: ArgumentHelp(
+                "Parallel sanlock connections (1 to 64). Default: one per worker thread of the sanlock daemon (its max_worker_threads, 8 unless set), 4 without a daemon.",
+                valueName: "n"))
+    var jobs: JobCount?
+
+    @Option(name: .customLong("daemon-timeout"),
+            help: ArgumentHelp(
+                "The longest to wait for one answer of the sanlock daemon (a duration, e.g. 30s, 2m). A daemon that has not answered by then is not answering: a cleaning run and --audit stop (exit status 1; leases already in hand are finished), a dry run reports from disk.",
+                valueName: "duration"))
+    var daemonTimeout: DurationArgument = .defaultDaemonTimeout
 
     func validate() throws {
         if anyHost, !retiredHosts.isEmpty { throw ValidationError("--any-host and --retired-host cannot be combined") }
         if audit, anyHost || !retiredHosts.isEmpty {
             throw ValidationError("--audit deletes nothing: --any-host and --retired-host are for cleaning runs")
         }
+        if daemonTimeout.seconds < 1 { throw ValidationError("--daemon-timeout must be at least 1s") }
     }
 
     var mode: RunConfiguration.Mode { audit ? .audit : dryRun ? .dryRun : .clean }

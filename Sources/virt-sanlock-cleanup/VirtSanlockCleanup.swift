@@ -169,7 +169,8 @@ struct VirtSanlockCleanup: ParsableCommand {
         return RunConfiguration(
             leaseDirectory: site.leaseDirectory ?? lockManager.diskLeaseDirectory,
             mode: policy.mode,
-            jobs: policy.jobs.value,
+            jobs: policy.jobs?.value,
+            daemonTimeout: policy.daemonTimeout.seconds,
             configuredHostID: lockManager.hostID,
             hostIDOverride: site.hostID?.value,
             statusDirectories: guests.statusDirectories.isEmpty ? GuestInventory.defaultStatusDirectories : guests.statusDirectories,

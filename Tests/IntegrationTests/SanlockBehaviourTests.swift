@@ -93,7 +93,7 @@ struct SanlockBehaviourTests {
             for (label, lease) in names {
                 let resource = SanlockResource(lockspace: TestLeaseDirectory.lockspace, name: lease, path: dir.path(of: lease))
                 let owners = try SanlockClient.readOwners(of: resource)
-                let lver = try SanlockClient.readResource(resource)
+                let lver = try SanlockDirectCalls.readResource(resource)
                 let entry = scanner.examine(EntryName(lease))
                 let state = try #require(entry.leaseState, "\(label): \(entry.kind)")
                 #expect(everyHost.examine(EntryName(lease)) == entry, "\(label): probing all 2000 hosts differs")
@@ -144,18 +144,18 @@ struct SanlockBehaviourTests {
             let directory = try LeaseDirectory(path: dir.path)
             let scanner = InventoryScanner(directory: directory, classifier: LeaseClassifier(probeHostIDs: [1, 2]))
             let hosts = Dictionary(uniqueKeysWithValues: try SanlockClient.hosts(in: TestLeaseDirectory.lockspace).map { ($0.hostID, $0) })
-            let remover = LeaseRemover(directory: directory, hosts: hosts)
+            let remover = LeaseRemover(directory: directory, hosts: hosts, thisHost: (id: 1, generation: nil))
             let connection = try SanlockConnection()
-            let missingEntry = scanner.examine(EntryName(missing))
+            let missingEntry = scanner.forRemoval(missing)
             try FileManager.default.removeItem(atPath: dir.path(of: missing))
 
-            #expect(remover.remove(scanner.examine(EntryName(heldHere)), using: connection) == .kept(.heldByThisHost))
-            #expect(remover.remove(scanner.examine(EntryName(heldThere)), using: connection) == .kept(.heldByLiveHost(2, .live)))
-            #expect(remover.remove(scanner.examine(EntryName(sharedThere)), using: connection) == .kept(.heldShared(hosts: [])))
-            #expect(remover.remove(scanner.examine(EntryName(cleared)), using: connection) == .kept(.cleared(invalidatedBy: nil)))
+            #expect(remover.remove(scanner.forRemoval(heldHere), using: connection) == .kept(.heldByThisHost))
+            #expect(remover.remove(scanner.forRemoval(heldThere), using: connection) == .kept(.heldByLiveHost(2, .live)))
+            #expect(remover.remove(scanner.forRemoval(sharedThere), using: connection) == .kept(.heldShared(hosts: [])))
+            #expect(remover.remove(scanner.forRemoval(cleared), using: connection) == .kept(.cleared(invalidatedBy: nil)))
             #expect(remover.remove(missingEntry, using: connection) == .kept(.vanished))
-            let notJoined = LeaseRemover(directory: directory, lockspace: "NOT_JOINED", hosts: hosts)
-            guard case .failed(.lockspaceNotJoined(let error)) = notJoined.remove(scanner.examine(EntryName(otherLockspace)), using: connection) else {
+            let notJoined = LeaseRemover(directory: directory, lockspace: "NOT_JOINED", hosts: hosts, thisHost: (id: 1, generation: nil))
+            guard case .failed(.lockspaceNotJoined(let error)) = notJoined.remove(scanner.forRemoval(otherLockspace), using: connection) else {
                 Issue.record("acquire in a lockspace this host has not joined was not reported as such")
                 return
             }
@@ -168,13 +168,13 @@ struct SanlockBehaviourTests {
             // scan and our acquire: the lease version tells, the lease stays.
             let racing = String(repeating: "7", count: 32)
             try await cluster.host(1).createLease(racing, in: dir)
-            let scanned = scanner.examine(EntryName(racing))
-            #expect(scanned.leaseState?.lver == 0)
+            let scanned = scanner.forRemoval(racing)
+            #expect(scanned.entry.leaseState?.lver == 0)
             try await cluster.host(2).release(try await cluster.host(2).hold(racing, in: dir))
             #expect(remover.remove(scanned, using: connection) == .kept(.usedDuringRun(scannedLVer: 0, lver: 2)))
             #expect(FileManager.default.fileExists(atPath: dir.path(of: racing)))
             // Looked at afresh, it is a released lease like any other.
-            #expect(remover.remove(scanner.examine(EntryName(racing)), using: connection) == .deleted)
+            #expect(remover.remove(scanner.forRemoval(racing), using: connection) == .deleted)
         }
     }
 
@@ -188,7 +188,7 @@ struct SanlockBehaviourTests {
             let connection = try SanlockConnection()
             try connection.acquire(resource)
             #expect(try dblock(of: 1, in: dir.path(of: lease)).contains { $0 != 0 }, "the acquire's ballot is on disk")
-            try SanlockClient.invalidate(resource)
+            try SanlockDirectCalls.writeClear(resource)
             #expect(try leaderOnDisk(dir.path(of: lease)).isCleared)
             // The committed ballot is gone: a host mid-acquire could no longer
             // see it, which is why the janitor invalidates only the leader.
@@ -213,8 +213,8 @@ struct SanlockBehaviourTests {
 
             let directory = try LeaseDirectory(path: dir.path)
             let scanner = InventoryScanner(directory: directory, classifier: LeaseClassifier(probeHostIDs: [1, 2]))
-            let remover = LeaseRemover(directory: directory, hosts: nil)
-            #expect(remover.remove(scanner.examine(EntryName(lease)), using: try SanlockConnection()) == .deleted)
+            let remover = LeaseRemover(directory: directory, hosts: nil, thisHost: (id: 1, generation: nil))
+            #expect(remover.remove(scanner.forRemoval(lease), using: try SanlockConnection()) == .deleted)
             #expect(!FileManager.default.fileExists(atPath: dir.path(of: lease)))
             let staleLink = "/proc/\(getpid())/fd/\(opener)"
 
@@ -290,8 +290,8 @@ struct SanlockBehaviourTests {
             try await Command.run(["chattr", "+a", dir.path])
             let directory = try LeaseDirectory(path: dir.path)
             let scanner = InventoryScanner(directory: directory, classifier: LeaseClassifier(probeHostIDs: [1, 2]))
-            let remover = LeaseRemover(directory: directory, hosts: nil)
-            let outcome = remover.remove(scanner.examine(EntryName(lease)), using: try SanlockConnection())
+            let remover = LeaseRemover(directory: directory, hosts: nil, thisHost: (id: 1, generation: nil))
+            let outcome = remover.remove(scanner.forRemoval(lease), using: try SanlockConnection())
             try await Command.run(["chattr", "-a", dir.path])
             guard case .failed(.unlinkFailed(let error, let now)) = outcome else {
                 Issue.record("unexpected outcome \(outcome)")

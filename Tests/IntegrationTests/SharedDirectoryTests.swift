@@ -180,9 +180,10 @@ struct SharedDirectoryTests {
             let host = cluster.host(1)
             let free = String(repeating: "d", count: 32)
             try await host.createLease(free, in: cluster.leases)
-            var status = stat()
+            var status = stat(), daemon = stat()
             #expect(stat(cluster.leases.path, &status) == 0)
-            let lockFile = "/run/virt-sanlock-cleanup/lease-dir-\(status.st_dev)-\(status.st_ino)-host-1.lock"
+            #expect(stat(host.runDirectory, &daemon) == 0)
+            let lockFile = "/run/virt-sanlock-cleanup/lease-dir-\(status.st_dev)-\(status.st_ino)-run-\(daemon.st_dev)-\(daemon.st_ino).lock"
             try FileManager.default.createDirectory(atPath: "/run/virt-sanlock-cleanup", withIntermediateDirectories: true)
             // Another janitor, as far as the lock goes: this process holds it.
             let fd = open(lockFile, O_RDWR | O_CREAT, 0o600)

@@ -96,7 +96,7 @@ present "$busy" && present README.txt && present "$ls_name" && ok "the held leas
 # --- exit status 3 counts as a success for the unit ------------------------
 # Another janitor for this directory and host holds the run lock file, which
 # the run above left in /run/virt-sanlock-cleanup.
-lockfile=$(find /run/$name -maxdepth 1 -name "lease-dir-*-$(stat -c %i "$leases")-host-1.lock" 2>/dev/null | head -1)
+lockfile=$(find /run/$name -maxdepth 1 -name "lease-dir-*-$(stat -c %i "$leases")-run-*.lock" 2>/dev/null | head -1)
 if [ -z "$lockfile" ]; then
     fail "no run lock file for the sandbox directory in /run/$name"
 else

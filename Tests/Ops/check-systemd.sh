@@ -176,7 +176,7 @@ present $ls_name || fail "the lockspace file is gone"
 in_ns test -d /run/$name && ok "/run/$name is kept after the run (RuntimeDirectoryPreserve=yes)" || fail "/run/$name was removed"
 
 # --- exit status 3 is a success ----------------------------------------------
-lockfile=$(in_ns sh -c "ls /run/$name/lease-dir-*-host-1.lock" | head -1)
+lockfile=$(in_ns sh -c "ls /run/$name/lease-dir-*-run-*.lock" | head -1)
 holder=$(in_ns sh -c "(exec 9<>'$lockfile'; flock -x 9; touch /run/vsc-log/locked; exec sleep 600) >/dev/null 2>&1 & echo \$!")
 for _ in $(seq "$tf_patience"); do in_ns test -e /run/vsc-log/locked && break; sleep 0.05; done
 in_ns test -e /run/vsc-log/locked || fail "could not hold the run lock '$lockfile'"

@@ -164,7 +164,7 @@ struct ReportTests {
     }
 
     @Test func fatalJSONNamesTheError() throws {
-        let json = JSONReport.render(fatal: .lockspaceNotJoined(lockspace: "__LIBVIRT__DISKS__", joined: []), mode: .clean, leaseDirectory: "/l")
+        let json = JSONReport.render(fatal: .lockspaceNotJoined(lockspace: "__LIBVIRT__DISKS__", joined: [], pending: nil), mode: .clean, leaseDirectory: "/l")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         let error = try #require(document["error"] as? [String: Any])
         #expect(error["code"] as? String == "lockspace-not-joined")

@@ -7,7 +7,7 @@ import Testing
 @Suite("Run lock")
 struct RunLockTests {
     static let leaseDirectory = FileIdentity(device: 1, inode: 2)
-    static let name = "lease-dir-1-2-host-1.lock"
+    static let name = "lease-dir-1-2-run-3-4.lock"
 
     static func scratch() throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("vsc-runlock-\(UUID().uuidString)").path
@@ -19,9 +19,9 @@ struct RunLockTests {
     @Test func oneJanitorAtATime() throws {
         let directory = try Self.scratch()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let first = try RunLock.acquire(in: directory, leaseDirectory: Self.leaseDirectory, hostID: 1)
+        let first = try RunLock.acquire(in: directory, leaseDirectory: Self.leaseDirectory, daemon: "run-3-4")
         #expect(throws: JanitorError.self) {
-            _ = try RunLock.acquire(in: directory, leaseDirectory: Self.leaseDirectory, hostID: 1)
+            _ = try RunLock.acquire(in: directory, leaseDirectory: Self.leaseDirectory, daemon: "run-3-4")
         }
         withExtendedLifetime(first) {}
         #expect(try String(contentsOfFile: directory + "/" + Self.name, encoding: .utf8) == "pid \(getpid())\n")
@@ -35,7 +35,7 @@ struct RunLockTests {
         try "precious\n".write(toFile: victim, atomically: false, encoding: .utf8)
         #expect(link(victim, directory + "/" + Self.name) == 0)
         #expect(throws: JanitorError.self) {
-            _ = try RunLock.acquire(in: directory, leaseDirectory: Self.leaseDirectory, hostID: 1)
+            _ = try RunLock.acquire(in: directory, leaseDirectory: Self.leaseDirectory, daemon: "run-3-4")
         }
         #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
     }
@@ -46,7 +46,7 @@ struct RunLockTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect(mkfifo(directory + "/" + Self.name, 0o600) == 0)
         #expect(throws: JanitorError.self) {
-            _ = try RunLock.acquire(in: directory, leaseDirectory: Self.leaseDirectory, hostID: 1)
+            _ = try RunLock.acquire(in: directory, leaseDirectory: Self.leaseDirectory, daemon: "run-3-4")
         }
     }
 
@@ -60,12 +60,12 @@ struct RunLockTests {
         let link = directory + "/link"
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: elsewhere)
         #expect(throws: JanitorError.self) {
-            _ = try RunLock.acquire(in: link, leaseDirectory: Self.leaseDirectory, hostID: 1)
+            _ = try RunLock.acquire(in: link, leaseDirectory: Self.leaseDirectory, daemon: "run-3-4")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty)
         chmod(elsewhere, 0o777)
         #expect(throws: JanitorError.self) {
-            _ = try RunLock.acquire(in: elsewhere, leaseDirectory: Self.leaseDirectory, hostID: 1)
+            _ = try RunLock.acquire(in: elsewhere, leaseDirectory: Self.leaseDirectory, daemon: "run-3-4")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty)
     }

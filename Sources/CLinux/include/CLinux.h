@@ -11,6 +11,26 @@
  * comes from the header (clinux.c), never from a table of our own. */
 extern const int clinux_O_DIRECT;
 
+/* sem_clockwait (glibc 2.30), declared only under _GNU_SOURCE: a bounded
+ * wait on a semaphore against CLOCK_MONOTONIC. Returns 0, or -1 with errno
+ * (ETIMEDOUT, EINTR). */
+struct timespec;
+int clinux_sem_wait_monotonic(void *semaphore, const struct timespec *deadline);
+
+/* statx(AT_STATX_DONT_SYNC) into a struct stat: the attributes the kernel
+ * holds for the file, without asking a network file system again. Right
+ * after an open or a lookup, which fetched them, they are as fresh as a
+ * stat's, and cost no round trip (NFS with noac, FUSE with attribute
+ * caching off answer a stat with one). `name` "" with `dirfd` an open file
+ * (AT_EMPTY_PATH) stats that file; otherwise an entry of the directory
+ * `dirfd`, never following a symlink. Returns 0, or -1 with errno. */
+struct stat;
+int clinux_stat_cached(int dirfd, const char *name, struct stat *out);
+
+/* The type of a directory entry as the file system reported it (d_type:
+ * DT_REG, DT_DIR, ..., DT_UNKNOWN when it does not say). */
+unsigned char clinux_dirent_type(const struct dirent *entry);
+
 /* The NUL-terminated name of a directory entry (d_name is a fixed-size array
  * in the header, which Swift imports as a tuple). */
 const char *clinux_dirent_name(const struct dirent *entry);

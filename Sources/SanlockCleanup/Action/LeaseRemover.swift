@@ -19,7 +19,7 @@ public enum RemovalOutcome: Sendable, Hashable {
 }
 
 /// Deletes a lease only while holding it: acquire (no wait on a failing
-/// owner) → invalidate the leader → unlink → release.
+/// owner) → read the leader → invalidate it → unlink → release.
 ///
 /// Why this order: releasing before unlinking would let another host take
 /// the lease in between; invalidating before unlinking makes the orphaned
@@ -32,61 +32,86 @@ public enum RemovalOutcome: Sendable, Hashable {
 /// middle of a ballot then no longer sees the committed owner and commits
 /// itself on the orphaned inode (measured: 4 of 200 leases with two janitors
 /// at once). Rewriting only the leader sector keeps sanlock's paxos intact.
+///
+/// Every file step goes through the descriptor the scan opened (see
+/// `LeaseFile`), which on NFS makes a deleted lease cost the tool itself
+/// about eight round trips (docs/design.md lists which buys what).
 public struct LeaseRemover: Sendable {
     public let directory: LeaseDirectory
     public let lockspace: String
     /// Liveness facts, to say how long a failing owner has before it is dead.
     public let hosts: [UInt64: SanlockHost]?
+    /// This host's id and generation in the lockspace: after our acquire the
+    /// leader must name them (nil: not known, only tests).
+    public let thisHost: (id: UInt64, generation: UInt64?)?
     /// To look at an entry again when sanlock's answer or a re-check needs it.
     public let classifier: LeaseClassifier
 
     public init(
         directory: LeaseDirectory, lockspace: String = LeaseClassifier.lockspaceName,
-        hosts: [UInt64: SanlockHost]?, classifier: LeaseClassifier = LeaseClassifier(probeHostIDs: [])
+        hosts: [UInt64: SanlockHost]?, thisHost: (id: UInt64, generation: UInt64?)?,
+        classifier: LeaseClassifier = LeaseClassifier(probeHostIDs: [])
     ) {
         self.directory = directory
         self.lockspace = lockspace
         self.hosts = hosts
+        self.thisHost = thisHost
         self.classifier = classifier
     }
 
     private var scanner: InventoryScanner { InventoryScanner(directory: directory, classifier: classifier) }
 
-    /// `control` is asked before the leader is invalidated: after a signal,
-    /// or once the process is exiting, the lease is released untouched.
+    /// `file` is the entry as the scan held it open (nil: opened again
+    /// here, and it must still be the file the scan saw). `control` is asked
+    /// before the leader is invalidated: after a signal, or once the process
+    /// is exiting, the lease is released untouched.
     public func remove(
-        _ entry: LeaseEntry, using connection: borrowing SanlockConnection, control: RunControl = RunControl()
+        _ entry: LeaseEntry, file scanned: LeaseFile?, using connection: borrowing SanlockConnection,
+        control: RunControl = RunControl()
     ) -> RemovalOutcome {
         guard let expected = entry.status?.identity else { return .kept(.vanished) }
+        let file: LeaseFile
+        switch reopened(entry, scanned, expected: expected) {
+        case .success(let open): file = open
+        case .failure(let refusal): return refusal.outcome
+        }
         let resource = directory.resource(for: entry, lockspace: lockspace)
         do {
             try connection.acquire(resource, ownerNoWait: true)
         } catch {
-            return outcome(ofFailedAcquire: error, entry: entry)
+            if error.code == .noAnswer { return .failed(.daemonNotAnswering(error)) }
+            return outcome(ofFailedAcquire: error, entry: entry, file: file)
         }
         // From here on we hold the lease: every path must release it.
         defer { release(resource, on: connection) }
-        do {
-            try directory.verifyPath(of: entry.name, names: expected)
-        } catch {
-            return .failed(.replacedBeforeDeletion(error))
-        }
-        // The leader as our acquire left it: owned by this host.
+        // The leader through our descriptor, as our acquire left it. It must
+        // name this host, at its generation, holding the lease (timestamp
+        // set): only this host's daemon can have written that, and only for
+        // us (it grants a lease to one process of a host at a time). So the
+        // file we hold open is the one the daemon acquired by path: no path
+        // check is needed, and no rename can slip one in.
         let sector: [UInt8]
         do {
-            sector = try readLeaderSector(of: entry, expected: expected)
+            sector = try file.leaderSector()
         } catch {
-            if error.code == .replaced { return .failed(.replacedBeforeDeletion(error)) }
             return .failed(.invalidateFailed(error, now: .intact))
+        }
+        guard let record = sector.withUnsafeBytes({ LeaderRecord(sector: $0) }),
+              record.isPaxosLeader, record.checksumIsValid, record.isHeld,
+              thisHost.map({ record.ownerID == $0.id && ($0.generation ?? record.ownerGeneration) == record.ownerGeneration }) ?? true
+        else {
+            return .failed(.replacedBeforeDeletion(FileSystemError(.read, path: entry.path, condition: .pathMoved)))
         }
         // Our acquire made the lease version one more than the scan saw. If
         // it grew further, someone held the lease since we looked: maybe a
         // guest that started after the guest list was read and has paused
         // since, which that list cannot protect. Leave it for the next run.
-        let record = sector.withUnsafeBytes { LeaderRecord(sector: $0) }
-        if let scanned = entry.leaseState?.lver, let now = record?.lver, now != scanned &+ 1 {
-            return .kept(.usedDuringRun(scannedLVer: scanned, lver: now))
+        if let scanned = entry.leaseState?.lver, record.lver != scanned &+ 1 {
+            return .kept(.usedDuringRun(scannedLVer: scanned, lver: record.lver))
         }
+        // A name made since the scan (checked there) would carry the write
+        // outside the directory: what the kernel knows of the file, free.
+        if let links = (try? file.cachedLinkCount()), links > 1 { return .kept(.hardLinked(links: links)) }
         guard let cleared = LeaderRecord.invalidating(sector: sector) else {
             return .failed(.invalidateFailed(
                 FileSystemError(.read, path: entry.path, condition: .shortSector), now: .intact))
@@ -96,17 +121,14 @@ public struct LeaseRemover: Sendable {
         guard control.beginUnfinishableWork() else { return .kept(.interrupted(signal: control.signalNumber ?? 0)) }
         defer { control.endUnfinishableWork() }
         do {
-            try directory.writePrefix(of: entry.name, bytes: cleared, expected: expected)
+            try file.overwriteLeader(with: cleared)
         } catch {
-            // Checked before writing: nothing was written.
-            if case .hardLinked(let links) = error.code { return .kept(.hardLinked(links: links)) }
-            if error.code == .replaced { return .failed(.replacedBeforeDeletion(error)) }
             // The write may have landed in part or whole (EIO after the
             // device took it): go on only if the sector now is ours, cleared.
-            switch leaderNow(of: entry, expected: expected) {
+            switch try? file.leaderSector() {
             case cleared?: break
             case sector?: return .failed(.invalidateFailed(error, now: .intact))
-            default: return .failed(.invalidateFailed(error, now: restore(sector, of: entry, expected: expected)))
+            default: return .failed(.invalidateFailed(error, now: restore(sector, of: entry, through: file)))
             }
         }
         do {
@@ -115,32 +137,32 @@ public struct LeaseRemover: Sendable {
             if error.errno == .noSuchFileOrDirectory { return .kept(.vanished) }
             // The file stays: put our leader back so that the release frees
             // it normally and the guest that owns this disk can start.
-            return .failed(.unlinkFailed(error, now: restore(sector, of: entry, expected: expected)))
+            return .failed(.unlinkFailed(error, now: restore(sector, of: entry, through: file)))
         }
         return .deleted
     }
 
-    /// The leader sector (512 or 4096 bytes, as the leader says).
-    private func readLeaderSector(of entry: LeaseEntry, expected: FileIdentity) throws(FileSystemError) -> [UInt8] {
-        let first = try directory.readPrefix(of: entry.name, length: 512, expected: expected)
-        let sectorSize = first.withUnsafeBytes { LeaderRecord(sector: $0) }.map { Int($0.sectorSize) } ?? 512
-        switch sectorSize {
-        case 512: return first
-        case 4096: return try directory.readPrefix(of: entry.name, length: 4096, expected: expected)
-        default: throw FileSystemError(.read, path: entry.path, condition: .shortSector)
+    /// The scan's descriptor, or the entry opened again, provided it is
+    /// still the file the scan examined.
+    private func reopened(_ entry: LeaseEntry, _ file: LeaseFile?, expected: FileIdentity) -> Result<LeaseFile, Refusal> {
+        if let file { return .success(file) }
+        do {
+            let file = try directory.openLease(entry.name, writable: true)
+            return file.status.identity == expected ? .success(file) : .failure(Refusal(.kept(.vanished)))
+        } catch {
+            return .failure(Refusal(error.errno == .noSuchFileOrDirectory ? .kept(.vanished) : .failed(.replacedBeforeDeletion(error))))
         }
     }
 
-    /// The leader sector on disk now, nil when it cannot be read.
-    private func leaderNow(of entry: LeaseEntry, expected: FileIdentity) -> [UInt8]? {
-        try? readLeaderSector(of: entry, expected: expected)
+    private struct Refusal: Error {
+        let outcome: RemovalOutcome
+        init(_ outcome: RemovalOutcome) { self.outcome = outcome }
     }
 
     /// Writes the leader back as our acquire left it, and says what the path
     /// holds afterwards.
-    private func restore(_ sector: [UInt8], of entry: LeaseEntry, expected: FileIdentity) -> PathState {
-        if (try? directory.writePrefix(of: entry.name, bytes: sector, expected: expected)) != nil,
-           leaderNow(of: entry, expected: expected) == sector {
+    private func restore(_ sector: [UInt8], of entry: LeaseEntry, through file: LeaseFile) -> PathState {
+        if (try? file.overwriteLeader(with: sector)) != nil, (try? file.leaderSector()) == sector {
             return .intact
         }
         return pathState(of: entry)
@@ -165,11 +187,17 @@ public struct LeaseRemover: Sendable {
     /// grant a lease in such a file, so there is nothing to hold: look again
     /// right before unlinking that it is still the same file, unchanged, with
     /// one name and still unusable, then unlink it.
-    public func removeUnacquirable(_ entry: LeaseEntry) -> RemovalOutcome {
+    public func removeUnacquirable(_ entry: LeaseEntry, file scanned: LeaseFile?) -> RemovalOutcome {
         guard let before = entry.status else { return .kept(.vanished) }
-        let now = scanner.examine(entry.name)
-        guard let after = now.status, after.identity == before.identity else { return .kept(.vanished) }
-        guard now.kind == entry.kind, after.modified == before.modified, after.size == before.size else {
+        let file: LeaseFile
+        switch reopened(entry, scanned, expected: before.identity) {
+        case .success(let open): file = open
+        case .failure(let refusal): return refusal.outcome
+        }
+        // Asked afresh: libvirt on another host may be writing it now.
+        guard let after = try? file.currentStatus(), after.identity == before.identity else { return .kept(.vanished) }
+        let again = scanner.kind(of: file, status: after, using: AlignedBuffer())
+        guard again == entry.kind, after.modified == before.modified, after.size == before.size else {
             // libvirt finished making it, or someone rewrote it.
             return .kept(.changedDuringRun)
         }
@@ -192,14 +220,14 @@ public struct LeaseRemover: Sendable {
     }
 
     /// Turns sanlock's refusal into a reason a person understands.
-    func outcome(ofFailedAcquire error: SanlockError, entry: LeaseEntry) -> RemovalOutcome {
+    func outcome(ofFailedAcquire error: SanlockError, entry: LeaseEntry, file: LeaseFile) -> RemovalOutcome {
         switch error.code {
         case .fileExists:
             return .kept(.heldByThisHost)
         case .acquireIDLive:
-            return .kept(.heldByLiveHost(currentOwner(of: entry), .live))
+            return .kept(.heldByLiveHost(currentOwner(of: entry, file), .live))
         case .acquireOwnedRetry:
-            let owner = currentOwner(of: entry)
+            let owner = currentOwner(of: entry, file)
             return .kept(.ownerHostFailing(owner, ioTimeout: owner.flatMap { hosts?[$0]?.ioTimeout } ?? 0))
         case .resourceTemporarilyUnavailable, .acquireShRetry:
             return .kept(.heldShared(hosts: []))
@@ -220,9 +248,11 @@ public struct LeaseRemover: Sendable {
         }
     }
 
-    /// Re-reads the leader to name the host that holds the lease now; nil
-    /// when it names none.
-    private func currentOwner(of entry: LeaseEntry) -> UInt64? {
-        scanner.examine(entry.name).leaseState.flatMap { $0.ownerID == 0 ? nil : $0.ownerID }
+    /// Re-reads the leader through our descriptor to name the host that
+    /// holds the lease now; nil when it names none.
+    private func currentOwner(of entry: LeaseEntry, _ file: LeaseFile) -> UInt64? {
+        guard let sector = try? file.leaderSector(), let record = sector.withUnsafeBytes({ LeaderRecord(sector: $0) }),
+              record.isPaxosLeader, record.ownerID != 0 else { return nil }
+        return record.ownerID
     }
 }

@@ -22,6 +22,11 @@ public enum RemovalFailure: Sendable, Hashable {
     /// unlinked; it is unchanged.
     case removeFailed(FileSystemError)
     case connectionFailed(SanlockError)
+    /// The daemon did not answer within the deadline (`SanlockCode.noAnswer`),
+    /// to this lease's call or to an earlier one: the lease is untouched (a
+    /// late grant is released when the process exits), and no other lease
+    /// is tried.
+    case daemonNotAnswering(SanlockError)
     /// Not attempted: a signal asked the run to stop.
     case interrupted(signal: Int32)
 
@@ -36,6 +41,7 @@ public enum RemovalFailure: Sendable, Hashable {
         case .replacedBeforeDeletion: "replaced"
         case .unlinkFailed, .removeFailed: "unlink-failed"
         case .connectionFailed: "connection-failed"
+        case .daemonNotAnswering: "daemon-not-answering"
         case .interrupted: "interrupted"
         }
     }
@@ -43,7 +49,7 @@ public enum RemovalFailure: Sendable, Hashable {
     var errorCode: Int32? {
         switch self {
         case .acquireBusy(let error), .lockspaceNotJoined(let error), .acquireFailed(let error),
-             .connectionFailed(let error):
+             .connectionFailed(let error), .daemonNotAnswering(let error):
             error.code.rawValue
         case .replacedBeforeDeletion(let error), .unlinkFailed(let error, _), .removeFailed(let error),
              .invalidateFailed(let error, _):

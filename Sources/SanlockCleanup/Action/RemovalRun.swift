@@ -10,15 +10,20 @@ struct RemovalRun: Sendable {
     let control: RunControl
     let logger: Logger
 
-    /// One outcome per candidate, in order.
-    func remove(_ candidates: [LeaseEntry], progress: (@Sendable (Int, Int) -> Void)?) -> [RemovalOutcome] {
+    /// One outcome per candidate, in order. A candidate's file is the one
+    /// the scan held open (nil: opened again).
+    func remove(_ candidates: [(LeaseEntry, LeaseFile?)], progress: (@Sendable (Int, Int) -> Void)?) -> [RemovalOutcome] {
         // Once sanlock says the lockspace is gone, stop: every further acquire
-        // would fail the same way.
+        // would fail the same way. Once the daemon did not answer, every
+        // later call fails at once (DaemonDeadline): the rest are reported
+        // with that error, untouched.
         let lockspaceLost = Atomic<Bool>(false)
         let done = Atomic<Int>(0)
         let (remover, control, logger) = (self.remover, self.control, self.logger)
         let total = candidates.count
-        return parallelMap(candidates, workers: jobs, setUp: { WorkerConnection() }) { entry, connection in
+        let work = candidates.map { Candidate(entry: $0.0, file: $0.1) }
+        return parallelMap(work, workers: jobs, setUp: { WorkerConnection() }) { candidate, connection in
+            let entry = candidate.entry
             let outcome: RemovalOutcome
             if let signal = control.signalNumber {
                 outcome = .kept(.interrupted(signal: signal))
@@ -30,11 +35,15 @@ struct RemovalRun: Sendable {
                 // retried.
                 if !connection.isUsable { connection = WorkerConnection() }
                 switch connection {
-                case .connected(let registered): outcome = remover.remove(entry, using: registered, control: control)
-                case .failed(let error): outcome = .failed(.connectionFailed(error))
+                case .connected(let registered):
+                    outcome = remover.remove(entry, file: candidate.file, using: registered, control: control)
+                case .failed(let error) where error.code == .noAnswer:
+                    outcome = .failed(.daemonNotAnswering(error))
+                case .failed(let error):
+                    outcome = .failed(.connectionFailed(error))
                 }
             } else {
-                outcome = remover.removeUnacquirable(entry)
+                outcome = remover.removeUnacquirable(entry, file: candidate.file)
             }
             if case .failed(.lockspaceNotJoined) = outcome { lockspaceLost.store(true, ordering: .relaxed) }
             logger.debug("\(entry.name.escaped): \(outcome.summary)", metadata: outcome.metadata)
@@ -43,6 +52,12 @@ struct RemovalRun: Sendable {
             return outcome
         }
     }
+}
+
+/// A lease to remove, with the file the scan held open for it.
+private struct Candidate: Sendable {
+    let entry: LeaseEntry
+    let file: LeaseFile?
 }
 
 extension RemovalOutcome {

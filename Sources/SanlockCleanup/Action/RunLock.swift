@@ -2,11 +2,15 @@ import SystemCalls
 import SystemPackage
 
 /// One janitor at a time per lease directory and host: an exclusive flock on
-/// a file under /run, named after the directory's device and inode and this
-/// host's id. Kept out of the lease directory on purpose: nothing is written
-/// to the shared directory but lease deletions, and janitors of different
-/// hosts may run at once (sanlock arbitrates every lease between them). The
-/// kernel drops the lock when the process exits, however it exits.
+/// a file under /run, named after the directory's device and inode and the
+/// sanlock daemon's run directory (`SANLOCK_RUN_DIR`: one daemon per host;
+/// tests run several "hosts" on one machine). It is taken before the daemon
+/// is asked anything, so that a second run exits at once even while the
+/// daemon does not answer. Kept out of the lease directory on purpose:
+/// nothing is written to the shared directory but lease deletions, and
+/// janitors of different hosts may run at once (sanlock arbitrates every
+/// lease between them). The kernel drops the lock when the process exits,
+/// however it exits.
 public final class RunLock: Sendable {
     public static let directory = "/run/virt-sanlock-cleanup"
     private let descriptor: FileDescriptor
@@ -19,8 +23,17 @@ public final class RunLock: Sendable {
 
     deinit { descriptor.closeIgnoringErrors() }
 
-    public static func acquire(leaseDirectory: FileIdentity, hostID: UInt64?) throws(JanitorError) -> RunLock {
-        try acquire(in: directory, leaseDirectory: leaseDirectory, hostID: hostID)
+    public static func acquire(leaseDirectory: FileIdentity) throws(JanitorError) -> RunLock {
+        try acquire(in: directory, leaseDirectory: leaseDirectory, daemon: daemonName)
+    }
+
+    /// The daemon's run directory as a file name part: `run-DEV-INO`, or
+    /// `run-none` when there is none (no daemon: the run will stop anyway).
+    static var daemonName: String {
+        let path = Syscall.environmentVariable("SANLOCK_RUN_DIR") ?? "/run/sanlock"
+        guard let status = try? Syscall.status(ofPath: path.utf8) else { return "run-none" }
+        let identity = FileIdentity(status)
+        return "run-\(identity.device)-\(identity.inode)"
     }
 
     /// The lock file is truncated and rewritten (the holder's pid), so both
@@ -28,7 +41,7 @@ public final class RunLock: Sendable {
     /// symlink, or writable by others, and a lock file that is not a regular
     /// file with one name owned by us, are refused rather than written
     /// through.
-    static func acquire(in directory: String, leaseDirectory: FileIdentity, hostID: UInt64?) throws(JanitorError) -> RunLock {
+    static func acquire(in directory: String, leaseDirectory: FileIdentity, daemon: String) throws(JanitorError) -> RunLock {
         func failure(_ path: String, _ error: SystemCallError) -> JanitorError {
             .runLock(FileSystemError(.open, path: path, cause: error))
         }
@@ -54,7 +67,7 @@ public final class RunLock: Sendable {
             throw .runLock(FileSystemError(.open, path: directory, condition: .untrustedDirectory))
         }
 
-        let name = "lease-dir-\(leaseDirectory.device)-\(leaseDirectory.inode)-host-\(hostID.map(String.init) ?? "unknown").lock"
+        let name = "lease-dir-\(leaseDirectory.device)-\(leaseDirectory.inode)-\(daemon).lock"
         let path = directory + "/" + name
         let fd: FileDescriptor
         let lockStatus: Stat

@@ -1,3 +1,5 @@
+import Sanlock
+
 /// Everything one run of the janitor needs to know, built once from the
 /// lock manager's configuration file and the command line. Nothing below the
 /// command line reads files or flags on its own.
@@ -13,8 +15,11 @@ public struct RunConfiguration: Sendable, Hashable {
 
     public var leaseDirectory: String
     public var mode: Mode
-    /// Parallel sanlock connections (and scanning threads).
-    public var jobs: Int
+    /// Parallel sanlock connections; nil: as many as the daemon has worker
+    /// threads (`jobs(daemonWorkers:)`).
+    public var jobs: Int?
+    /// The longest any call waits for the sanlock daemon (`DaemonDeadline`).
+    public var daemonTimeout: Double
     /// `host_id` from the configuration file, if any.
     public var configuredHostID: UInt64?
     /// `--host-id`: this host's id when the daemon cannot tell.
@@ -29,7 +34,7 @@ public struct RunConfiguration: Sendable, Hashable {
     public var autoDiskLeasesOffIn: String?
 
     public init(
-        leaseDirectory: String, mode: Mode, jobs: Int = RunConfiguration.defaultJobs,
+        leaseDirectory: String, mode: Mode, jobs: Int? = nil, daemonTimeout: Double = RunConfiguration.defaultDaemonTimeout,
         configuredHostID: UInt64? = nil, hostIDOverride: UInt64? = nil,
         statusDirectories: [String] = GuestInventory.defaultStatusDirectories,
         configDirectories: [String] = GuestInventory.defaultConfigDirectories,
@@ -37,7 +42,8 @@ public struct RunConfiguration: Sendable, Hashable {
     ) {
         self.leaseDirectory = leaseDirectory
         self.mode = mode
-        self.jobs = max(1, jobs)
+        self.jobs = jobs.map { max(1, $0) }
+        self.daemonTimeout = daemonTimeout
         self.configuredHostID = configuredHostID
         self.hostIDOverride = hostIDOverride
         self.statusDirectories = statusDirectories
@@ -46,9 +52,26 @@ public struct RunConfiguration: Sendable, Hashable {
         self.autoDiskLeasesOffIn = autoDiskLeasesOffIn
     }
 
-    /// Four connections was the knee measured on two cores (domain.md §5):
-    /// the daemon's disk I/O is the floor beyond it.
+    /// Without a daemon to ask: four connections was the knee measured on a
+    /// local disk on two cores (docs/performance.md).
     public static let defaultJobs = 4
+
+    /// See `DaemonDeadline`.
+    public static let defaultDaemonTimeout = DaemonDeadline.defaultSeconds
+
+    /// Threads that scan the directory. The scan asks no daemon, and on NFS
+    /// each lease costs it round trips that only parallelism hides: more
+    /// than the daemon's connections, as NFS clients keep dozens of requests
+    /// in flight.
+    public static let scanThreads = 16
+
+    /// Parallel sanlock connections for a cleaning run: `--jobs`, else one
+    /// per worker thread of the daemon (`max_worker_threads`, 8 by default:
+    /// a connection has one request in flight, and the daemon serves as many
+    /// at once as it has workers), else `defaultJobs`.
+    public func jobs(daemonWorkers: Int?) -> Int {
+        jobs ?? daemonWorkers.map { min(max($0, 1), 64) } ?? Self.defaultJobs
+    }
 }
 
 /// The knobs of the keep-or-delete rules.

@@ -1,10 +1,17 @@
 import Logging
 import Sanlock
+import Synchronization
+import SystemCalls
 
 /// Where a run works and who this host is there: the lease directory held
-/// open and the local sanlock daemon's view of the lockspace.
+/// open, the run lock of a cleaning run, and the local sanlock daemon's view
+/// of the lockspace.
 public struct LeaseSite: Sendable {
     public let directory: LeaseDirectory
+    /// Held to the end of a cleaning run (nil for other modes): while it is
+    /// held no other janitor of this host works here, which makes a cleared
+    /// leader naming this host a leftover of an earlier run (see Decision).
+    public let runLock: RunLock?
     public let sanlock: SanlockView
     /// The daemon's id for this host when joined, else `--host-id`, else
     /// `host_id` from the configuration.
@@ -16,15 +23,21 @@ public struct LeaseSite: Sendable {
     public static func open(
         _ configuration: RunConfiguration, control: RunControl, logger: Logger, findings: inout RunFindings
     ) throws(JanitorError) -> LeaseSite {
+        DaemonDeadline.seconds = configuration.daemonTimeout
         let directory: LeaseDirectory
         do {
             directory = try LeaseDirectory(path: configuration.leaseDirectory)
         } catch {
             throw .leaseDirectory(error)
         }
+        // Before the daemon is asked anything: a second run exits at once,
+        // naming the first, even while the daemon does not answer.
+        let runLock = configuration.mode == .clean ? try RunLock.acquire(leaseDirectory: directory.identity) : nil
         if let file = configuration.autoDiskLeasesOffIn { findings.warn(.autoDiskLeasesOff(configurationFile: file)) }
         control.enter(.askingSanlock)
-        let sanlock = SanlockView.gather(lockspace: LeaseClassifier.lockspaceName, directory: directory)
+        let sanlock = SanlockView.gather(
+            lockspace: LeaseClassifier.lockspaceName, directory: directory,
+            workers: configuration.mode == .clean && configuration.jobs == nil)
         if let error = sanlock.problem() {
             logger.debug("sanlock cannot vouch for this host", metadata: ["problem": "\(error.code)"])
             try findings.problem(error)
@@ -39,7 +52,7 @@ public struct LeaseSite: Sendable {
         logger.debug("this host's id", metadata: [
             "host_id": "\(thisHostID.map(String.init) ?? "unknown")", "source": "\(source)",
         ])
-        return LeaseSite(directory: directory, sanlock: sanlock, thisHostID: thisHostID)
+        return LeaseSite(directory: directory, runLock: runLock, sanlock: sanlock, thisHostID: thisHostID)
     }
 }
 
@@ -48,6 +61,10 @@ public struct LeaseSite: Sendable {
 /// lease names.
 public struct Inventory: Sendable {
     public let entries: [LeaseEntry]
+    /// For a cleaning run, the lease files it may remove, held open from the
+    /// scan (nil: not removable, or over the budget of open files, then
+    /// opened again for the removal); same order as `entries`.
+    public let files: [LeaseFile?]
     public let guests: GuestInventory
     /// sanlock's liveness per host; nil without a daemon.
     public let hosts: [UInt64: SanlockHost]?
@@ -61,6 +78,11 @@ public struct Inventory: Sendable {
     /// pauses) after the scan is in the guest list, and one that starts
     /// after the guest list was read takes the lease, which the remover sees
     /// (the lease version grew, or the acquire fails).
+    ///
+    /// Every lease is read from disk, never through the daemon: the leader
+    /// and the mode blocks are what sanlock itself reads
+    /// (`sanlock_read_resource_owners` costs a 1 MiB read per lease), and a
+    /// cleaning run's acquire is sanlock's authoritative answer anyway.
     public static func gather(
         at site: LeaseSite, _ configuration: RunConfiguration, control: RunControl, logger: Logger,
         findings: inout RunFindings
@@ -70,23 +92,23 @@ public struct Inventory: Sendable {
         let lockspaceImage = readLockspaceImage(in: directory, findings: &findings)
         let scanner = InventoryScanner(
             directory: directory, classifier: classifier(image: lockspaceImage, hosts: site.sanlock.hosts))
-        let names: [EntryName]
+        let listed: [DirectoryEntry]
         do {
-            names = try directory.entryNames()
+            listed = try directory.entries()
         } catch {
             throw .leaseDirectory(error)
         }
-        var entries = parallelMap(names, workers: configuration.jobs, setUp: { AlignedBuffer() }) { name, buffer in
-            scanner.examine(name, using: buffer)
+        let cleaning = configuration.mode == .clean
+        let openFiles = OpenFileBudget(cleaning ? Syscall.raiseOpenFileLimit() : 0)
+        let scanned = parallelMap(listed, workers: RunConfiguration.scanThreads, setUp: { AlignedBuffer() }) { entry, buffer in
+            var scanned = scanner.scan(entry, keepingOpen: cleaning, using: buffer)
+            if scanned.file != nil, !openFiles.take() { scanned.file = nil }
+            return scanned
         }
-        // A dry run shows sanlock's own reading of each lease when the daemon
-        // is there. A cleaning run does not ask: the acquire is sanlock's
-        // authoritative read, and asking first costs 1 MiB of I/O per lease.
-        if configuration.mode == .dryRun, site.sanlock.daemonReachable {
-            entries = parallelMap(entries, workers: configuration.jobs) { refinedBySanlock($0, in: directory) }
-        }
+        let entries = scanned.map(\.entry)
         logger.debug("scanned the lease directory", metadata: [
             "entries": "\(entries.count)", "lockspace_hosts": "\(lockspaceImage?.joinedHosts.count ?? 0)",
+            "held_open": "\(scanned.count { $0.file != nil })",
         ])
 
         control.enter(.readingGuests)
@@ -107,9 +129,14 @@ public struct Inventory: Sendable {
                 &table, owners: configuration.policy.retiredHosts.union(entries.compactMap(\.kind.leaseStateOwners).joined()))
             return table
         }
+        // The daemon stopped answering after the first questions: what it
+        // did not say is unknown (a dry run goes on from disk).
+        if DaemonDeadline.hasLapsed, site.sanlock.unanswered == nil {
+            try findings.problem(.daemonNotAnswering(SanlockError(.getHosts, code: .noAnswer)))
+        }
         return Inventory(
-            entries: entries, guests: guests, hosts: hosts, hostNames: lockspaceImage?.hostNames ?? [:],
-            classifier: scanner.classifier)
+            entries: entries, files: scanned.map(\.file), guests: guests, hosts: hosts,
+            hostNames: lockspaceImage?.hostNames ?? [:], classifier: scanner.classifier)
     }
 
     /// Shared holders can only be hosts that joined the lockspace at some
@@ -158,28 +185,22 @@ public struct Inventory: Sendable {
             }
         }
     }
+}
 
-    /// Replaces the disk decoder's view of an auto lease with the daemon's
-    /// (`sanlock_read_resource_owners`). The last owner of a free lease is
-    /// kept from disk: sanlock lists only current holders.
-    static func refinedBySanlock(_ entry: LeaseEntry, in directory: LeaseDirectory) -> LeaseEntry {
-        guard var state = entry.leaseState else { return entry }
-        var refined = entry
-        do {
-            let owners = try SanlockClient.readOwners(of: directory.resource(for: entry))
-            let exclusive = owners.owners.first { $0.timestamp != 0 }
-            state.held = exclusive != nil
-            if let exclusive {
-                state.ownerID = exclusive.hostID
-                state.ownerGeneration = exclusive.generation
-            }
-            state.sharedHolders = owners.owners.filter { $0.timestamp == 0 }
-            state.lver = owners.lver
-            state.source = .sanlock
-        } catch {
-            state.sanlockReadError = error
-        }
-        refined.kind = .autoLease(state)
-        return refined
+/// How many lease files a cleaning run may hold open from its scan to its
+/// removals: the open-file limit (raised to its hard limit), less a reserve
+/// for everything else the run opens. Beyond it a lease is opened again for
+/// its removal (two round trips more on NFS).
+final class OpenFileBudget: Sendable {
+    static let reserve = 256
+    private let left: Atomic<Int>
+
+    init(_ limit: Int) {
+        left = Atomic(max(0, limit - Self.reserve))
+    }
+
+    /// True while the budget lasts.
+    func take() -> Bool {
+        left.subtract(1, ordering: .relaxed).newValue >= 0
     }
 }

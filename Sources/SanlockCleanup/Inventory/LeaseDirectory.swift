@@ -5,13 +5,16 @@ import SystemPackage
 /// directory descriptor (`fstatat`, `openat`, `unlinkat`) with
 /// `AT_SYMLINK_NOFOLLOW`/`O_NOFOLLOW`, so a symlink is never followed and a
 /// name can never reach outside the directory, whatever it contains.
+///
+/// The directory is often an NFS mount, where every request is a round trip:
+/// a lease is looked up and opened once (`openLease`), and everything else
+/// about it goes through that descriptor (docs/design.md counts them).
 public final class LeaseDirectory: Sendable {
     /// The directory as configured, made absolute: sanlock opens leases by
     /// path, so this is the prefix of every path handed to the daemon.
     public let path: String
     private let descriptor: FileDescriptor
-    /// Identity of the directory we opened, to check that `path` still
-    /// names it when sanlock is about to open a lease through `path`.
+    /// Identity of the directory we opened (the run lock is named after it).
     public let identity: FileIdentity
 
     public init(path: String) throws(FileSystemError) {
@@ -46,8 +49,17 @@ public final class LeaseDirectory: Sendable {
 
     /// Every entry but `.` and `..`, sorted by name bytes.
     public func entryNames() throws(FileSystemError) -> [EntryName] {
+        try entries().map(\.name)
+    }
+
+    /// Every entry but `.` and `..`, sorted by name bytes, with the type
+    /// `readdir` gave: for a regular file the scan opens the entry at once,
+    /// without a stat by name first (one round trip less per lease).
+    public func entries() throws(FileSystemError) -> [DirectoryEntry] {
         do throws(SystemCallError) {
-            return try DirectoryStream(duplicating: descriptor).names().map(EntryName.init(bytes:)).sorted()
+            return try DirectoryStream(duplicating: descriptor).entries()
+                .map { DirectoryEntry(name: EntryName(bytes: $0.name), type: $0.type) }
+                .sorted { $0.name < $1.name }
         } catch {
             throw FileSystemError(.readDirectory, path: path, cause: error)
         }
@@ -69,114 +81,70 @@ public final class LeaseDirectory: Sendable {
     }
 
     /// Reads the first `length` bytes of a regular file entry, provided it is
-    /// still the file `expected` describes. Uses O_DIRECT where the file
-    /// system supports it, as sanlock does, so that on NFS we read what
-    /// other hosts wrote rather than a stale page cache.
+    /// still the file `expected` describes (the lockspace file).
     public func readPrefix(of name: EntryName, length: Int, expected: FileIdentity) throws(FileSystemError) -> [UInt8] {
+        let file = try openLease(name, writable: false)
+        guard file.status.identity == expected else {
+            throw FileSystemError(.open, path: path(of: name), condition: .replaced)
+        }
         let buffer = AlignedBuffer()
-        return Array(try readPrefix(of: name, length: length, expected: expected, into: buffer))
+        return try withExtendedLifetime(buffer) { () throws(FileSystemError) in Array(try file.read(length: length, into: buffer)) }
     }
 
-    /// The same, into a buffer the caller reuses (one per scanning thread:
-    /// no allocation per lease). The result is valid until the next read
-    /// into `buffer`.
-    public func readPrefix(of name: EntryName, length: Int, expected: FileIdentity,
-                           into buffer: AlignedBuffer) throws(FileSystemError) -> UnsafeRawBufferPointer {
-        let (fd, _, direct) = try openEntry(name, .readOnly, [], expected: expected, failing: .open)
-        defer { fd.closeIgnoringErrors() }
-        let memory = buffer.reserve(length)
-        let exact = UnsafeMutableRawBufferPointer(rebasing: memory[0..<length])
-        var total = 0
-        do throws(SystemCallError) {
+    /// Opens a regular file entry, held open from the scan to its removal:
+    /// one open, one lookup, per lease. With O_DIRECT where the file system
+    /// takes it (tmpfs and some others refuse it: EINVAL), as sanlock reads
+    /// and writes leases, so that on NFS we read what other hosts wrote
+    /// rather than a stale page cache; never following a symlink nor
+    /// blocking on a FIFO. `writable` asks for read-write access (a cleaning
+    /// run invalidates through it), and falls back to read-only where that
+    /// is refused: the invalidation then fails with that error, and the
+    /// lease is kept. Not a regular file: `.notRegular`.
+    public func openLease(_ name: EntryName, writable: Bool) throws(FileSystemError) -> LeaseFile {
+        let options: FileDescriptor.OpenOptions = [.noFollow, .nonBlocking, .closeOnExec, .noControllingTerminal]
+        func open(_ mode: FileDescriptor.AccessMode) throws(SystemCallError) -> (FileDescriptor, direct: Bool) {
             do throws(SystemCallError) {
-                // O_DIRECT reads whole blocks: the whole (page-rounded) buffer.
-                try fd.readFromStart(into: direct ? memory : exact, atLeast: length, count: &total)
-            } catch where direct && error.errno == .invalidArgument {
-                // Some file systems accept O_DIRECT at open but not our I/O size.
-                try fd.readFromStart(into: exact, atLeast: length, count: &total)
-            }
-        } catch {
-            throw FileSystemError(.read, path: path(of: name), cause: error)
-        }
-        return UnsafeRawBufferPointer(rebasing: memory[0..<min(total, length)])
-    }
-
-    /// Overwrites the start of a regular file entry with `bytes` (a whole
-    /// number of sectors), provided it is still the file `expected` describes
-    /// and has no other name: a hard link would carry the write to a file
-    /// outside the lease directory. O_DIRECT and O_SYNC like sanlock's own
-    /// writes, so the sector is on the storage, not in a cache, when this
-    /// returns.
-    public func writePrefix(of name: EntryName, bytes: [UInt8], expected: FileIdentity) throws(FileSystemError) {
-        let (fd, status, _) = try openEntry(name, .writeOnly, .synchronous, expected: expected, failing: .write)
-        defer { fd.closeIgnoringErrors() }
-        guard status.linkCount == 1 else {
-            throw FileSystemError(.write, path: path(of: name), condition: .hardLinked(links: UInt64(status.linkCount)))
-        }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 4096)
-        defer { buffer.deallocate() }
-        buffer.copyBytes(from: bytes)
-        do throws(SystemCallError) {
-            try fd.writeFully(at: 0, UnsafeRawBufferPointer(buffer))
-        } catch {
-            throw FileSystemError(.write, path: path(of: name), cause: error)
-        }
-    }
-
-    /// Opens an entry for `readPrefix` or `writePrefix`: with O_DIRECT where
-    /// the file system takes it (tmpfs and some others refuse it: EINVAL),
-    /// never following a symlink nor blocking on a FIFO, and only when it is
-    /// still the regular file `expected` describes. Failures to open, and a
-    /// replaced file, are reported as `operation`.
-    private func openEntry(_ name: EntryName, _ mode: FileDescriptor.AccessMode, _ options: FileDescriptor.OpenOptions,
-                      expected: FileIdentity, failing operation: FileSystemError.Operation)
-        throws(FileSystemError) -> (FileDescriptor, Stat, direct: Bool) {
-        let options = options.union([.noFollow, .nonBlocking, .closeOnExec, .noControllingTerminal])
-        var direct = true
-        let fd: FileDescriptor
-        do throws(SystemCallError) {
-            do throws(SystemCallError) {
-                fd = try descriptor.open(entry: name.bytes, mode, options: options.union(.direct))
+                return (try descriptor.open(entry: name.bytes, mode, options: options.union(.direct)), true)
             } catch where error.errno == .invalidArgument {
-                direct = false
-                fd = try descriptor.open(entry: name.bytes, mode, options: options)
+                return (try descriptor.open(entry: name.bytes, mode, options: options), false)
+            }
+        }
+        let opened: (FileDescriptor, direct: Bool)
+        var canWrite = writable
+        do throws(SystemCallError) {
+            do throws(SystemCallError) {
+                opened = try open(writable ? .readWrite : .readOnly)
+            } catch where writable && [.permissionDenied, .readOnlyFileSystem, .notPermitted, .textFileBusy].contains(error.errno) {
+                canWrite = false
+                opened = try open(.readOnly)
             }
         } catch {
-            throw FileSystemError(operation, path: path(of: name), cause: error)
+            throw FileSystemError(.open, path: path(of: name), cause: error)
         }
-        let status: Stat
+        let (fd, direct) = opened
+        // The attributes the open's lookup just fetched: no round trip.
+        let status: FileStatus
         do throws(SystemCallError) {
-            status = try fd.status()
+            status = FileStatus(try fd.cachedStatus())
         } catch {
             fd.closeIgnoringErrors()
             throw FileSystemError(.stat, path: path(of: name), cause: error)
         }
-        guard FileIdentity(status) == expected, status.type == .regular else {
-            fd.closeIgnoringErrors()
-            throw FileSystemError(operation, path: path(of: name), condition: .replaced)
-        }
-        return (fd, status, direct)
+        return LeaseFile(descriptor: fd, name: name, path: path(of: name), status: status, direct: direct, writable: canWrite)
     }
 
-    /// Checks that the entry is still the file `expected` describes, both
-    /// through the directory descriptor and through `path(of:)`: sanlock
-    /// opens leases by path, so both must lead to the inode we act on.
-    public func verifyPath(of name: EntryName, names expected: FileIdentity) throws(FileSystemError) {
-        let current = try status(of: name)
-        guard current.identity == expected else {
-            throw FileSystemError(.stat, path: path(of: name), condition: .replaced)
-        }
-        let byPath = try? Syscall.status(ofPath: Array((path.hasSuffix("/") ? path : path + "/").utf8) + name.bytes,
-                                         followSymlinks: false)
-        guard let byPath, FileIdentity(byPath) == expected else {
-            throw FileSystemError(.stat, path: path(of: name), condition: .pathMoved)
-        }
-    }
-
-    /// Removes an entry, provided it is still the file `expected` describes
-    /// (see `verifyPath`).
+    /// Removes an entry, provided its name still leads to the file
+    /// `expected` describes: a fresh lookup of the name (one round trip),
+    /// then `unlinkat` through the directory descriptor, so nothing outside
+    /// the directory can be reached whatever the name holds.
     public func unlink(_ name: EntryName, expected: FileIdentity) throws(FileSystemError) {
-        try verifyPath(of: name, names: expected)
+        let current: FileIdentity
+        do throws(SystemCallError) {
+            current = FileIdentity(try descriptor.cachedStatus(ofEntry: name.bytes))
+        } catch {
+            throw FileSystemError(.stat, path: path(of: name), cause: error)
+        }
+        guard current == expected else { throw FileSystemError(.unlink, path: path(of: name), condition: .replaced) }
         do throws(SystemCallError) {
             try descriptor.unlink(entry: name.bytes)
         } catch {
@@ -214,5 +182,16 @@ public final class AlignedBuffer {
             memory = UnsafeMutableRawBufferPointer.allocate(byteCount: rounded, alignment: 4096)
         }
         return memory
+    }
+}
+
+/// A name `readdir` listed, with the type it gave.
+public struct DirectoryEntry: Sendable, Hashable {
+    public let name: EntryName
+    public let type: EntryTypeHint
+
+    public init(name: EntryName, type: EntryTypeHint = .unknown) {
+        self.name = name
+        self.type = type
     }
 }

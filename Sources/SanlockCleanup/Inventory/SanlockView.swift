@@ -16,6 +16,9 @@ public struct SanlockView: Sendable {
     public var availability: Availability
     /// This host's membership of the lockspace, if joined.
     public var joined: JoinedLockspace?
+    /// The lockspace as the daemon lists it while it is still joining or
+    /// leaving it: not joined, whatever host id it names.
+    public var pending: JoinedLockspace?
     /// Every lockspace the daemon has joined (for messages).
     public var joinedNames: [String] = []
     public var lockspaceQueryError: SanlockError?
@@ -25,6 +28,9 @@ public struct SanlockView: Sendable {
     /// sanlock's liveness verdict per host id; nil when not available.
     public var hosts: [UInt64: SanlockHost]?
     public var hostsError: SanlockError?
+    /// How many requests the daemon serves at once (`max_worker_threads`),
+    /// when asked for.
+    public var workerThreads: Int?
 
     public var daemonReachable: Bool {
         if case .reachable = availability { return true }
@@ -33,7 +39,9 @@ public struct SanlockView: Sendable {
 
     public var thisHostID: UInt64? { joined?.hostID }
 
-    static func gather(lockspace: String, directory: LeaseDirectory) -> SanlockView {
+    /// The daemon's answers a run needs, each within the daemon deadline.
+    /// `workers`: ask how many worker threads it runs (for `--jobs`).
+    static func gather(lockspace: String, directory: LeaseDirectory, workers: Bool = false) -> SanlockView {
         let version: UInt32
         do {
             version = try SanlockClient.daemonVersion()
@@ -43,8 +51,9 @@ public struct SanlockView: Sendable {
         var view = SanlockView(availability: .reachable(version: version))
         do {
             let lockspaces = try SanlockClient.lockspaces()
-            view.joinedNames = lockspaces.map(\.name)
-            view.joined = lockspaces.first { $0.name == lockspace }
+            view.joinedNames = lockspaces.filter { $0.phase == .joined }.map(\.name)
+            view.joined = lockspaces.first { $0.name == lockspace && $0.phase == .joined }
+            view.pending = lockspaces.first { $0.name == lockspace && $0.phase != .joined }
         } catch {
             view.lockspaceQueryError = error
         }
@@ -60,11 +69,19 @@ public struct SanlockView: Sendable {
                 view.hostsError = error
             }
         }
+        if workers { view.workerThreads = (try? SanlockClient.status(withSettings: true))?.workerThreads }
         return view
+    }
+
+    /// The call that went unanswered, if the daemon stopped answering.
+    public var unanswered: SanlockError? {
+        if case .unreachable(let error) = availability, error.code == .noAnswer { return error }
+        return [lockspaceQueryError, hostsError].compactMap { $0 }.first { $0.code == .noAnswer }
     }
 
     /// Why a cleaning run cannot proceed, or nil when it can.
     func problem() -> JanitorError? {
+        if let unanswered { return .daemonNotAnswering(unanswered) }
         if case .unreachable(let error) = availability {
             switch error {
             case SanlockCode.permissionDenied, SanlockCode.notPermitted: return .sanlockPermissionDenied(error)
@@ -73,7 +90,7 @@ public struct SanlockView: Sendable {
         }
         if let error = lockspaceQueryError { return .daemonUnreachable(error) }
         guard let joined else {
-            return .lockspaceNotJoined(lockspace: LeaseClassifier.lockspaceName, joined: joinedNames)
+            return .lockspaceNotJoined(lockspace: LeaseClassifier.lockspaceName, joined: joinedNames, pending: pending)
         }
         if !joinedFromThisDirectory { return .lockspaceJoinedElsewhere(path: joined.path, offset: joined.offset) }
         return nil

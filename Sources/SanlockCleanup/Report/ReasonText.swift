@@ -146,6 +146,8 @@ extension RemovalFailure {
             return "not attempted: the run was interrupted (signal \(signal))"
         case .connectionFailed(let error):
             return "cannot register with sanlock: \(error)"
+        case .daemonNotAnswering(let error):
+            return "\(error.code.message) (\(error.operation.rawValue)): the lease is untouched; no other lease was tried"
         }
     }
 }

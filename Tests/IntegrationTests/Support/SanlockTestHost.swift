@@ -270,7 +270,7 @@ final class SanlockCluster: @unchecked Sendable {
     private func removeRunLocks() {
         var status = stat()
         guard stat(leases.path, &status) == 0 else { return }
-        let prefix = "lease-dir-\(status.st_dev)-\(status.st_ino)-host-"
+        let prefix = "lease-dir-\(status.st_dev)-\(status.st_ino)-run-"
         let directory = "/run/virt-sanlock-cleanup"
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(prefix) {
             try? FileManager.default.removeItem(atPath: directory + "/" + name)
