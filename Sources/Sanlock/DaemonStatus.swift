@@ -54,18 +54,11 @@ public struct DaemonStatus: Sendable, Hashable {
 
     public let clients: [Client]
     public let tokens: [Token]
-    /// The daemon's settings (`key=value` words of its own record), sent
-    /// only for a status asked `withSettings`.
-    public let settings: [String: String]
 
-    public init(clients: [Client], tokens: [Token], settings: [String: String] = [:]) {
+    public init(clients: [Client], tokens: [Token]) {
         self.clients = clients
         self.tokens = tokens
-        self.settings = settings
     }
-
-    /// How many requests the daemon serves at once (`max_worker_threads`).
-    public var workerThreads: Int? { settings["max_worker_threads"].flatMap { Int($0) } }
 
     /// Held tokens on lease `name` of `lockspace`.
     public func holders(of name: String, in lockspace: String) -> [Token] {
@@ -88,7 +81,6 @@ public struct DaemonStatus: Sendable, Hashable {
         let lockspaceSize = MemoryLayout<sanlk_lockspace>.size
         var clients: [Client] = []
         var tokens: [Token] = []
-        var settings: [String: String] = [:]
         var offset = 0
         var record = 0
         func take(_ count: Int) throws(DecodeError) -> UnsafeRawBufferPointer {
@@ -101,8 +93,6 @@ public struct DaemonStatus: Sendable, Hashable {
             let text = try take(Int(state.str_len))
             // Compared as the daemon sends it: any 32-bit value may come.
             switch state.type {
-            case UInt32(VSC_SANLK_STATE_DAEMON):
-                settings = Self.settings(text)
             case UInt32(VSC_SANLK_STATE_CLIENT):
                 var fields = state
                 clients.append(Client(pid: Int32(bitPattern: state.data32), name: fixedString(&fields.name)))
@@ -129,7 +119,7 @@ public struct DaemonStatus: Sendable, Hashable {
             }
             record += 1
         }
-        return DaemonStatus(clients: clients, tokens: tokens, settings: settings)
+        return DaemonStatus(clients: clients, tokens: tokens)
     }
 
     /// `key=value` words, NUL-terminated text.
@@ -161,11 +151,10 @@ extension SanlockClient {
     /// SM_MAGIC, the first word of every message of the daemon's protocol.
     static let statusMagic: UInt32 = 0x0428_2010
 
-    /// The daemon's status: registered processes and the leases they hold;
-    /// `withSettings`, the daemon's settings too.
-    public static func status(withSettings: Bool = false) throws(SanlockError) -> DaemonStatus {
+    /// The daemon's status: registered processes and the leases they hold.
+    public static func status() throws(SanlockError) -> DaemonStatus {
         let reply = try DaemonDeadline.call(.status) { () -> Result<[UInt8], SanlockError> in
-            Result { () throws(SanlockError) in try statusReply(debug: withSettings ? 1 : 0) }
+            Result { () throws(SanlockError) in try statusReply(debug: 0) }
         }.get()
         let headerSize = MemoryLayout<vsc_sm_header>.size
         // A reply the tool cannot read is an I/O error, not a crash.
@@ -177,6 +166,28 @@ extension SanlockClient {
         }
         guard let decoded else { throw SanlockError(.status, code: SanlockCode(.ioError)) }
         return decoded
+    }
+
+    /// The daemon's settings, as `sanlock client status -D` prints them
+    /// first (`our_host_name`, `max_worker_threads`, ...): the `key=value`
+    /// words of the debug status's first record, the daemon's own. The rest
+    /// of that reply (records laid out for debugging) is not read.
+    public static func daemonSettings() throws(SanlockError) -> DaemonSettings {
+        let reply = try DaemonDeadline.call(.status) { () -> Result<[UInt8], SanlockError> in
+            Result { () throws(SanlockError) in try statusReply(debug: 1) }
+        }.get()
+        let headerSize = MemoryLayout<vsc_sm_header>.size, stateSize = MemoryLayout<vsc_sanlk_state>.size
+        let settings = reply.withUnsafeBytes { bytes -> [String: String]? in
+            guard bytes.count >= headerSize + stateSize, bytes.loadUnaligned(as: vsc_sm_header.self).magic == statusMagic else {
+                return nil
+            }
+            let state = bytes.loadUnaligned(fromByteOffset: headerSize, as: vsc_sanlk_state.self)
+            let textStart = headerSize + stateSize
+            guard state.type == UInt32(VSC_SANLK_STATE_DAEMON), Int(state.str_len) <= bytes.count - textStart else { return nil }
+            return DaemonStatus.settings(UnsafeRawBufferPointer(rebasing: bytes[textStart..<(textStart + Int(state.str_len))]))
+        }
+        guard let settings else { throw SanlockError(.status, code: SanlockCode(.ioError)) }
+        return DaemonSettings(values: settings)
     }
 
     /// One status request and its whole reply, on a connection of its own.
@@ -194,4 +205,17 @@ extension SanlockClient {
             }
         }
     }
+}
+
+/// The daemon's own settings (`SanlockClient.daemonSettings`).
+public struct DaemonSettings: Sendable, Hashable {
+    public let values: [String: String]
+
+    public init(values: [String: String]) { self.values = values }
+
+    /// The name the daemon joins lockspaces with (`-e`, or one it made up
+    /// when it started).
+    public var hostName: String? { values["our_host_name"].flatMap { $0.isEmpty ? nil : $0 } }
+    /// How many requests the daemon serves at once (`max_worker_threads`).
+    public var workerThreads: Int? { values["max_worker_threads"].flatMap { Int($0) } }
 }

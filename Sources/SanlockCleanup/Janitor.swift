@@ -34,8 +34,10 @@ public struct Janitor: Sendable {
         // Decision.
         control.enter(.deciding)
         let context = DecisionContext(
-            thisHostID: site.thisHostID, hosts: inventory.hosts, guests: GuestIndex(inventory.guests),
-            policy: configuration.policy, now: Date().timeIntervalSince1970)
+            lockspace: LockspaceFacts(
+                thisHostID: site.thisHostID, joined: site.sanlock.joined != nil, hosts: inventory.hosts,
+                hostNames: inventory.hostNames),
+            guests: GuestIndex(inventory.guests), policy: configuration.policy, now: Date().timeIntervalSince1970)
         let verdicts = Decision.verdicts(for: inventory.entries, in: context)
         for (entry, verdict) in zip(inventory.entries, verdicts) {
             logger.debug("\(entry.name.escaped): \(verdict.disposition.rawValue): \(verdict.reason.sentence)", metadata: [

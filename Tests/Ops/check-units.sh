@@ -44,14 +44,14 @@ else
             && ok "$cron: weekly (day of week ${field[4]}, ${field[1]}:${field[0]})" || fail "$cron: not a weekly schedule: ${field[*]:0:5}"
         [ "${field[5]}" = root ] && ok "$cron: runs as root" || fail "$cron: user field is '${field[5]}', want root"
         [[ $command != *%* ]] || fail "$cron: '%' in a cron command is a newline"
-        [ "$command" = "[ -x $sbin ] && $sbin -q" ] && ok "$cron: command '$command'" \
+        [ "$command" = "[ -x $sbin ] && timeout 1h $sbin -q" ] && ok "$cron: command '$command'" \
             || fail "$cron: unexpected command '$command'"
     fi
 fi
 # The boot run, commented out like the weekly one: it removes what a crash left
 # invalidated.
-grep -qE "^#@reboot[[:space:]]+root[[:space:]]+sleep [0-9]+; \[ -x $sbin \] && $sbin -q\$" "$cron" \
-    && ok "$cron: commented-out @reboot entry" || fail "$cron: no commented-out '@reboot root sleep N; [ -x $sbin ] && $sbin -q'"
+grep -qE "^#@reboot[[:space:]]+root[[:space:]]+sleep [0-9]+; \[ -x $sbin \] && timeout 1h $sbin -q\$" "$cron" \
+    && ok "$cron: commented-out @reboot entry" || fail "$cron: no commented-out '@reboot root sleep N; [ -x $sbin ] && timeout 1h $sbin -q'"
 grep -q 'systemctl enable --now virt-sanlock-cleanup.timer' "$cron" || fail "$cron: does not say how to use the timer instead"
 grep -qi 'every host' "$cron" || fail "$cron: does not say that each host of a shared directory runs its own"
 
@@ -76,6 +76,9 @@ expect "$service" SuccessExitStatus 3
 # A run killed by SIGKILL or a crash runs again a minute later: it may have
 # left a lease invalidated, which the next run of this host removes.
 expect "$service" Restart on-abnormal
+# Bounded: the daemon's waits by --daemon-timeout, everything else by this.
+expect "$service" TimeoutStartSec 1h
+expect "$service" LimitNOFILE 524288
 expect "$service" ProtectSystem strict
 expect "$service" ReadWritePaths -/var/lib/libvirt/sanlock
 expect "$service" RuntimeDirectory $name

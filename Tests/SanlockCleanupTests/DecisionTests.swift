@@ -143,7 +143,7 @@ struct DecisionTests {
         #expect(Decision.verdict(for: unknown, in: context)
             == .keep(.clearedRecently(invalidatedBy: nil, age: 4, minimumAge: 3600)))
         // Without knowing which host this is, nothing is "ours".
-        context.thisHostID = nil
+        context.lockspace.thisHostID = nil
         #expect(Decision.verdict(for: mine, in: context).disposition == .keep)
     }
 
@@ -252,7 +252,7 @@ struct DecisionTests {
         #expect(use.guest == "web1" && use.state == state && use.diskPath == "/images/web1.qcow2")
         // Also with --any-host, and in a dry run without any daemon.
         context.policy.anyHost = true
-        context.hosts = nil
+        context.lockspace.hosts = nil
         #expect(Decision.verdict(for: Self.lease(of: "web1", free), in: context).disposition == .keep)
     }
 

@@ -20,13 +20,25 @@ struct ProtectionTests {
                               sharedHolders: shared.map { ResourceOwner(hostID: $0.0, generation: $0.1, timestamp: 0) }))
     }
 
+    /// This host joined as `me` at `generation`; `hosts`: other hosts' states
+    /// (at generation 1, unless `generations` says otherwise).
     static func judge(paused: Bool = false, migratingIn: Bool = false, mode: LeaseMode = .exclusive, leaseName: String? = name,
                       own: [DaemonStatus.Token] = [], other: [DaemonStatus.Token] = [], file: EntryKind,
-                      hosts: [UInt64: HostState] = [:]) -> ProtectionFinding {
+                      hosts: [UInt64: HostState] = [:], generations: [UInt64: UInt64] = [:]) -> ProtectionFinding {
+        var table = hosts.map { id, state in
+            (id, SanlockHost(hostID: id, generation: generations[id] ?? 1, timestamp: 1, ioTimeout: 10, state: state))
+        }
+        table.append((me, SanlockHost(hostID: me, generation: generation, timestamp: 1, ioTimeout: 10, state: .live)))
+        return judge(paused: paused, migratingIn: migratingIn, mode: mode, leaseName: leaseName, own: own, other: other, file: file,
+                     lockspace: LockspaceFacts(thisHostID: me, joined: true, hosts: Dictionary(uniqueKeysWithValues: table)))
+    }
+
+    static func judge(paused: Bool = false, migratingIn: Bool = false, mode: LeaseMode = .exclusive, leaseName: String? = name,
+                      own: [DaemonStatus.Token] = [], other: [DaemonStatus.Token] = [], file: EntryKind,
+                      lockspace: LockspaceFacts) -> ProtectionFinding {
         Protection.judge(ProtectionFacts(
-            guestPaused: paused, migratingIn: migratingIn, mode: mode, leaseName: leaseName, ownTokens: own, otherTokens: other, file: file,
-            thisHostID: me, thisGeneration: generation,
-            hosts: hosts.mapValues { SanlockHost(hostID: 0, generation: 1, timestamp: 1, ioTimeout: 10, state: $0) }))
+            guestPaused: paused, migratingIn: migratingIn, mode: mode, leaseName: leaseName, ownTokens: own, otherTokens: other,
+            file: file, lockspace: lockspace))
     }
 
     @Test func heldWhenTheFileIsTheHeldLease() {
@@ -113,11 +125,45 @@ struct ProtectionTests {
 
     @Test("Not joined: a lease this host's earlier incarnation holds is not another host's (found by the two-host test)")
     func notJoinedHostsOwnLease() {
-        let finding = Protection.judge(ProtectionFacts(
-            guestPaused: false, mode: .exclusive, leaseName: Self.name, ownTokens: [], otherTokens: [],
-            file: Self.lease(generation: 1), thisHostID: Self.me, thisGeneration: nil, hosts: [:]))
+        let finding = Self.judge(file: Self.lease(generation: 1), lockspace: LockspaceFacts(
+            thisHostID: Self.me, joined: false, thisHostName: "host-b", hosts: nil, hostNames: [Self.me: "host-b"]))
         #expect(finding.protection == .notHeld && finding.holderHostID == nil)
         #expect(finding.detail.contains("earlier incarnation"))
+    }
+
+    /// Issue 20, defect 1: host B configured with host A's id, not joined
+    /// (or still joining), keeps a paused guest whose lease A holds. Before:
+    /// released-while-paused, an all-clear.
+    @Test("Not joined, configured with an id another host joined with: that host's hold is another host's")
+    func collidingHostID() {
+        let lockspace = LockspaceFacts(
+            thisHostID: Self.me, joined: false, thisHostName: "host-b", hosts: nil, hostNames: [Self.me: "host-a"])
+        #expect(lockspace.identityConflict == IdentityConflict(hostID: Self.me, lockspaceName: "host-a", thisHostName: "host-b"))
+        let paused = Self.judge(paused: true, file: Self.lease(generation: 1), lockspace: lockspace)
+        #expect(paused.protection == .heldByOtherHost && paused.holderHostID == Self.me, "\(paused)")
+        #expect(paused.detail.contains("this host's id, in the lockspace another host's"))
+        let running = Self.judge(file: Self.lease(generation: 1), lockspace: lockspace)
+        #expect(running.protection == .heldByOtherHost)
+    }
+
+    /// Issue 20, defect 2: the source's hold died with its daemon (restarted
+    /// since): anyone may take the lease. Before: migrating-in (an all-clear
+    /// for a hold that does not stand), and held-by-other-host without the
+    /// job (a false alarm).
+    @Test("A dead incarnation's hold is no hold: not migrating-in, not held by another host")
+    func restartedHoldersLeaseIsFree() {
+        let file = Self.lease(owner: 2, generation: 1)
+        for migrating in [true, false] {
+            let finding = Self.judge(paused: true, migratingIn: migrating, file: file, hosts: [2: .live], generations: [2: 2])
+            #expect(finding.protection == .releasedWhilePaused, "\(migrating): \(finding)")
+            #expect(finding.detail.contains("host 2 at generation 1; that host has restarted since"), "\(finding.detail)")
+        }
+        // A dead host's hold: the same.
+        #expect(Self.judge(paused: true, migratingIn: true, file: file, hosts: [2: .dead]).protection == .releasedWhilePaused)
+        // Running here: nobody's hold stands, and the guest holds nothing.
+        #expect(Self.judge(file: file, hosts: [2: .live], generations: [2: 2]).protection == .notHeld)
+        // The source's live hold at its current generation: migrating in.
+        #expect(Self.judge(paused: true, migratingIn: true, file: file, hosts: [2: .live]).protection == .migratingIn)
     }
 
     @Test func pausedShareableDiskHeldSharedElsewhere() {
@@ -202,7 +248,7 @@ struct DaemonStatusDecodeTests {
 @Suite("The audit's reports")
 struct AuditReportTests {
     static func report(guestName: String = "web1", path: String = "/images/web1.qcow2", protection: Protection = .held,
-                       holderHost: UInt64? = nil) -> AuditReport {
+                       holderHost: UInt64? = nil, configuredHostID: UInt64 = 1) -> AuditReport {
         let finding = ProtectionFinding(protection, holderPID: 42, holderHostID: holderHost ?? 1, detail: "seen")
         var disk = AuditReport.Disk(target: "vda", sourcePath: path, lease: "abc", leasePath: "/l/abc", mode: .exclusive,
                                     finding: finding)
@@ -211,7 +257,7 @@ struct AuditReportTests {
             disk.holderHostState = .live
         }
         return AuditReport(
-            leaseDirectory: "/l", host: .init(lockspace: "__LIBVIRT__DISKS__", joined: true, hostID: 1, configuredHostID: 2,
+            leaseDirectory: "/l", host: .init(lockspace: "__LIBVIRT__DISKS__", joined: true, hostID: 1, configuredHostID: configuredHostID,
                                                generation: 3, hostName: "node-a"),
             guests: [.init(name: guestName, state: .running, stateReason: "booted", pid: 42, disks: [disk])],
             unaccountedLeases: [], warnings: [], startedAt: Date(timeIntervalSince1970: 0), duration: 0.1)
@@ -219,17 +265,20 @@ struct AuditReportTests {
 
     @Test func textEscapesWhatItReadAndNamesTheOtherHost() {
         let text = AuditTextReport.render(Self.report(guestName: "evil\nguest 1 (running)", path: "/i/\u{7}x",
-                                                      protection: .heldByOtherHost, holderHost: 2))
+                                                      protection: .heldByOtherHost, holderHost: 2, configuredHostID: 2))
         #expect(!text.contains("\u{7}") && !text.contains("\u{1b}"))
         #expect(text.split(separator: "\n").count == 4, "one line per header, guest, disk and summary: \(text)")
         #expect(text.contains("held-by-other-host 2 (node-b"))
-        #expect(text.contains("but host_id in the configuration is 2"))
-        #expect(text.hasSuffix("1 disk of 1 guest: 1 held-by-other-host; 1 UNPROTECTED\n"))
+        #expect(text.contains("but host_id in the configuration is 2: CONFLICT"))
+        #expect(text.hasSuffix("1 disk of 1 guest: 1 held-by-other-host; 1 UNPROTECTED; this host's identity in the lockspace is in CONFLICT (see the host line)\n"))
     }
 
     @Test func exitStatusAndCounts() throws {
         #expect(Self.report().exitStatus == .success)
-        let bad = Self.report(protection: .fileReplaced)
+        // Every disk protected, but the joined id is not the configured
+        // one: no all-clear.
+        #expect(Self.report(configuredHostID: 2).exitStatus == .unprotected)
+        let bad = Self.report(protection: .fileReplaced, configuredHostID: 2)
         #expect(bad.exitStatus == .unprotected && bad.exitStatus.rawValue == 4)
         #expect(bad.countsByProtection.count == Protection.allCases.count)
         let json = try JSONSerialization.jsonObject(with: Data(AuditJSONReport.render(bad).utf8)) as? [String: Any]

@@ -2,31 +2,34 @@ import Sanlock
 
 /// What the decision knows besides the entries themselves.
 public struct DecisionContext: Sendable, Hashable {
-    /// This host's id in the lockspace (from the daemon when joined, else
-    /// `--host-id` or the configuration); nil when unknown.
-    public var thisHostID: UInt64?
-    /// sanlock's liveness verdict for each host of the lockspace; nil when
-    /// the daemon was not asked (dry run without a daemon). The inventory
-    /// asks sanlock about every host a lease names, so a host missing from
-    /// the table is one sanlock could not tell about: treated as unknown.
-    public var hosts: [UInt64: SanlockHost]?
+    /// Who this host is and what sanlock says of every host (see `Holder`).
+    public var lockspace: LockspaceFacts
     /// Which guest disk each lease name belongs to.
     public var guests: GuestIndex
     public var policy: DeletionPolicy
     /// Seconds since the epoch, for the minimum age.
     public var now: Double
 
-    public init(thisHostID: UInt64?, hosts: [UInt64: SanlockHost]?, guests: GuestIndex = GuestIndex(),
+    public init(lockspace: LockspaceFacts, guests: GuestIndex = GuestIndex(),
                 policy: DeletionPolicy = DeletionPolicy(minimumAge: 0), now: Double = 0) {
-        self.thisHostID = thisHostID
-        self.hosts = hosts
+        self.lockspace = lockspace
         self.guests = guests
         self.policy = policy
         self.now = now
     }
 
+    /// A joined host (tests).
+    public init(thisHostID: UInt64?, hosts: [UInt64: SanlockHost]?, guests: GuestIndex = GuestIndex(),
+                policy: DeletionPolicy = DeletionPolicy(minimumAge: 0), now: Double = 0) {
+        self.init(lockspace: LockspaceFacts(thisHostID: thisHostID, joined: thisHostID != nil, hosts: hosts),
+                  guests: guests, policy: policy, now: now)
+    }
+
+    public var thisHostID: UInt64? { lockspace.thisHostID }
+    public var hosts: [UInt64: SanlockHost]? { lockspace.hosts }
+
     /// sanlock's state of `host`, nil when unknown.
-    func state(of host: UInt64) -> HostState? { hosts?[host]?.state }
+    func state(of host: UInt64) -> HostState? { lockspace.state(of: host) }
 }
 
 /// The keep-or-delete rules, all of them, as pure functions of the gathered
@@ -108,7 +111,7 @@ public enum Decision {
             // this host's janitor, which was stopped before the unlink; a
             // cleaning run holds this host's run lock, so no janitor of this
             // host is still at it: remove it now, whatever its age.
-            if let invalidatedBy, invalidatedBy == context.thisHostID { return .delete(.leftInvalidatedByThisHost) }
+            if let invalidatedBy, context.lockspace.isThisHost(invalidatedBy) { return .delete(.leftInvalidatedByThisHost) }
             // Another host's janitor may be between its write and its
             // unlink: its own next run removes it; anyone past the minimum age.
             return .delete(.abandonedCleared(invalidatedBy: invalidatedBy))
@@ -143,7 +146,7 @@ public enum Decision {
     /// (libvirt releases leases on pause), which only that host's status
     /// XML can tell: leave it to the janitor of that host.
     private static func verdictForReleased(lastOwner: UInt64, in context: DecisionContext) -> Verdict {
-        if lastOwner == context.thisHostID || context.policy.anyHost
+        if context.lockspace.isThisHost(lastOwner) || context.policy.anyHost
             || context.policy.retiredHosts.contains(lastOwner) && context.state(of: lastOwner).map(isGone) == true {
             return .delete(.released(lastOwner: lastOwner))
         }
@@ -159,35 +162,43 @@ public enum Decision {
 
     private static func isGone(_ state: HostState) -> Bool { state == .free || state == .dead }
 
+    /// Who holds it, judged as the audit judges it (`LockspaceFacts.holder`).
     private static func verdictForHeld(_ state: LeaseState, in context: DecisionContext) -> Verdict {
         let owner = state.ownerID
-        guard let hosts = context.hosts else {
-            // Without sanlock's view of the owner, a held lease is in use.
-            return owner == context.thisHostID ? .keep(.heldByThisHost) : .keep(.heldByHostOfUnknownState(owner))
+        // Without sanlock's view of the hosts, a held lease is in use: this
+        // host's own (when this host is sure of its id), or a host's whose
+        // state is unknown.
+        guard context.hosts != nil else {
+            return context.lockspace.isThisHost(owner) ? .keep(.heldByThisHost) : .keep(.heldByHostOfUnknownState(owner))
         }
-        guard let host = hosts[owner] else { return .keep(.heldByHostOfUnknownState(owner)) }
-        if state.ownerGeneration > 0, host.generation > state.ownerGeneration {
+        switch context.lockspace.holder(id: owner, generation: state.ownerGeneration) {
+        case .thisHost:
+            // As sanlock judges this host too: its leases go with it.
+            switch context.state(of: owner) {
+            case .dead?, .free?: return .delete(.ownerHostDead(owner, context.state(of: owner)!))
+            case .failing?: return .keep(.ownerHostFailing(owner, ioTimeout: context.hosts?[owner]?.ioTimeout ?? 0))
+            default: return .keep(.heldByThisHost)
+            }
+        case .thisHostsEarlierIncarnation(let generation):
             return .delete(.ownerHostRestarted(
-                owner, heldGeneration: state.ownerGeneration, currentGeneration: host.generation))
-        }
-        switch host.state {
-        case .live, .unknown:
-            return owner == context.thisHostID ? .keep(.heldByThisHost) : .keep(.heldByLiveHost(owner, host.state))
-        case .failing:
-            return .keep(.ownerHostFailing(owner, ioTimeout: host.ioTimeout))
-        case .dead, .free:
-            return .delete(.ownerHostDead(owner, host.state))
+                owner, heldGeneration: generation, currentGeneration: context.lockspace.thisGeneration ?? 0))
+        case .otherHost(_, nil):
+            return .keep(.heldByHostOfUnknownState(owner))
+        case .otherHost(_, .failing?):
+            return .keep(.ownerHostFailing(owner, ioTimeout: context.hosts?[owner]?.ioTimeout ?? 0))
+        case .otherHost(_, let hostState?):
+            return .keep(.heldByLiveHost(owner, hostState))
+        case .restartedHost(_, let held, let current):
+            return .delete(.ownerHostRestarted(owner, heldGeneration: held, currentGeneration: current))
+        case .goneHost(_, let hostState):
+            return .delete(.ownerHostDead(owner, hostState))
         }
     }
 
     private static func verdictForShared(_ holders: [ResourceOwner], in context: DecisionContext) -> Verdict {
         let ids = holders.map(\.hostID)
-        guard let hosts = context.hosts else { return .keep(.heldShared(hosts: ids)) }
-        let inUse = holders.filter { holder in
-            guard let host = hosts[holder.hostID] else { return true }
-            if holder.generation > 0, host.generation > holder.generation { return false }
-            return host.state == .live || host.state == .unknown || host.state == .failing
-        }
+        guard context.hosts != nil else { return .keep(.heldShared(hosts: ids)) }
+        let inUse = holders.filter { context.lockspace.holder(id: $0.hostID, generation: $0.generation).isAlive }
         // sanlock's acquire clears the mode blocks of dead shared holders.
         return inUse.isEmpty ? .delete(.sharedHoldersGone(hosts: ids)) : .keep(.heldShared(hosts: inUse.map(\.hostID)))
     }

@@ -54,18 +54,18 @@ public struct ProtectionFacts: Sendable, Hashable {
     /// What the file at the lease path is (read from disk, without following
     /// a symlink).
     public var file: EntryKind
-    public var thisHostID: UInt64?
-    /// This host's generation in the lockspace: a lease held by this host at
-    /// an older generation is a previous incarnation's.
-    public var thisGeneration: UInt64?
-    /// sanlock's liveness of other hosts; a host missing from it counts as
-    /// possibly live.
-    public var hosts: [UInt64: SanlockHost]
+    /// Who this host is, and sanlock's liveness of every host: whose a hold
+    /// is, and whether it stands, is judged as the cleaning run judges it.
+    public var lockspace: LockspaceFacts
+
+    public var thisHostID: UInt64? { lockspace.thisHostID }
+    /// This host's generation: a lease held by this host at an older
+    /// generation is a previous incarnation's.
+    public var thisGeneration: UInt64? { lockspace.thisGeneration }
 
     public init(
         guestPaused: Bool, migratingIn: Bool = false, mode: LeaseMode, leaseName: String?, ownTokens: [DaemonStatus.Token],
-        otherTokens: [DaemonStatus.Token], file: EntryKind, thisHostID: UInt64?, thisGeneration: UInt64?,
-        hosts: [UInt64: SanlockHost]
+        otherTokens: [DaemonStatus.Token], file: EntryKind, lockspace: LockspaceFacts
     ) {
         self.guestPaused = guestPaused
         self.migratingIn = migratingIn
@@ -74,9 +74,7 @@ public struct ProtectionFacts: Sendable, Hashable {
         self.ownTokens = ownTokens
         self.otherTokens = otherTokens
         self.file = file
-        self.thisHostID = thisHostID
-        self.thisGeneration = thisGeneration
-        self.hosts = hosts
+        self.lockspace = lockspace
     }
 }
 
@@ -111,32 +109,37 @@ extension Protection {
                 detail: "process \(other.pid) of this host holds it\(other.shared ? " shared" : ""), not the guest's")
         }
         if let problem = fileProblem(facts.file) { return problem }
-        if case .autoLease(let state) = facts.file, let host = otherHolder(of: state, facts) {
+        guard case .autoLease(let state) = facts.file else { return ProtectionFinding(.notHeld, detail: "no lease") }
+        if let holder = standingHolder(of: state, facts) {
+            let host = holder.id
             if facts.guestPaused && facts.migratingIn {
                 return ProtectionFinding(
                     .migratingIn, holderHostID: host,
                     detail: "the destination of a live migration: host \(host), where the guest still runs, holds it until it resumes here")
             }
+            let whose = facts.thisHostID == host ? " (this host's id, in the lockspace another host's)" : ""
             return ProtectionFinding(
                 .heldByOtherHost, holderHostID: host,
                 detail: facts.guestPaused
-                    ? "host \(host) holds it: the guest cannot resume here, and its disk may be in use there"
-                    : "host \(host) holds it while the guest runs here")
+                    ? "host \(host)\(whose) holds it: the guest cannot resume here, and its disk may be in use there"
+                    : "host \(host)\(whose) holds it while the guest runs here")
         }
+        // Nobody's hold stands; say whose lapsed, if anyone's.
+        let lapsed = state.held ? lapsedHold(state, facts) : nil
         if facts.guestPaused {
-            if case .autoLease(let state) = facts.file, !state.sharedHolders.isEmpty {
+            if !state.sharedHolders.isEmpty {
                 let hosts = state.sharedHolders.map { String($0.hostID) }.joined(separator: ", ")
                 return ProtectionFinding(
                     .releasedWhilePaused,
                     detail: "released on pause; host \(hosts) hold\(state.sharedHolders.count == 1 ? "s" : "") it shared, which a shareable disk allows")
             }
+            if let lapsed {
+                return ProtectionFinding(.releasedWhilePaused, detail: "released on pause; \(lapsed), so the guest can resume")
+            }
             return ProtectionFinding(.releasedWhilePaused, detail: "released on pause; the file is a valid lease nobody holds")
         }
-        if case .autoLease(let state) = facts.file, state.held, state.ownerID != 0, state.ownerID == facts.thisHostID {
-            return ProtectionFinding(
-                .notHeld,
-                detail: "the guest runs, but its process holds no lease on this disk; the leader still names this host at generation "
-                    + "\(state.ownerGeneration), an earlier incarnation of its sanlock daemon, which sanlock lets any host take over")
+        if let lapsed {
+            return ProtectionFinding(.notHeld, detail: "the guest runs, but its process holds no lease on this disk; \(lapsed)")
         }
         return ProtectionFinding(.notHeld, detail: "the guest runs, but its process holds no lease on this disk")
     }
@@ -196,20 +199,33 @@ extension Protection {
         }
     }
 
-    /// Another host that holds the lease (exclusively, or shared when this
-    /// disk needs it exclusively), unless sanlock says that host is dead or
-    /// gone: its leases can then be taken.
-    private static func otherHolder(of state: LeaseState, _ facts: ProtectionFacts) -> UInt64? {
-        func mayBeAlive(_ host: UInt64) -> Bool {
-            guard let known = facts.hosts[host] else { return true }
-            return known.state != .dead && known.state != .free
-        }
-        if state.held, state.ownerID != 0, state.ownerID != facts.thisHostID, mayBeAlive(state.ownerID) {
-            return state.ownerID
-        }
-        if facts.mode == .exclusive {
-            return state.sharedHolders.first { $0.hostID != facts.thisHostID && mayBeAlive($0.hostID) }?.hostID
+    /// A hold by another host that stands (the leader's owner, or a shared
+    /// holder when this disk needs the lease exclusively): sanlock refuses
+    /// the lease to this host while it does. A hold by a dead host, or by a
+    /// daemon that restarted since, does not stand: anyone may take it.
+    private static func standingHolder(of state: LeaseState, _ facts: ProtectionFacts) -> (id: UInt64, holder: Holder)? {
+        var holds: [(UInt64, UInt64)] = state.held && state.ownerID != 0 ? [(state.ownerID, state.ownerGeneration)] : []
+        if facts.mode == .exclusive { holds += state.sharedHolders.map { ($0.hostID, $0.generation) } }
+        for (id, generation) in holds {
+            let holder = facts.lockspace.holder(id: id, generation: generation)
+            if case .otherHost = holder { return (id, holder) }
         }
         return nil
+    }
+
+    /// Whose hold the leader still records, when it does not stand.
+    private static func lapsedHold(_ state: LeaseState, _ facts: ProtectionFacts) -> String? {
+        switch facts.lockspace.holder(id: state.ownerID, generation: state.ownerGeneration) {
+        case .thisHost, .otherHost:
+            return nil
+        case .thisHostsEarlierIncarnation(let generation):
+            return "the leader still names this host at generation \(generation), an earlier incarnation of its sanlock daemon, "
+                + "which sanlock lets any host take over"
+        case .restartedHost(let host, let held, let current):
+            return "the leader names host \(host) at generation \(held); that host has restarted since (generation \(current)), "
+                + "so any host may take it"
+        case .goneHost(let host, let hostState):
+            return "the leader names host \(host), which sanlock reports \(hostState.rawValue), so any host may take it"
+        }
     }
 }

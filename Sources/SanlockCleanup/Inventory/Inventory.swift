@@ -37,7 +37,7 @@ public struct LeaseSite: Sendable {
         control.enter(.askingSanlock)
         let sanlock = SanlockView.gather(
             lockspace: LeaseClassifier.lockspaceName, directory: directory,
-            workers: configuration.mode == .clean && configuration.jobs == nil)
+            settings: configuration.mode == .clean && configuration.jobs == nil)
         if let error = sanlock.problem() {
             logger.debug("sanlock cannot vouch for this host", metadata: ["problem": "\(error.code)"])
             try findings.problem(error)

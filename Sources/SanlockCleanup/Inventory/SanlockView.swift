@@ -28,9 +28,13 @@ public struct SanlockView: Sendable {
     /// sanlock's liveness verdict per host id; nil when not available.
     public var hosts: [UInt64: SanlockHost]?
     public var hostsError: SanlockError?
-    /// How many requests the daemon serves at once (`max_worker_threads`),
-    /// when asked for.
-    public var workerThreads: Int?
+    /// The daemon's settings, when asked for.
+    public var settings: DaemonSettings?
+
+    /// How many requests the daemon serves at once (`max_worker_threads`).
+    public var workerThreads: Int? { settings?.workerThreads }
+    /// The name the daemon joins lockspaces with.
+    public var hostName: String? { settings?.hostName }
 
     public var daemonReachable: Bool {
         if case .reachable = availability { return true }
@@ -40,8 +44,9 @@ public struct SanlockView: Sendable {
     public var thisHostID: UInt64? { joined?.hostID }
 
     /// The daemon's answers a run needs, each within the daemon deadline.
-    /// `workers`: ask how many worker threads it runs (for `--jobs`).
-    static func gather(lockspace: String, directory: LeaseDirectory, workers: Bool = false) -> SanlockView {
+    /// `settings`: ask for the daemon's settings too (its worker threads,
+    /// for `--jobs`; its host name, for the audit).
+    static func gather(lockspace: String, directory: LeaseDirectory, settings: Bool = false) -> SanlockView {
         let version: UInt32
         do {
             version = try SanlockClient.daemonVersion()
@@ -69,7 +74,7 @@ public struct SanlockView: Sendable {
                 view.hostsError = error
             }
         }
-        if workers { view.workerThreads = (try? SanlockClient.status(withSettings: true))?.workerThreads }
+        if settings { view.settings = try? SanlockClient.daemonSettings() }
         return view
     }
 

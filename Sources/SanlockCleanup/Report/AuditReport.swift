@@ -15,12 +15,21 @@ public struct AuditReport: Sendable {
         public var generation: UInt64?
         /// The name this host joined with (its delta lease).
         public var hostName: String?
+        /// Not joined yet, or no longer: the daemon is adding (or removing)
+        /// the lockspace.
+        public var pending: JoinedLockspace.Phase?
+        /// The lockspace gives this host's id to another name.
+        public var identityConflict: IdentityConflict?
 
         /// Whether the joined id is the configured one; nil when either is unknown.
         public var hostIDMatches: Bool? {
             guard let hostID, let configuredHostID else { return nil }
             return hostID == configuredHostID
         }
+
+        /// What this host is, by sanlock, the configuration and the
+        /// lockspace file, does not add up: no disk here can be vouched for.
+        public var conflicts: Bool { identityConflict != nil || hostIDMatches == false }
     }
 
     public struct Disk: Sendable, Hashable {
@@ -33,6 +42,16 @@ public struct AuditReport: Sendable {
         public var finding: ProtectionFinding
         public var holderHostName: String?
         public var holderHostState: HostState?
+        /// The lease file as this reading saw it (not reported): whether the
+        /// lease moved between two readings.
+        var observed: LeaseObservation?
+    }
+
+    /// A lease file's identity and version at one reading.
+    struct LeaseObservation: Sendable, Hashable {
+        var file: FileIdentity
+        var lver: UInt64
+        var ownerID: UInt64
     }
 
     public struct Guest: Sendable, Hashable {
@@ -65,7 +84,9 @@ public struct AuditReport: Sendable {
         Protection.allCases.map { value in (value, disks.count { $0.finding.protection == value }) }
     }
 
-    public var exitStatus: ExitStatus { unprotectedCount > 0 ? .unprotected : .success }
+    /// 4 when a disk is not protected, or when this host's identity does
+    /// not add up (`Host.conflicts`): the audit gives no all-clear then.
+    public var exitStatus: ExitStatus { unprotectedCount > 0 || host.conflicts ? .unprotected : .success }
 }
 
 /// The audit for people: one line per disk, grouped by guest.
@@ -93,15 +114,25 @@ public enum AuditTextReport {
     }
 
     public static func hostLine(_ host: AuditReport.Host) -> String {
-        guard host.joined, let id = host.hostID else {
-            return "this host has not joined \(host.lockspace): no disk of a guest here can be protected"
+        var line: String
+        if host.joined, let id = host.hostID {
+            line = "this host is \(id)"
+            if let name = host.hostName, !name.isEmpty { line += " (\(name.escapingControlCharacters()))" }
+            line += " in \(host.lockspace)"
+            if let generation = host.generation { line += ", generation \(generation)" }
+            if let configured = host.configuredHostID, configured != id {
+                line += "; but host_id in the configuration is \(configured): CONFLICT"
+            }
+        } else if let pending = host.pending {
+            line = "this host is \(pending == .joining ? "still joining" : "leaving") \(host.lockspace), not joined: "
+                + "no disk of a guest here can be protected"
+        } else {
+            line = "this host has not joined \(host.lockspace): no disk of a guest here can be protected"
         }
-        var line = "this host is \(id)"
-        if let name = host.hostName, !name.isEmpty { line += " (\(name.escapingControlCharacters()))" }
-        line += " in \(host.lockspace)"
-        if let generation = host.generation { line += ", generation \(generation)" }
-        if let configured = host.configuredHostID, configured != id {
-            line += "; but host_id in the configuration is \(configured)"
+        if let conflict = host.identityConflict {
+            line += "; CONFLICT: host id \(conflict.hostID) is \(conflict.lockspaceName.escapingControlCharacters()) in the lockspace file, "
+                + "not this host's daemon (\(conflict.thisHostName.escapingControlCharacters())): another host has joined with "
+                + "this host's host_id, or this host's daemon restarted under a new name and has not joined again"
         }
         return line
     }
@@ -131,6 +162,7 @@ public enum AuditTextReport {
         var line = "\(disks) disk\(disks == 1 ? "" : "s") of \(report.guests.count) guest\(report.guests.count == 1 ? "" : "s")"
         if !counts.isEmpty { line += ": " + counts.joined(separator: ", ") }
         line += report.unprotectedCount == 0 ? "; all protected" : "; \(report.unprotectedCount) UNPROTECTED"
+        if report.host.conflicts { line += "; this host's identity in the lockspace is in CONFLICT (see the host line)" }
         return line
     }
 }
@@ -159,7 +191,15 @@ public enum AuditJSONReport {
         @JSONReport.NullWhenAbsent var configuredHostID: UInt64?
         @JSONReport.NullWhenAbsent var hostIDMatches: Bool?
         @JSONReport.NullWhenAbsent var generation: UInt64?
+        var lockspaceState: String
+        @JSONReport.NullWhenAbsent var identityConflict: ConflictObject?
         var unaccountedLeases: [TokenObject]
+    }
+
+    struct ConflictObject: Encodable {
+        var hostID: UInt64
+        var lockspaceName: String
+        var thisHostName: String
     }
 
     struct TokenObject: Encodable {
@@ -223,6 +263,10 @@ public enum AuditJSONReport {
                 lockspace: report.host.lockspace, joined: report.host.joined, hostID: report.host.hostID,
                 hostName: report.host.hostName, configuredHostID: report.host.configuredHostID,
                 hostIDMatches: report.host.hostIDMatches, generation: report.host.generation,
+                lockspaceState: report.host.joined ? "joined" : report.host.pending.map { $0.rawValue } ?? "not-joined",
+                identityConflict: report.host.identityConflict.map {
+                    ConflictObject(hostID: $0.hostID, lockspaceName: $0.lockspaceName, thisHostName: $0.thisHostName)
+                },
                 unaccountedLeases: report.unaccountedLeases.map {
                     TokenObject(pid: $0.pid, lease: $0.name, path: $0.path, mode: $0.shared ? .shared : .exclusive,
                                 lver: $0.shared ? nil : $0.lver)

@@ -15,6 +15,8 @@ struct TestGuest {
     var state = "running"
     var pid: Int32? = nil
     var disks: [Disk]
+    /// `<job async=...>`: `migration in` on a live migration's destination.
+    var asyncJob: String? = nil
 
     func disksXML() -> String {
         disks.enumerated().map { index, disk in
@@ -47,6 +49,7 @@ struct TestGuest {
 
             <domstatus state='\(state)' reason='user' pid='\(pid ?? 0)'>
               <monitor path='/var/lib/libvirt/qemu/domain-1-\(name)/monitor.sock' type='unix'/>
+              \(asyncJob.map { "<job type='none' async='\($0)' phase='begin'/>" } ?? "")
               <qemuCaps>
             \(flags)
               </qemuCaps>

@@ -1,0 +1,205 @@
+import Foundation
+import Sanlock
+import Synchronization
+import Testing
+
+/// The audit must never vouch for a lease nobody holds, and never alarm on a
+/// transient (issue 20). Each of the first three tests failed on the code
+/// before its fix (run them with VSC_BINARY set to an older binary).
+@Suite("--audit: no false all-clear, no false alarm", .enabled(if: DaemonTestEnvironment.shouldRun))
+struct AuditTruthTests {
+    /// qemu-sanlock.conf for a host configured with `hostID`.
+    static func configuration(_ cluster: SanlockCluster, hostID: Int) throws -> String {
+        let path = cluster.scratch.path + "/qemu-sanlock-\(hostID).conf"
+        try "auto_disk_leases = 1\nhost_id = \(hostID)\ndisk_lease_dir = \"\(cluster.leases.path)\"\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static func disk(_ run: JanitorRun, _ path: String) -> JSONValue? {
+        (run.document?.guests?.elements ?? []).flatMap { $0.disks?.elements ?? [] }.first { $0.path?.text == path }
+    }
+
+    @Test("A host configured with the id another host joined with, not joined: that host's hold is not its own (exit 4)")
+    func collidingHostID() async throws {
+        try await withCluster(hosts: [1]) { cluster in
+            let a = cluster.host(1)
+            let b = try await cluster.startHost(2, join: false)
+            let paused = "/images/db.qcow2"
+            let lease = try await leaseName(forDisk: paused)
+            try await a.createLease(lease, in: cluster.leases)
+            let holder = try await a.hold(lease, in: cluster.leases)
+            defer { holder.terminate() }
+            let status = cluster.scratch.path + "/status-b"
+            try TestGuest(name: "db", state: "paused", pid: getpid(), disks: [.init(path: paused)]).writeStatus(in: status)
+
+            for configured in [1, 2] {
+                let run = try await JanitorBinary.run(
+                    ["--audit", "--lease-dir", cluster.leases.path, "--status-dir", status,
+                     "--config", try Self.configuration(cluster, hostID: configured)], daemon: b)
+                #expect(run.status == 4, "configured \(configured): \(run.result.stdout)")
+                #expect(Self.disk(run, paused)?.protection?.text == "held-by-other-host", "configured \(configured)")
+                #expect(Self.disk(run, paused)?.holderHostId?.int == 1)
+                #expect(Self.disk(run, paused)?.holderHostName?.text == a.hostName)
+                let conflict = run.document?.host?.identityConflict
+                if configured == 1 {
+                    #expect(conflict?.lockspaceName?.text == a.hostName && conflict?.thisHostName?.text == b.hostName,
+                            "\(String(describing: conflict))")
+                } else {
+                    #expect(conflict == nil)
+                }
+            }
+            let text = try await JanitorBinary.run(
+                ["--audit", "--lease-dir", cluster.leases.path, "--status-dir", status,
+                 "--config", try Self.configuration(cluster, hostID: 1)], daemon: b, json: false)
+            #expect(text.result.stdout.contains("CONFLICT: host id 1 is \(a.hostName) in the lockspace file"), "\(text.result.stdout)")
+            #expect(!text.result.stdout.contains("this host is 1 ("))
+        }
+    }
+
+    @Test("A migration's destination whose source restarted: the old hold does not protect, nor does it alarm")
+    func restartedSourceHoldsNothing() async throws {
+        try await withCluster(hosts: [1, 2]) { cluster in
+            let here = cluster.host(1), source = cluster.host(2)
+            let disk = "/images/moving.qcow2"
+            let lease = try await leaseName(forDisk: disk)
+            try await here.createLease(lease, in: cluster.leases)
+            let qemu = try await source.hold(lease, in: cluster.leases)
+            defer { qemu.terminate() }
+            // The source's daemon dies and comes back (a new generation); its
+            // earlier incarnation's hold is anyone's to take.
+            source.crashDaemonOnly()
+            let restarted = try await TestSanlockDaemon.start(runDirectory: source.runDirectory, hostName: source.hostName)
+            defer { Task { await restarted.stop() } }
+            try await restarted.join(cluster.leases, hostID: 2)
+
+            let status = cluster.scratch.path + "/status"
+            for job in ["migration in", nil] {
+                try TestGuest(name: "moving", state: "paused", pid: getpid(), disks: [.init(path: disk)], asyncJob: job)
+                    .writeStatus(in: status)
+                let run = try await JanitorBinary.run(
+                    ["--audit", "--lease-dir", cluster.leases.path, "--status-dir", status], daemon: here)
+                #expect(run.status == 0, "\(job ?? "no job"): \(run.result.stdout)")
+                #expect(Self.disk(run, disk)?.protection?.text == "released-while-paused", "\(job ?? "no job")")
+                #expect(Self.disk(run, disk)?.detail?.text?.contains("has restarted since") == true)
+            }
+            // The cleaner judges the hold the same way.
+            let dry = try await JanitorBinary.run(["--lease-dir", cluster.leases.path, "-n"], daemon: here)
+            #expect(try dry.lease(lease).reason == "owner-host-restarted")
+        }
+    }
+
+    @Test("A lockspace still being added is not joined: the cleaning run stops before trying anything, the audit says joining")
+    func joiningIsNotJoined() async throws {
+        try await withCluster(hosts: []) { cluster in
+            let host = try await cluster.startHost(1, join: false)
+            let lease = String(repeating: "9", count: 32)
+            try await host.createLease(lease, in: cluster.leases)
+            // A join at io_timeout 10 takes some 20 s: long enough to look.
+            let join = try Command.start(["sanlock", "client", "add_lockspace", "-o", "10", "-s", cluster.leases.lockspaceSpec(hostID: 1)],
+                                         environment: host.environment)
+            defer { join.terminate() }
+            try await waitUntil("the join to be under way") {
+                (try await host.client(["status"], check: false)).stdout.split(separator: "\n").contains { $0.hasPrefix("s ") && $0.hasSuffix(" ADD") }
+            }
+            let clean = try await JanitorBinary.run(["--lease-dir", cluster.leases.path], daemon: host)
+            #expect(clean.status == 1, "\(clean.result.stderr)")
+            #expect(clean.document?.error?.code == "lockspace-not-joined")
+            #expect(clean.result.stderr.contains("still joining"), "\(clean.result.stderr)")
+            #expect(FileManager.default.fileExists(atPath: cluster.leases.path(of: lease)))
+            let audit = try await JanitorBinary.run(["--audit", "--lease-dir", cluster.leases.path], daemon: host)
+            #expect(audit.document?.host?.lockspaceState == "joining")
+            #expect(audit.document?.host?.joined == false)
+        }
+    }
+}
+
+/// In the in-process suite: the guests' "qemu" are connections of this
+/// process, which finds its daemon through SANLOCK_RUN_DIR (see there).
+extension SanlockBehaviourTests {
+    /// Guests pause and resume as libvirt does it (release, a 20 ms gap, then
+    /// the status file; acquire, a gap, the status file) while audits run
+    /// back to back; one more guest runs without ever holding its lease. No
+    /// audit may report any disk unprotected but that one, and every audit
+    /// must report that one.
+    @Test("Churn: guests pausing and resuming under audits, back to back: no false alarm, every real one", .timeLimit(.minutes(3)))
+    func churn() async throws {
+        try await Self.withInProcessCluster { cluster in
+            let host = cluster.host(1)
+            let status = cluster.scratch.path + "/status"
+            let guests = 8, seconds = 20.0
+            var leases: [String] = []
+            for index in 0..<guests {
+                let lease = try await leaseName(forDisk: "/images/churn-\(index).qcow2")
+                try await host.createLease(lease, in: cluster.leases)
+                leases.append(lease)
+                try TestGuest(name: "churn-\(index)", state: "paused", pid: getpid(), disks: [.init(path: "/images/churn-\(index).qcow2")])
+                    .writeStatus(in: status)
+            }
+            let broken = "/images/broken.qcow2"
+            try await host.createLease(try await leaseName(forDisk: broken), in: cluster.leases)
+            try TestGuest(name: "broken", state: "running", pid: getpid(), disks: [.init(path: broken)]).writeStatus(in: status)
+
+            let stop = Atomic<Bool>(false)
+            let transitions = Atomic<Int>(0)
+            let failures = Mutex<[String]>([])
+            let done = DispatchGroup()
+            for index in 0..<guests {
+                let resource = SanlockResource(lockspace: TestLeaseDirectory.lockspace, name: leases[index],
+                                               path: cluster.leases.path(of: leases[index]))
+                let guest = TestGuest(name: "churn-\(index)", pid: getpid(), disks: [.init(path: "/images/churn-\(index).qcow2")])
+                done.enter()
+                Thread {
+                    defer { done.leave() }
+                    do {
+                        let qemu = try SanlockConnection()
+                        var generator = SystemRandomNumberGenerator()
+                        while !stop.load(ordering: .relaxed) {
+                            try qemu.acquire(resource)
+                            usleep(20_000)
+                            var running = guest
+                            running.state = "running"
+                            try running.writeStatus(in: status)
+                            usleep(UInt32.random(in: 50_000...400_000, using: &generator))
+                            try qemu.release(resource)
+                            usleep(20_000)
+                            var paused = guest
+                            paused.state = "paused"
+                            try paused.writeStatus(in: status)
+                            transitions.add(2, ordering: .relaxed)
+                            usleep(UInt32.random(in: 50_000...400_000, using: &generator))
+                        }
+                    } catch {
+                        failures.withLock { $0.append("\(guest.name): \(error)") }
+                    }
+                }.start()
+            }
+
+            var audits = 0, falseAlarms = 0, caught = 0
+            var examples: [String] = []
+            let started = Date()
+            while Date().timeIntervalSince(started) < seconds {
+                let run = try await JanitorBinary.run(["--audit", "--lease-dir", cluster.leases.path, "--status-dir", status],
+                                                      daemon: host)
+                audits += 1
+                let unprotected = (run.document?.guests?.elements ?? []).flatMap { $0.disks?.elements ?? [] }
+                    .filter { !["held", "released-while-paused", "migrating-in"].contains($0.protection?.text ?? "") }
+                if unprotected.contains(where: { $0.path?.text == broken }) { caught += 1 }
+                let others = unprotected.filter { $0.path?.text != broken }
+                if !others.isEmpty {
+                    falseAlarms += 1
+                    examples += others.map { "\($0.path?.text ?? "?"): \($0.protection?.text ?? "?"): \($0.detail?.text ?? "")" }
+                }
+                #expect(run.status == 4, "\(run.result.stderr)")
+            }
+            stop.store(true, ordering: .relaxed)
+            await withCheckedContinuation { continuation in done.notify(queue: .global()) { continuation.resume() } }
+            print("churn: \(audits) audits, \(transitions.load(ordering: .relaxed)) pauses and resumes, "
+                  + "\(falseAlarms) false alarms, \(caught) of \(audits) real alarms caught")
+            #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+            #expect(transitions.load(ordering: .relaxed) > guests * 4, "the guests hardly moved")
+            #expect(falseAlarms == 0, "\(examples.prefix(5))")
+            #expect(caught == audits)
+        }
+    }
+}
