@@ -16,8 +16,12 @@
 #           B's, the first of B deletes B's; the guest's leases stay
 #   step 3  the guest migrates to B and is paused there (libvirt releases
 #           its leases); A takes its rw disk's lease: B's audit says
-#           held-by-other-host, host 1, exit 4; once A released it,
-#           released-while-paused, exit 0; the guest resumes on B
+#           held-by-other-host, host 1, exit 4; with a configuration that
+#           gives B host A's id (host_id = 1): a conflict, exit 4, joined;
+#           and once B has left the lockspace, the lease A holds is still
+#           held-by-other-host 1 (A's name), not B's own (issue 20); B joins
+#           again; once A released it, released-while-paused, exit 0; the
+#           guest resumes on B
 #   step 4  24 live migrations back and forth while each host loops an
 #           audit (--format json) and a cleaning run (--min-age 0): no failed
 #           migration; after each, the same lease files (inodes) with the
@@ -116,8 +120,8 @@ janitor() {  # X LABEL: a cleaning run on host X, each lease's decision printed
 expect_lease() {  # name action reason: what the last cleaning run said about a lease
     same "$(jq -r --arg n "$1" '.leases[] | select(.name == $n) | "\(.action) \(.reason)"' "$tool_json")" "$2 $3"
 }
-audit() {  # X LABEL: an audit on host X, each disk's protection printed
-    tool "$1" "audit-$2" --audit
+audit() {  # X LABEL [ARGS...]: an audit on host X, each disk's protection printed
+    tool "$1" "audit-$2" --audit "${@:3}"
     {
         jq -r '.host | "         host: host_id \(.host_id) joined \(.joined) configured \(.configured_host_id) matches \(.host_id_matches) generation \(.generation); unaccounted leases: \(.unaccounted_leases | length)"' "$tool_json"
         jq -r '.guests[] | .name as $g | .state as $s | .pid as $p | .disks[] |
@@ -293,6 +297,22 @@ step3() {
         same "$(protections) | $(disk vda holder_host_id holder_host_name)" \
         "vda=held-by-other-host vdb=released-while-paused vdc=released-while-paused | 1 ${name[A]}"
     check "B's audit (paused, vda's lease taken): one unprotected disk" same "$(jq -r .summary.unprotected "$tool_json")" 1
+
+    # B configured with A's host id: joined as 2, the audit names the
+    # conflict; not joined, A's hold must not pass for B's own.
+    local as_a=/etc/libvirt/qemu-sanlock-as-a.conf
+    lockspace_b() { sanlock_at "$(run_dir B)" "$1" -s "$ls_name:2:$leases/$ls_name:0" >/dev/null; }
+    # (B's /etc/libvirt is $base/B/etc-libvirt outside.)
+    sed 's/^host_id = .*/host_id = 1/' "$base/B/etc-libvirt/qemu-sanlock.conf" >"$base/B/etc-libvirt/${as_a##*/}"
+    audit B "configured-as-A" --config "$as_a"
+    check "B's audit with host_id = 1 in its configuration, joined as 2: exit status 4, a conflict" \
+        same "$tool_rc $(jq -r '"\(.host.host_id) \(.host.configured_host_id) \(.host.host_id_matches)"' "$tool_json")" "4 2 1 false"
+    check "B leaves the lockspace" lockspace_b rem_lockspace
+    audit B "configured-as-A-not-joined" --config "$as_a"
+    check "B's audit, not joined, host_id = 1: exit status 4, vda held-by-other-host 1 (${name[A]}), identity conflict" \
+        same "$tool_rc $(protections) | $(disk vda holder_host_id holder_host_name) | $(jq -r '.host | "\(.lockspace_state) \(.identity_conflict.host_id) \(.identity_conflict.lockspace_name)"' "$tool_json")" \
+        "4 vda=held-by-other-host vdb=released-while-paused vdc=released-while-paused | 1 ${name[A]} | not-joined 1 ${name[A]}"
+    check "B joins the lockspace again as host 2" lockspace_b add_lockspace
     audit A holder
     check "A's audit: exit status 0; the holder (pid $holder) is a lease no guest accounts for" \
         same "$tool_rc $(jq -c '[.host.unaccounted_leases[] | [.pid, .lease, .mode]]' "$tool_json")" \
