@@ -35,7 +35,9 @@ let package = Package(
         // What Swift cannot see of glibc (O_DIRECT, dirent's d_name), and the
         // command line as glibc passed it, for when Swift's own copy (read
         // from /proc) is missing.
-        .target(name: "CLinux"),
+        // Debian compiles C with glibc's fortified functions (dpkg-buildflags);
+        // SwiftPM passes none of those flags, so the release build asks here.
+        .target(name: "CLinux", cSettings: [.define("_FORTIFY_SOURCE", to: "2", .when(configuration: .release))]),
         // The one layer that makes system calls: everything above it uses
         // Swift values, swift-system's types and typed errors.
         .target(
