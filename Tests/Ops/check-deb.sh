@@ -80,7 +80,7 @@ if grep -qE '^[EWP]: ' <<<"$lintian_out"; then fail "lintian --pedantic: errors,
 else ok "lintian --pedantic $(lintian --version | cut -d' ' -f2) on both packages: no error, warning or pedantic tag"; fi
 
 # Sizes, against the limits of issue 22 (README, "Package size"). The stripped
-# binary's goal was 12 MB; 13.3 MB is the floor of any program using
+# binary's goal was 12 MB; 13.4 MB is the floor of any program using
 # swift-argument-parser with this toolchain, so the limit is today's size
 # plus about 1 %.
 deb_limit=4000000 installed_limit=15360 binary_limit=14600000
