@@ -19,7 +19,31 @@ NAME     := virt-sanlock-cleanup
 # only Debian's libraries, not the toolchain it was built with (and so no
 # $ORIGIN run path either); relocations are resolved at start (-z now: full
 # RELRO, as Debian builds its packages).
-RELEASE  := -c release --static-swift-stdlib --disable-local-rpath -Xlinker -z -Xlinker now
+#
+# Size: what each saves of the stripped binary, in the order applied (README,
+# "Package size"): no dynamic symbol table of every public Swift symbol,
+# which the toolchain's static-stdlib-args.lnk asks for (-export-dynamic)
+# and nothing reads (0.45 MB); the toolchain's lld (0.06), to pack the PIE's
+# relative relocations (DT_RELR, glibc >= 2.36: 0.97); -Osize (0.22); one
+# section per function (0.12), and no public symbol kept for another link
+# unit, since there is none (-internalize-at-link: 0.27), so that SwiftPM's
+# --gc-sections drops what the packages' public API has unused.
+SIZE     := -Xswiftc -Osize -Xswiftc -Xfrontend -Xswiftc -function-sections \
+            -Xswiftc -Xfrontend -Xswiftc -internalize-at-link \
+            -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic
+# Reproducible: the same binary from any source directory. Paths under it are
+# written relative to it (".") in the debug information and in #file strings,
+# of the Swift and the C targets alike. Without the debug information's
+# references to the build's clang module cache (.build/.../ModuleCache/HASH/,
+# the hash of the source directory; they serve only a debugger on the build
+# machine), and without the hash of each object's LLVM module that Swift
+# stamps into it (.swift_modhash, to skip unchanged code generation in
+# incremental builds), which hashes the prefix map above and so the
+# directory: zeros instead.
+REPRODUCIBLE := -Xswiftc -file-prefix-map -Xswiftc $(CURDIR)=. -Xcc -ffile-prefix-map=$(CURDIR)=. \
+                -Xswiftc -Xfrontend -Xswiftc -no-clang-module-breadcrumbs \
+                -Xswiftc -Xfrontend -Xswiftc -disable-incremental-llvm-codegen
+RELEASE  := -c release --static-swift-stdlib --disable-local-rpath -Xlinker -z -Xlinker now $(SIZE) $(REPRODUCIBLE)
 RELEASE_BINARY = $$($(SWIFT) build $(RELEASE) --show-bin-path)/$(NAME)
 # The files in cron/ name /usr/local/sbin/virt-sanlock-cleanup, usable as they
 # are for the default PREFIX; install rewrites that path to SBINDIR.
@@ -38,7 +62,7 @@ DEB_PACKAGES := dpkg-dev debhelper
 # dpkg-buildpackage has checked the Build-Depends.
 DEPS     ?= .ci/deps
 
-.PHONY: all deps build release test check check-e2e check-two-hosts check-ops check-deb check-faults check-fuzz faults fuzz test-unit test-integration \
+.PHONY: all deps build release test check check-e2e check-two-hosts check-ops check-deb check-reproducible check-faults check-fuzz faults fuzz test-unit test-integration \
         demo man version bench bench-smoke clean deb \
         install install-bin install-man install-doc install-completions install-units install-cron uninstall
 
@@ -71,7 +95,8 @@ test: deps
 # Everything, as CI runs it: the fast tier, then the in-process sanlock
 # suite, fault injection, fuzzing, libvirt end to end, the bench smoke and
 # the ops checks, then the Debian package (last: the end-to-end test and the
-# bench smoke use libvirt-sanlock's own /usr/sbin/virt-sanlock-cleanup).
+# bench smoke use libvirt-sanlock's own /usr/sbin/virt-sanlock-cleanup) and
+# whether another directory builds it bit for bit.
 check: test
 	@echo "== sanlock behaviour through the wrapper (in-process, own daemon)"
 	SANLOCK_RUN_DIR=$(INPROCESS_RUN_DIR) $(SWIFT) test --skip-build --filter SanlockBehaviourTests; \
@@ -84,6 +109,7 @@ check: test
 	.ci/bench --smoke .build/debug/$(NAME)
 	@$(MAKE) --no-print-directory check-ops
 	@$(MAKE) --no-print-directory check-deb
+	@$(MAKE) --no-print-directory check-reproducible
 
 # A real libvirtd, qemu guest and sanlock daemon in a private namespace
 # (Tests/EndToEnd/libvirt-e2e.sh); as root.
@@ -115,11 +141,19 @@ check-ops: deps
 	@echo "== Prometheus alert rules (promtool check and test)"
 	Tests/Ops/check-alert-rules.sh
 
-# make deb; the package installed over libvirt-sanlock's script, checked,
-# removed and purged, leaving libvirt-sanlock as it was; lintian. Root.
+# make deb; lintian --pedantic; the sizes, and no ICU or Foundation in the
+# binary; the package installed over libvirt-sanlock's script, checked,
+# removed and purged, leaving libvirt-sanlock as it was. Root.
 check-deb:
-	@echo "== the Debian package: build, lintian, install over libvirt-sanlock, remove, purge"
+	@echo "== the Debian package: build, lintian, sizes, no ICU, install over libvirt-sanlock, remove, purge"
 	Tests/Ops/check-deb.sh
+
+# make deb here and in a copy of the source tree in another directory, with
+# a build directory of its own: the .deb and the -dbgsym .deb must be the
+# same bytes (about 2 minutes: one more release build). Root.
+check-reproducible:
+	@echo "== reproducible: make deb from another directory gives the same .deb and -dbgsym .deb"
+	Tests/Ops/check-reproducible.sh
 
 # Fault injection with strace (Tests/Faults/fault-injection.py): a small
 # cleaning run killed, or given EIO/ENOSPC/EINTR/EACCES, at every occurrence

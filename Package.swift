@@ -14,7 +14,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
-        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C seams: the only places that see sanlock's, libmd's and libxml2's headers.
@@ -36,7 +35,9 @@ let package = Package(
         // What Swift cannot see of glibc (O_DIRECT, dirent's d_name), and the
         // command line as glibc passed it, for when Swift's own copy (read
         // from /proc) is missing.
-        .target(name: "CLinux"),
+        // Debian compiles C with glibc's fortified functions (dpkg-buildflags);
+        // SwiftPM passes none of those flags, so the release build asks here.
+        .target(name: "CLinux", cSettings: [.define("_FORTIFY_SOURCE", to: "2", .when(configuration: .release))]),
         // The one layer that makes system calls: everything above it uses
         // Swift values, swift-system's types and typed errors.
         .target(
@@ -69,7 +70,6 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
                 "CMD5",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(

@@ -1,4 +1,10 @@
+// FoundationEssentials (Date, JSONEncoder) links no ICU; Foundation would add
+// 34 MB of it to the binary (make check-deb fails if it comes back).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import Sanlock
 

@@ -1,6 +1,15 @@
 import ArgumentParser
 import CLinux
+// FoundationEssentials (Date, JSONEncoder) links no ICU; Foundation would add
+// 34 MB of it to the binary (make check-deb fails if it comes back).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import SanlockCleanup
 import SystemCalls

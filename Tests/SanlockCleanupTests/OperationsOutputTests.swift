@@ -82,6 +82,46 @@ struct OperationsOutputTests {
         #expect(text.contains("# TYPE virt_sanlock_cleanup_deleted gauge"))
     }
 
+    /// Byte for byte the text swift-prometheus's registry wrote for these
+    /// gauges (which it ordered at random), in the order they are set.
+    @Test func metricsTextIsTheExpositionFormat() {
+        let text = MetricsFile.render(report: nil, exitCode: ExitStatus.fatal.rawValue, now: 1_700_000_005.5, duration: 0.25,
+                                      lastSuccess: 1_700_000_000)
+        #expect(text == """
+            # HELP virt_sanlock_cleanup_last_run_timestamp_seconds When the last run ended (Unix time).
+            # TYPE virt_sanlock_cleanup_last_run_timestamp_seconds gauge
+            virt_sanlock_cleanup_last_run_timestamp_seconds 1700000005.5
+            # HELP virt_sanlock_cleanup_last_run_success 1 if the last run completed without failures, else 0.
+            # TYPE virt_sanlock_cleanup_last_run_success gauge
+            virt_sanlock_cleanup_last_run_success 0.0
+            # HELP virt_sanlock_cleanup_last_run_exit_status Exit status of the last run.
+            # TYPE virt_sanlock_cleanup_last_run_exit_status gauge
+            virt_sanlock_cleanup_last_run_exit_status 1.0
+            # HELP virt_sanlock_cleanup_last_success_timestamp_seconds When a run last completed without failures (Unix time).
+            # TYPE virt_sanlock_cleanup_last_success_timestamp_seconds gauge
+            virt_sanlock_cleanup_last_success_timestamp_seconds 1700000000.0
+            # HELP virt_sanlock_cleanup_run_duration_seconds Wall time of the last run.
+            # TYPE virt_sanlock_cleanup_run_duration_seconds gauge
+            virt_sanlock_cleanup_run_duration_seconds 0.25
+
+            """)
+
+        var gauge = MetricsFile.Gauges()
+        gauge("x", #"help \ with a backslash"#, 1, [("a", "1")])
+        gauge("y", "other", 1e20)
+        gauge("x", "help", -2.5, [("a", #"q"uote \ and"# + "\nnew line"), ("b", "")])
+        #expect(gauge.text == #"""
+            # HELP virt_sanlock_cleanup_x help \\ with a backslash
+            # TYPE virt_sanlock_cleanup_x gauge
+            virt_sanlock_cleanup_x{a="1"} 1.0
+            virt_sanlock_cleanup_x{a="q\"uote \\ and\nnew line",b=""} -2.5
+            # HELP virt_sanlock_cleanup_y other
+            # TYPE virt_sanlock_cleanup_y gauge
+            virt_sanlock_cleanup_y 1e+20
+
+            """#)
+    }
+
     @Test func metricsOfAFailedRunKeepTheLastSuccess() {
         let text = MetricsFile.render(report: nil, exitCode: ExitStatus.fatal.rawValue, now: 5, duration: 0.1, lastSuccess: 4)
         #expect(text.contains("virt_sanlock_cleanup_last_success_timestamp_seconds 4.0"))

@@ -57,6 +57,24 @@ struct ReportTests {
         #expect(lines[6] == "summary: 5 entries: 1 deleted (1.0 MiB reclaimed), 3 kept, 1 failed in 1.3 s")
     }
 
+    /// The columns as Foundation's `padding(toLength:withPad:startingAt:)`
+    /// made them (UTF-16 code units) when the text report used it, which
+    /// also cut a name at 32 code units: now printed whole.
+    @Test(arguments: [
+        ("a:b c", "a:b c" + String(repeating: " ", count: 27)),
+        ("café", "café" + String(repeating: " ", count: 28)),
+        ("e\u{301}x", "e\u{301}x" + String(repeating: " ", count: 29)),
+        ("😀", "😀" + String(repeating: " ", count: 30)),
+        (String(repeating: "😀", count: 20), String(repeating: "😀", count: 20)),
+        (String(repeating: "a", count: 40), String(repeating: "a", count: 40)),
+    ])
+    func textColumnsAreAlignedAsBefore(name: String, column: String) {
+        #expect(name.padded(to: 32) == column)
+        if name.count < 32, name.utf16.count <= 32 {
+            #expect(name.padded(to: 32) == name.padding(toLength: 32, withPad: " ", startingAt: 0))
+        }
+    }
+
     @Test(arguments: [(Int64(0), "0 B"), (1023, "1023 B"), (1 << 20, "1.0 MiB"), (1536, "1.5 KiB"), (5 << 30, "5.0 GiB")])
     func byteCounts(bytes: Int64, text: String) {
         #expect(TextReport.byteCount(bytes) == text)

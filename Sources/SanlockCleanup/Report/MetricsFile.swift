@@ -1,4 +1,3 @@
-import Prometheus
 import SystemCalls
 import SystemPackage
 
@@ -14,8 +13,7 @@ public enum MetricsFile {
     /// when this run did not succeed.
     public static func render(report: RunReport?, exitCode: Int32, now: Double, duration: Double,
                               lastSuccess: Double?) -> String {
-        let registry = PrometheusCollectorRegistry()
-        let gauge = Gauges(registry: registry)
+        var gauge = Gauges()
         let succeeded = exitCode == ExitStatus.success.rawValue
         gauge("last_run_timestamp_seconds", "When the last run ended (Unix time).", now)
         gauge("last_run_success", "1 if the last run completed without failures, else 0.", succeeded ? 1 : 0)
@@ -24,7 +22,7 @@ public enum MetricsFile {
             gauge("last_success_timestamp_seconds", "When a run last completed without failures (Unix time).", success)
         }
         gauge("run_duration_seconds", "Wall time of the last run.", duration)
-        guard let report else { return registry.emitToString() }
+        guard let report else { return gauge.text }
 
         let summary = report.summary
         gauge("dry_run", "1 if the last run was a dry run.", report.mode == .dryRun ? 1 : 0)
@@ -53,17 +51,54 @@ public enum MetricsFile {
         for (key, count) in byVerdict.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
             gauge("verdicts", "Entries by action and reason.", Double(count), [("action", key[0]), ("reason", key[1])])
         }
-        return registry.emitToString()
+        return gauge.text
     }
 
-    /// Sets gauges in one registry: `gauge(name, help, value, labels)`,
-    /// the unit already in the name (…_seconds, …_bytes).
-    private struct Gauges {
-        let registry: PrometheusCollectorRegistry
+    /// Gauges in Prometheus's text exposition format (0.0.4), as node_exporter
+    /// reads it: `gauge(name, help, value, labels)`, the unit already in the
+    /// name (…_seconds, …_bytes); each metric's `# HELP` and `# TYPE` lines
+    /// once, before its samples, the metrics in the order first set. The
+    /// lines swift-prometheus's registry wrote (values as Swift prints a
+    /// Double, "1.0"), without its 0.17 MB of code, swift-metrics' and
+    /// swift-atomics' (a registry shared by threads, which one file written
+    /// once does not need), and in a fixed order instead of a dictionary's.
+    struct Gauges {
+        private var metrics: [(name: String, help: String, samples: [String])] = []
 
-        func callAsFunction(_ name: String, _ help: String, _ value: Double, _ labels: [(String, String)] = []) {
-            let descriptor = MetricNameDescriptor(namespace: namespace, metricName: name, unitName: "", helpText: help)
-            registry.makeGauge(descriptor: descriptor, labels: labels).set(value)
+        mutating func callAsFunction(_ name: String, _ help: String, _ value: Double, _ labels: [(String, String)] = []) {
+            let name = prefix + name
+            var sample = name
+            if !labels.isEmpty {
+                sample += "{" + labels.map { "\($0)=\"\(Self.escaped($1, quote: true))\"" }.joined(separator: ",") + "}"
+            }
+            sample += " \(value)"
+            if let index = metrics.firstIndex(where: { $0.name == name }) {
+                metrics[index].samples.append(sample)
+            } else {
+                metrics.append((name, help, [sample]))
+            }
+        }
+
+        var text: String {
+            metrics.map { metric in
+                "# HELP \(metric.name) \(Self.escaped(metric.help, quote: false))\n# TYPE \(metric.name) gauge\n"
+                    + metric.samples.map { $0 + "\n" }.joined()
+            }.joined()
+        }
+
+        /// The format's escapes: backslash and line feed, and in label values
+        /// the double quote.
+        static func escaped(_ text: String, quote: Bool) -> String {
+            var result = ""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\\": result += "\\\\"
+                case "\n": result += "\\n"
+                case "\"" where quote: result += "\\\""
+                default: result.unicodeScalars.append(scalar)
+                }
+            }
+            return result
         }
     }
 
@@ -71,19 +106,18 @@ public enum MetricsFile {
     /// run): its own series, so that an audit and a cleaning run may share
     /// nothing but the prefix (write them to different files).
     public static func renderAudit(report: AuditReport?, exitCode: Int32, now: Double) -> String {
-        let registry = PrometheusCollectorRegistry()
-        let gauge = Gauges(registry: registry)
+        var gauge = Gauges()
         gauge("audit_last_run_timestamp_seconds", "When the last audit ended (Unix time).", now)
         gauge("audit_last_run_exit_status", "Exit status of the last audit: 0 all protected, 4 unprotected disks, 1 could not audit.",
               Double(exitCode))
-        guard let report else { return registry.emitToString() }
+        guard let report else { return gauge.text }
         for (protection, count) in report.countsByProtection {
             gauge("audit_disks", "Disks of running and paused guests by lease protection.", Double(count),
                   [("protection", protection.rawValue)])
         }
         gauge("audit_unaccounted_leases", "Leases this host holds that no active guest accounts for.",
               Double(report.unaccountedLeases.count))
-        return registry.emitToString()
+        return gauge.text
     }
 
     /// The `last_success_timestamp_seconds` value of an existing file. The

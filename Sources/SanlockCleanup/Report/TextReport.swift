@@ -28,10 +28,9 @@ public enum TextReport {
         lines.append("\(report.leaseDirectory.escapingControlCharacters()) (\(host), \(mode))")
         let width = LeaseReport.Action.allCases.map(\.rawValue.count).max() ?? 0
         for lease in report.leases {
-            let action = lease.action.rawValue.padding(toLength: width, withPad: " ", startingAt: 0)
+            let action = lease.action.rawValue.padded(to: width)
             // Auto lease names are 32 characters: align the reasons on them.
-            let name = lease.entry.name.escaped
-            let padded = name.count < 32 ? name.padding(toLength: 32, withPad: " ", startingAt: 0) : name
+            let padded = lease.entry.name.escaped.padded(to: 32)
             // Every part is escaped where it is made; escaping the line again
             // guarantees that no string from a file reaches the terminal raw.
             lines.append("\(action)  \(padded)  \(lease.reason.sentence)\(annotation(lease))".escapingControlCharacters())
@@ -109,6 +108,15 @@ public enum TextReport {
 }
 
 extension String {
+    /// Spaces appended up to `width` UTF-16 code units, the length Foundation's
+    /// `padding(toLength:withPad:startingAt:)` measured when this report used
+    /// it (a non-ASCII name is aligned as before). Unlike it, never truncates:
+    /// a name longer than that is printed whole.
+    func padded(to width: Int) -> String {
+        let length = utf16.count
+        return length < width ? self + String(repeating: " ", count: width - length) : self
+    }
+
     /// A number with one decimal, without Foundation's locale-dependent
     /// formatting.
     init(format1 value: Double) {
