@@ -15,12 +15,19 @@
  *     field for the latter in struct fuse_file_info (3.14.1 added it), so
  *     the flag is added to the open and create replies on their way to the
  *     kernel, through the session's custom I/O hook.
+ *   - Lookups and readdirs in one directory run in parallel (as on NFS):
+ *     FUSE_PARALLEL_DIROPS is added to the INIT reply, which libfuse before
+ *     3.17 never sends although it turns the capability on. Without it the
+ *     kernel serialises them per directory, and every first lookup of a
+ *     name in the lease directory waits for the one before.
  *   - The backing files are opened without O_DIRECT (an NFS server writes
  *     through its page cache too); O_SYNC and O_DSYNC are kept.
  *   - Every request is counted by opcode and by the process that made it:
  *     the thread id the kernel gives is mapped to its thread group (process)
- *     id and that process's name through /proc, once per thread id and
- *     reset. Forgets are counted but not delayed (the kernel sends them
+ *     id and that process's name through /proc, and remembered while that
+ *     thread lives (a pidfd tells: thread ids are soon reused). A RELEASE,
+ *     which the kernel sends without a pid, is counted to the process that
+ *     opened the file. Forgets are counted but not delayed (the kernel sends them
  *     whenever it drops an inode; no caller waits for them). Requests libfuse
  *     answers itself (e.g. GETXATTR with ENOSYS, which the kernel then stops
  *     sending) are counted and not delayed.
@@ -47,8 +54,10 @@
  *
  * Build: gcc -Wall -Wextra -O2 -o latencyfs latencyfs.c $(pkg-config --cflags --libs fuse3) -lpthread
  * Usage: latencyfs [--delay-ms MS | --delay-us US] [--delay-file FILE] [--stats FILE]
- *                  [--threads N] [--no-parallel-direct-writes] [-o OPTIONS] [-d]
- *                  BACKING_DIR MOUNTPOINT
+ *                  [--threads N] [--no-parallel-direct-writes] [--no-parallel-dirops]
+ *                  [-o OPTIONS] [-d] BACKING_DIR MOUNTPOINT
+ * (--no-parallel-*: without the flags libfuse 3.14.0 does not send; see
+ * device_writev.)
  */
 #define _GNU_SOURCE
 #define FUSE_USE_VERSION 312
@@ -71,7 +80,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -84,7 +96,7 @@
 static const char *backing_dir, *mountpoint, *stats_path, *delay_path;
 static _Atomic long long delay_ns;      /* per request */
 static unsigned max_threads = 64;
-static bool parallel_direct_writes = true;
+static bool parallel_direct_writes = true, parallel_dirops = true;
 static bool running_as_root;
 static struct fuse_session *session;
 
@@ -119,25 +131,45 @@ static const char *const opcode_names[OPCODES] = {
     [52] = "STATX",
 };
 
-struct process {
+/* Who made a request: a process (thread group) and its name. */
+struct identity {
     pid_t tgid;
     char name[24];
+};
+
+struct process {
+    struct identity who;
     uint64_t count[OPCODES + 1];        /* [OPCODES]: any other opcode */
 };
 
-/* Thread id -> index in processes[], open addressing; tid 0 never stored. */
+/* Thread id -> identity, open addressing; tid 0 is never stored. Thread
+ * ids are reused, and quickly (pid_max is 32768 here, and other work
+ * starts processes by the thousand): each entry holds a pidfd of the
+ * thread (pidfd_open PIDFD_THREAD, Linux 6.9), readable once that thread
+ * has exited, so that a stale entry is never believed. Without pidfds
+ * nothing is cached. */
 struct tid_slot {
     pid_t tid;
-    int process;
+    int pidfd;
+    struct identity who;
+    int process;                        /* index in processes[], if generation matches */
+    unsigned generation;
 };
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct process *processes;
 static size_t process_count, process_capacity;
+static unsigned generation = 1;         /* of processes[]: a reset empties it */
 static struct tid_slot *tids;
 static size_t tid_count, tid_capacity;  /* capacity: a power of two */
+static size_t tid_sweep_at = 512;       /* entries before dead threads are swept */
+static bool use_pidfds = true;
 static uint64_t total_requests;
 static struct timespec stats_since;
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
 
 static void die(const char *what)
 {
@@ -170,36 +202,48 @@ static int read_small(const char *path, char *buf, size_t size)
 }
 
 /* The thread group (process) of thread `tid` and that process's name (its
- * main thread's: a thread may have a name of its own). */
-static void identify(pid_t tid, pid_t *tgid, char *name, size_t name_size)
+ * main thread's: a thread may have a name of its own). -1 if it is gone:
+ * then "?" with the thread id. */
+static int identify(pid_t tid, struct identity *who)
 {
     char path[64], status[4096], comm[64];
     const char *text = "?";
-    *tgid = tid;
+    int rv = -1;
+    who->tgid = tid;
     if (tid == 0) {
-        snprintf(name, name_size, "kernel");
-        return;
+        snprintf(who->name, sizeof(who->name), "kernel");
+        return 0;
     }
     snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
     if (read_small(path, status, sizeof(status)) == 0) {
         char *line = strstr(status, "\nTgid:");
-        if (line) *tgid = (pid_t)strtol(line + 6, NULL, 10);
+        if (line) {
+            who->tgid = (pid_t)strtol(line + 6, NULL, 10);
+            rv = 0;
+        }
         if (strncmp(status, "Name:\t", 6) == 0) {
             text = status + 6;
             status[strcspn(status, "\n")] = '\0';
         }
-        snprintf(path, sizeof(path), "/proc/%d/comm", (int)*tgid);
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)who->tgid);
         if (read_small(path, comm, sizeof(comm)) == 0) {
             comm[strcspn(comm, "\n")] = '\0';
             text = comm;
         }
     }
-    size_t length = strnlen(text, name_size - 1);
-    memcpy(name, text, length);
-    name[length] = '\0';
+    size_t length = strnlen(text, sizeof(who->name) - 1);
+    memcpy(who->name, text, length);
+    who->name[length] = '\0';
     /* One field of a TSV line. */
-    for (char *c = name; *c; c++)
+    for (char *c = who->name; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '\\') *c = '_';
+    return rv;
+}
+
+static bool thread_exited(int pidfd)
+{
+    struct pollfd p = { .fd = pidfd, .events = POLLIN };
+    return poll(&p, 1, 0) != 0;         /* readable (or an error): gone */
 }
 
 static size_t tid_hash(pid_t tid, size_t capacity)
@@ -207,18 +251,46 @@ static size_t tid_hash(pid_t tid, size_t capacity)
     return ((uint32_t)tid * 2654435761u) & (capacity - 1);
 }
 
-/* Under stats_lock. */
+/* Under stats_lock: tid's slot, or the empty slot where it would go. */
 static struct tid_slot *tid_find(pid_t tid)
 {
     for (size_t i = tid_hash(tid, tid_capacity);; i = (i + 1) & (tid_capacity - 1))
         if (tids[i].tid == tid || tids[i].tid == 0) return &tids[i];
 }
 
-/* Under stats_lock: the process entry for (tgid, name), created if new. */
-static int process_index(pid_t tgid, const char *name)
+/* Under stats_lock: the table rebuilt with room for one more entry, the
+ * entries of exited threads dropped once there are many. */
+static void tid_make_room(void)
+{
+    bool sweep = tid_count + 1 >= tid_sweep_at;
+    if (!sweep && 2 * (tid_count + 1) <= tid_capacity) return;
+    size_t old_capacity = tid_capacity;
+    struct tid_slot *old = tids;
+    size_t live = 0;
+    for (size_t i = 0; i < old_capacity; i++) {
+        if (!old[i].tid) continue;
+        if (sweep && thread_exited(old[i].pidfd)) {
+            close(old[i].pidfd);
+            old[i].tid = 0;
+        } else {
+            live++;
+        }
+    }
+    if (sweep && 2 * (live + 1) >= tid_sweep_at) tid_sweep_at *= 2;
+    tid_capacity = 1024;
+    while (2 * (live + 1) > tid_capacity) tid_capacity *= 2;
+    tids = checked_calloc(tid_capacity, sizeof(*tids));
+    for (size_t i = 0; i < old_capacity; i++)
+        if (old[i].tid) *tid_find(old[i].tid) = old[i];
+    tid_count = live;
+    free(old);
+}
+
+/* Under stats_lock: the entry for `who` in processes[], created if new. */
+static int process_index(const struct identity *who)
 {
     for (size_t i = process_count; i-- > 0;)
-        if (processes[i].tgid == tgid && strcmp(processes[i].name, name) == 0) return (int)i;
+        if (processes[i].who.tgid == who->tgid && strcmp(processes[i].who.name, who->name) == 0) return (int)i;
     if (process_count == process_capacity) {
         size_t capacity = process_capacity ? 2 * process_capacity : 64;
         struct process *grown = realloc(processes, capacity * sizeof(*grown));
@@ -228,50 +300,87 @@ static int process_index(pid_t tgid, const char *name)
     }
     struct process *p = &processes[process_count];
     memset(p, 0, sizeof(*p));
-    p->tgid = tgid;
-    snprintf(p->name, sizeof(p->name), "%s", name);
+    p->who = *who;
     return (int)process_count++;
 }
 
-/* Under stats_lock: records that thread `tid` is process entry `index`. */
-static void tid_insert(pid_t tid, int index)
+/* Under stats_lock (dropped and taken again around /proc): who thread
+ * `tid` belongs to, and its index in processes[]. */
+static int resolve(pid_t tid, struct identity *who)
 {
-    if (2 * (tid_count + 1) > tid_capacity) {
-        size_t old_capacity = tid_capacity;
-        struct tid_slot *old = tids;
-        tid_capacity = old_capacity ? 2 * old_capacity : 1024;
-        tids = checked_calloc(tid_capacity, sizeof(*tids));
-        for (size_t i = 0; i < old_capacity; i++)
-            if (old[i].tid) *tid_find(old[i].tid) = old[i];
-        free(old);
+    if (tid != 0 && tid_capacity) {
+        struct tid_slot *slot = tid_find(tid);
+        if (slot->tid == tid && !thread_exited(slot->pidfd)) {
+            if (slot->generation != generation) {
+                slot->process = process_index(&slot->who);
+                slot->generation = generation;
+            }
+            if (who) *who = slot->who;
+            return slot->process;
+        }
     }
-    struct tid_slot *slot = tid_find(tid);
-    if (slot->tid == 0) tid_count++;
-    slot->tid = tid;
-    slot->process = index;
+    /* Not known, or that thread has exited and its id is another's now.
+     * The pidfd first: the identity read after it is the thread's it
+     * names. The requesting thread waits for our answer, so it is there
+     * (a RELEASE is counted to its opener, see device_read). */
+    struct identity found;
+    pthread_mutex_unlock(&stats_lock);
+    int pidfd = -1;
+    if (tid != 0 && use_pidfds) {
+        pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+        if (pidfd < 0 && (errno == EINVAL || errno == ENOSYS)) use_pidfds = false;
+    }
+    int known = identify(tid, &found);
+    pthread_mutex_lock(&stats_lock);
+    int index = process_index(&found);
+    if (pidfd >= 0 && known == 0) {
+        struct tid_slot *slot = tid_capacity ? tid_find(tid) : NULL;
+        if (slot && slot->tid == tid) {
+            close(slot->pidfd);         /* its former thread */
+        } else {
+            tid_make_room();
+            slot = tid_find(tid);
+            tid_count++;
+        }
+        slot->tid = tid;
+        slot->pidfd = pidfd;
+        slot->who = found;
+        slot->process = index;
+        slot->generation = generation;
+    } else if (pidfd >= 0) {
+        close(pidfd);
+    }
+    if (who) *who = found;
+    return index;
 }
 
 static void count_request(uint32_t opcode, pid_t tid)
 {
-    int index = -1;
     unsigned op = opcode < OPCODES ? opcode : OPCODES;
     pthread_mutex_lock(&stats_lock);
-    if (tid != 0 && tid_capacity) {
-        struct tid_slot *slot = tid_find(tid);
-        if (slot->tid == tid) index = slot->process;
-    }
-    if (index < 0) {
-        /* /proc outside the lock; a reset in between only loses the mapping. */
-        pthread_mutex_unlock(&stats_lock);
-        pid_t tgid;
-        char name[24];
-        identify(tid, &tgid, name, sizeof(name));
-        pthread_mutex_lock(&stats_lock);
-        index = process_index(tgid, name);
-        if (tid != 0) tid_insert(tid, index);
-    }
+    int index = resolve(tid, NULL);     /* may move processes[] */
     processes[index].count[op]++;
     total_requests++;
+    pthread_mutex_unlock(&stats_lock);
+}
+
+/* A request counted to a process known from elsewhere (a RELEASE to the
+ * process that opened the file). */
+static void count_request_as(uint32_t opcode, const struct identity *who)
+{
+    unsigned op = opcode < OPCODES ? opcode : OPCODES;
+    pthread_mutex_lock(&stats_lock);
+    int index = process_index(who);     /* may move processes[] */
+    processes[index].count[op]++;
+    total_requests++;
+    pthread_mutex_unlock(&stats_lock);
+}
+
+/* Who thread `tid` belongs to (for a handle's opener). */
+static void identity_of(pid_t tid, struct identity *who)
+{
+    pthread_mutex_lock(&stats_lock);
+    resolve(tid, who);
     pthread_mutex_unlock(&stats_lock);
 }
 
@@ -297,8 +406,7 @@ static void write_stats(bool reset)
     double seconds = seconds_since(&stats_since);
     if (reset) {
         process_count = 0;
-        tid_count = 0;
-        if (tids) memset(tids, 0, tid_capacity * sizeof(*tids));
+        generation++;                   /* the thread ids stay known */
         total_requests = 0;
         clock_gettime(CLOCK_MONOTONIC, &stats_since);
     }
@@ -326,7 +434,7 @@ static void write_stats(bool reset)
                             snprintf(other, sizeof(other), "OPCODE_%u", op);
                             opname = op < OPCODES ? other : "OTHER";
                         }
-                        fprintf(f, "%s\t%d\t%s\t%" PRIu64 "\n", copy[i].name, (int)copy[i].tgid, opname,
+                        fprintf(f, "%s\t%d\t%s\t%" PRIu64 "\n", copy[i].who.name, (int)copy[i].who.tgid, opname,
                                 copy[i].count[op]);
                     }
                 if (fflush(f) != 0 || ferror(f)) perror(tmp);
@@ -397,11 +505,11 @@ static void wait_delay(void)
 /* ------------------------------------------------------------ device I/O */
 
 /* An open file or directory (fi->fh): its backing descriptor, and the
- * thread that opened it, to which its RELEASE is counted (the kernel sends
- * RELEASE without a pid, often after the process has gone). */
+ * process that opened it, to which its RELEASE is counted (the kernel sends
+ * RELEASE without a pid, often after that process has gone). */
 struct handle {
     int fd;
-    pid_t opener;
+    struct identity opener;
     DIR *dp;                            /* directories */
     struct dirent *entry;               /* read, did not fit in the last reply */
     off_t offset;
@@ -417,14 +525,15 @@ static ssize_t device_read(int fd, void *buf, size_t len, void *userdata)
     if (n >= (ssize_t)sizeof(struct fuse_in_header)) {
         int saved = errno;
         const struct fuse_in_header *in = buf;
-        pid_t pid = (pid_t)in->pid;
+        const struct handle *opened = NULL;
         clock_gettime(CLOCK_MONOTONIC, &tl_received);
-        if ((in->opcode == FUSE_RELEASE || in->opcode == FUSE_RELEASEDIR) && pid == 0 &&
+        if ((in->opcode == FUSE_RELEASE || in->opcode == FUSE_RELEASEDIR) && in->pid == 0 &&
             n >= (ssize_t)(sizeof(*in) + sizeof(struct fuse_release_in))) {
             const struct fuse_release_in *release = (const void *)(in + 1);
-            if (release->fh) pid = ((const struct handle *)(uintptr_t)release->fh)->opener;
+            opened = (const struct handle *)(uintptr_t)release->fh;
         }
-        count_request(in->opcode, pid);
+        if (opened) count_request_as(in->opcode, &opened->opener);
+        else count_request(in->opcode, (pid_t)in->pid);
         errno = saved;
     }
     return n;
@@ -443,7 +552,7 @@ static ssize_t device_writev(int fd, struct iovec *iov, int count, void *userdat
     if (tl_init_reply) {
         const struct fuse_out_header *out = iov[0].iov_base;
         /* flags is the fourth field of every version of fuse_init_out */
-        if (kernel_parallel_dirops && count >= 2 && out->error == 0 &&
+        if (parallel_dirops && kernel_parallel_dirops && count >= 2 && out->error == 0 &&
             iov[1].iov_len >= offsetof(struct fuse_init_out, flags) + sizeof(uint32_t)) {
             struct fuse_init_out *init_out = iov[1].iov_base;
             init_out->flags |= FUSE_PARALLEL_DIROPS;
@@ -514,7 +623,7 @@ static struct handle *new_handle(fuse_req_t req, int fd)
     struct handle *h = calloc(1, sizeof(*h));
     if (!h) return NULL;
     h->fd = fd;
-    h->opener = fuse_req_ctx(req)->pid;
+    identity_of(fuse_req_ctx(req)->pid, &h->opener);
     pthread_mutex_init(&h->lock, NULL);
     return h;
 }
@@ -1091,8 +1200,8 @@ static void usage(FILE *to)
 {
     fprintf(to,
             "usage: latencyfs [--delay-ms MS | --delay-us US] [--delay-file FILE] [--stats FILE]\n"
-            "                 [--threads N] [--no-parallel-direct-writes] [-o OPTIONS] [-d]\n"
-            "                 BACKING_DIR MOUNTPOINT\n"
+            "                 [--threads N] [--no-parallel-direct-writes] [--no-parallel-dirops]\n"
+            "                 [-o OPTIONS] [-d] BACKING_DIR MOUNTPOINT\n"
             "Mirrors BACKING_DIR at MOUNTPOINT; every request is answered no earlier than the\n"
             "delay after it arrived. Counts requests by process and opcode into the stats\n"
             "file: at start, on SIGUSR1, on SIGUSR2 (then resets them), on SIGHUP (after\n"
@@ -1109,6 +1218,7 @@ int main(int argc, char **argv)
         { "stats", required_argument, NULL, 's' },
         { "threads", required_argument, NULL, 't' },
         { "no-parallel-direct-writes", no_argument, NULL, 'P' },
+        { "no-parallel-dirops", no_argument, NULL, 'L' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1119,6 +1229,12 @@ int main(int argc, char **argv)
     char *end;
 
     running_as_root = geteuid() == 0;
+    /* A descriptor per known thread (pidfds), one per open file. */
+    struct rlimit files;
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &files);
+    }
     if (fuse_opt_add_arg(&args, argv[0]) != 0) die("fuse_opt_add_arg");
     while ((opt = getopt_long(argc, argv, "o:dh", long_options, NULL)) != -1) {
         switch (opt) {
@@ -1150,6 +1266,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'P': parallel_direct_writes = false; break;
+        case 'L': parallel_dirops = false; break;
         case 'o':
             if (fuse_opt_add_arg(&args, "-o") != 0 || fuse_opt_add_arg(&args, optarg) != 0) die("fuse_opt_add_arg");
             break;
