@@ -46,6 +46,8 @@
  *   # delay_us D
  *   # seconds S            (since the last reset)
  *   # requests N           (since the last reset)
+ *   # replies OPCODE N beyond_delay_max_us M over_100_ms K
+ *                          (how late the replies were, beyond the delay)
  *   process_name<TAB>tgid<TAB>OPCODE<TAB>count
  * Requests the kernel makes on its own (no process) have tgid 0 and the
  * name "kernel"; a process that exited before it could be looked up is

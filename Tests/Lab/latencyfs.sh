@@ -18,8 +18,9 @@
 #
 # Like the library, the functions report failures by their exit status and a
 # message on stderr, and change no shell option. The counts are lines
-# "process_name<TAB>tgid<TAB>OPCODE<TAB>count" after a few "#" lines (see
-# latencyfs.c); latencyfs_requests sums them.
+# "process_name<TAB>tgid<TAB>OPCODE<TAB>count" after a few "#" lines (the
+# delay, and how late replies were beyond it: see latencyfs.c);
+# latencyfs_requests sums them.
 #
 # A process that enters a new mount namespace while a mount exists (a
 # private sanlock daemon, `unshare -m`) keeps a copy of it: the filesystem
