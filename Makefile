@@ -241,7 +241,7 @@ bench: release
 	.ci/bench $(or $(BENCH_BINARY),$(RELEASE_BINARY))
 
 # Every path of the bench on 50 leases, and the latency lab on 10 (about
-# 70 s); part of make check.
+# 45 s); part of make check.
 bench-smoke: build
 	.ci/bench --smoke $(or $(BENCH_BINARY),.build/debug/$(NAME))
 
