@@ -105,7 +105,7 @@ check: test
 	@$(MAKE) --no-print-directory check-fuzz
 	@$(MAKE) --no-print-directory check-e2e
 	@$(MAKE) --no-print-directory check-two-hosts
-	@echo "== bench smoke (N=50: stock script, this tool, raw C loop)"
+	@echo "== bench smoke (N=50: stock script, this tool, raw C loop; the latency lab on 10 leases)"
 	.ci/bench --smoke .build/debug/$(NAME)
 	@$(MAKE) --no-print-directory check-ops
 	@$(MAKE) --no-print-directory check-deb
@@ -273,12 +273,15 @@ uninstall:
 	      "$(DESTDIR)$(CRONDIR)/$(NAME)"
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
-# Speed against the stock script and a raw C loop on private sanlock daemons
-# (about 10 minutes; prints a Markdown table). BENCH_BINARY=path skips the build.
+# Speed against the stock script and a raw C loop on private sanlock daemons,
+# on local disk, then in the latency lab (a lease directory on a FUSE mount
+# that delays every request: README.md, "Latency lab"); about 15 minutes,
+# prints Markdown tables. BENCH_BINARY=path skips the build.
 bench: release
 	.ci/bench $(or $(BENCH_BINARY),$(RELEASE_BINARY))
 
-# Every path of the bench on 50 leases (about 30 s); part of make check.
+# Every path of the bench on 50 leases, and the latency lab on 10 (about
+# 45 s); part of make check.
 bench-smoke: build
 	.ci/bench --smoke $(or $(BENCH_BINARY),.build/debug/$(NAME))
 
