@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/vfs.h>
 #include <time.h>
 
 const int clinux_O_DIRECT = O_DIRECT;
@@ -41,6 +42,16 @@ int clinux_stat_cached(int dirfd, const char *name, struct stat *out)
     out->st_mtim.tv_nsec = x.stx_mtime.tv_nsec;
     out->st_ctim.tv_sec = x.stx_ctime.tv_sec;
     out->st_ctim.tv_nsec = x.stx_ctime.tv_nsec;
+    return 0;
+}
+
+int clinux_filesystem_type(int fd, long long *type)
+{
+    struct statfs status;
+
+    if (fstatfs(fd, &status) != 0)
+        return -1;
+    *type = (long long)status.f_type;
     return 0;
 }
 

@@ -80,6 +80,12 @@ extension FileDescriptor {
         }.map { _ in Stat(rawValue: status) }.get()
     }
 
+    /// `fstatfs`: the file system's type (`f_type`, e.g. NFS_SUPER_MAGIC).
+    public func fileSystemType() throws(SystemCallError) -> Int64 {
+        var type: Int64 = 0
+        return try valueOrErrno("fstatfs") { clinux_filesystem_type(rawValue, &type) }.map { _ in type }.get()
+    }
+
     /// `readlinkat`: the target of a symlink entry, cut at PATH_MAX bytes.
     public func symlinkTarget(ofEntry name: some Sequence<UInt8>) throws(SystemCallError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)

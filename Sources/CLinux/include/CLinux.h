@@ -27,6 +27,10 @@ int clinux_sem_wait_monotonic(void *semaphore, const struct timespec *deadline);
 struct stat;
 int clinux_stat_cached(int dirfd, const char *name, struct stat *out);
 
+/* fstatfs(fd)'s f_type (NFS_SUPER_MAGIC...) into *type; 0, or -1 with errno.
+ * <sys/vfs.h> is not part of what Swift's Glibc module imports. */
+int clinux_filesystem_type(int fd, long long *type);
+
 /* The type of a directory entry as the file system reported it (d_type:
  * DT_REG, DT_DIR, ..., DT_UNKNOWN when it does not say). */
 unsigned char clinux_dirent_type(const struct dirent *entry);

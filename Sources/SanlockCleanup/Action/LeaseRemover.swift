@@ -131,13 +131,27 @@ public struct LeaseRemover: Sendable {
             default: return .failed(.invalidateFailed(error, now: restore(sector, of: entry, through: file)))
             }
         }
+        // No lookup of the name first: the leader read through our
+        // descriptor proved that the name led to this inode when the daemon
+        // acquired it, and a check before the unlink would narrow, not close,
+        // the window in which someone renames another file onto the name
+        // (one round trip on NFS per lease). The link count afterwards says
+        // which inode lost the name.
         do {
-            try directory.unlink(entry.name, expected: expected)
+            try directory.unlink(entry.name)
         } catch {
             if error.errno == .noSuchFileOrDirectory { return .kept(.vanished) }
             // The file stays: put our leader back so that the release frees
             // it normally and the guest that owns this disk can start.
             return .failed(.unlinkFailed(error, now: restore(sector, of: entry, through: file)))
+        }
+        // What the kernel knows of our inode after the unlink (no round
+        // trip): no name left. On NFS the client keeps a name (see
+        // `LeaseDirectory.isNFS`): there the count proves nothing.
+        if !directory.isNFS, let links = try? file.cachedLinkCount(), links > 0 {
+            return .failed(.unlinkFailed(
+                FileSystemError(.unlink, path: entry.path, condition: .replacedAtUnlink),
+                now: restore(sector, of: entry, through: file)))
         }
         return .deleted
     }

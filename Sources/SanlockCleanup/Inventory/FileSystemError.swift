@@ -22,6 +22,9 @@ public struct FileSystemError: Error, Sendable, Hashable, CustomStringConvertibl
         case systemCall(Errno)
         /// The name now leads to another file than the one examined.
         case replaced
+        /// The name led to another file when it was unlinked: that file was
+        /// removed, not the one examined.
+        case replacedAtUnlink
         /// The lease directory's path no longer leads to the file examined
         /// through the directory descriptor (sanlock opens leases by path).
         case pathMoved
@@ -73,6 +76,7 @@ public struct FileSystemError: Error, Sendable, Hashable, CustomStringConvertibl
         switch code {
         case .systemCall(let errno): errno.description
         case .replaced: "replaced by another file"
+        case .replacedAtUnlink: "the name led to another file when it was unlinked, which was removed in its place"
         case .pathMoved: "the lease directory path no longer leads to this file"
         case .hardLinked(let links): "has \(links) hard links: never written, so that nothing outside the lease directory changes"
         case .shortSector: "shorter than a leader sector"

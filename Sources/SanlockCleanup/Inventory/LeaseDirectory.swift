@@ -37,7 +37,17 @@ public final class LeaseDirectory: Sendable {
         self.path = absolute
         self.descriptor = fd
         self.identity = FileIdentity(status)
+        self.isNFS = (try? fd.fileSystemType()) == Self.nfsMagic
     }
+
+    /// NFS_SUPER_MAGIC (statfs(2)).
+    static let nfsMagic: Int64 = 0x6969
+
+    /// On NFS: a client that unlinks a file some process of it holds open
+    /// (the sanlock daemon holds every lease it grants) renames it to
+    /// `.nfsXXXX` instead, until the last close: the unlinked inode keeps a
+    /// link, and its link count proves nothing.
+    public let isNFS: Bool
 
     deinit { descriptor.closeIgnoringErrors() }
 
@@ -135,8 +145,7 @@ public final class LeaseDirectory: Sendable {
 
     /// Removes an entry, provided its name still leads to the file
     /// `expected` describes: a fresh lookup of the name (one round trip),
-    /// then `unlinkat` through the directory descriptor, so nothing outside
-    /// the directory can be reached whatever the name holds.
+    /// then `unlink(_:)`.
     public func unlink(_ name: EntryName, expected: FileIdentity) throws(FileSystemError) {
         let current: FileIdentity
         do throws(SystemCallError) {
@@ -145,6 +154,12 @@ public final class LeaseDirectory: Sendable {
             throw FileSystemError(.stat, path: path(of: name), cause: error)
         }
         guard current == expected else { throw FileSystemError(.unlink, path: path(of: name), condition: .replaced) }
+        try unlink(name)
+    }
+
+    /// `unlinkat` through the directory descriptor, so nothing outside the
+    /// directory can be reached whatever the name holds.
+    public func unlink(_ name: EntryName) throws(FileSystemError) {
         do throws(SystemCallError) {
             try descriptor.unlink(entry: name.bytes)
         } catch {
