@@ -30,7 +30,7 @@ public struct Janitor: Sendable {
         var findings = RunFindings(cleaning: cleaning)
 
         // Inventory.
-        let site = try LeaseSite.open(configuration, control: control, logger: logger, findings: &findings)
+        let site = try Site.open(configuration, control: control, logger: logger, findings: &findings)
         let inventory = try Inventory.gather(
             at: site, configuration, control: control, logger: logger, findings: &findings)
         try RetirementCheck.check(
@@ -40,9 +40,7 @@ public struct Janitor: Sendable {
         // Decision.
         control.enter(.deciding)
         let context = DecisionContext(
-            lockspace: LockspaceFacts(
-                thisHostID: site.thisHostID, joined: site.sanlock.joined != nil, hosts: inventory.hosts,
-                hostNames: inventory.hostNames),
+            lockspace: LockspaceFacts(site: site, hosts: inventory.hosts),
             guests: GuestIndex(inventory.guests), policy: configuration.policy, now: Date().timeIntervalSince1970)
         let verdicts = Decision.verdicts(for: inventory.entries, in: context)
         for (entry, verdict) in zip(inventory.entries, verdicts) {
@@ -59,8 +57,11 @@ public struct Janitor: Sendable {
             let thisHost = site.thisHostID.map { id in (id: id, generation: inventory.hosts?[id]?.generation) }
             let removal = RemovalRun(
                 remover: LeaseRemover(
-                    directory: site.directory, hosts: inventory.hosts, thisHost: thisHost, classifier: inventory.classifier),
-                jobs: configuration.jobs(daemonWorkers: site.sanlock.workerThreads), control: control, logger: logger)
+                    directory: site.directory, hosts: inventory.hosts, thisHost: thisHost, classifier: site.classifier),
+                jobs: configuration.jobs(daemonWorkers: site.sanlock.workerThreads), control: control,
+                onOutcome: { [logger] entry, outcome in
+                    logger.debug("\(entry.name.escaped): \(outcome.summary)", metadata: outcome.metadata)
+                })
             let results = removal.remove(
                 candidates.map { (inventory.entries[$0], inventory.files[$0]) }, progress: progress)
             for (index, outcome) in zip(candidates, results) { outcomes[index] = outcome }
@@ -71,7 +72,7 @@ public struct Janitor: Sendable {
         control.enter(.reporting)
         let (leases, outOfScope) = LeaseReport.lines(
             entries: inventory.entries, verdicts: verdicts, outcomes: outcomes, mode: configuration.mode,
-            guests: context.guests, hostNames: inventory.hostNames, hosts: inventory.hosts)
+            guests: context.guests, hostNames: site.hostNames, hosts: inventory.hosts)
         return RunReport(
             mode: configuration.mode,
             interruptedBy: control.signalNumber,

@@ -182,8 +182,8 @@ struct VirtSanlockCleanup: ParsableCommand {
             daemonTimeout: policy.daemonTimeout.seconds,
             configuredHostID: lockManager.hostID,
             hostIDOverride: site.hostID?.value,
-            statusDirectories: guests.statusDirectories.isEmpty ? GuestInventory.defaultStatusDirectories : guests.statusDirectories,
-            configDirectories: guests.configDirectories.isEmpty ? GuestInventory.defaultConfigDirectories : guests.configDirectories,
+            statusDirectories: guests.statusDirectories.isEmpty ? RunConfiguration.defaultStatusDirectories : guests.statusDirectories,
+            configDirectories: guests.configDirectories.isEmpty ? RunConfiguration.defaultConfigDirectories : guests.configDirectories,
             policy: policy.deletionPolicy,
             autoDiskLeasesOffIn: lockManager.fileExisted && !lockManager.autoDiskLeases ? lockManager.path : nil)
     }

@@ -157,7 +157,7 @@ struct DecisionTests {
             status: FileStatus(identity: FileIdentity(device: 1, inode: 1), type: .regular, size: 1 << 20, modified: 0),
             kind: .clearedLease(ClearedLease(invalidatedBy: Self.me)))
         #expect(Decision.verdict(for: mine, in: context) == .delete(.leftInvalidatedByThisHost))
-        context.guests = GuestIndex(GuestInventory(running: [Guest(
+        context.guests = GuestIndex(GuestInventory(active: [Guest(
             name: "db1", state: .paused, pid: 9, file: "/run/libvirt/qemu/db1.xml", isStatus: true, processAlive: true,
             disks: [GuestDisk(sourcePath: "/images/db1.qcow2")])]))
         #expect(Decision.verdict(for: mine, in: context).reason.code == "used-by-guest")
@@ -228,7 +228,7 @@ struct DecisionTests {
         var inventory = GuestInventory()
         for (index, (name, state, status, stale)) in uses.enumerated() {
             let disk = GuestDisk(sourcePath: "/images/\(name).qcow2")
-            inventory.running += status ? [Guest(name: name, state: state, pid: Int32(100 + index), file: "/run/\(name).xml",
+            inventory.active += status ? [Guest(name: name, state: state, pid: Int32(100 + index), file: "/run/\(name).xml",
                                                   isStatus: true, processAlive: !stale, disks: [disk])] : []
             inventory.defined += status ? [] : [Guest(name: name, state: .shutoff, file: "/etc/\(name).xml", isStatus: false, disks: [disk])]
         }
@@ -284,7 +284,7 @@ struct DecisionTests {
 
     @Test func unmappedVolumesKeepUnknownLeases() {
         var inventory = GuestInventory()
-        inventory.running = [Guest(name: "pooled", state: .paused, pid: 5, file: "/run/pooled.xml", isStatus: true, processAlive: true,
+        inventory.active = [Guest(name: "pooled", state: .paused, pid: 5, file: "/run/pooled.xml", isStatus: true, processAlive: true,
                                    disks: [GuestDisk(type: "volume", sourcePath: nil, volume: VolumeSource(pool: "p", volume: "v"))])]
         var context = Self.context([Self.host(Self.me, .live)])
         context.guests = GuestIndex(inventory)

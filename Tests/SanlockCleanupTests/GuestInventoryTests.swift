@@ -49,13 +49,13 @@ struct GuestInventoryTests {
         #expect(inventory.statusErrors.isEmpty)
         #expect(inventory.definitionWarnings.isEmpty)
         #expect(inventory.isComplete)
-        #expect(inventory.running.map(\.name) == ["alive", "demo", "stale"])
-        #expect(inventory.running.map(\.processAlive) == [true, true, false])
-        #expect(inventory.running.map(\.state) == [.running, .paused, .running])
-        #expect(inventory.running.allSatisfy { $0.isStatus })
+        #expect(inventory.active.map(\.name) == ["alive", "demo", "stale"])
+        #expect(inventory.active.map(\.processAlive) == [true, true, false])
+        #expect(inventory.active.map(\.state) == [.running, .paused, .running])
+        #expect(inventory.active.allSatisfy { $0.isStatus })
         #expect(inventory.staleGuests.map(\.name) == ["stale"])
-        #expect(inventory.running[0].file == host.root.path + "/run/qemu/alive.xml")
-        #expect(inventory.running[0].leaseNames == [DiskLeaseName.forSourcePath("/img/alive.qcow2")])
+        #expect(inventory.active[0].file == host.root.path + "/run/qemu/alive.xml")
+        #expect(inventory.active[0].leaseNames == [DiskLeaseName.forSourcePath("/img/alive.qcow2")])
         #expect(inventory.defined.map(\.name) == ["stopped"])
         #expect(inventory.defined[0].state == .shutoff && !inventory.defined[0].isStatus)
     }
@@ -63,7 +63,7 @@ struct GuestInventoryTests {
     @Test func missingDirectoriesAreNormal() throws {
         let host = try Host()
         let inventory = host.load()
-        #expect(inventory.running.isEmpty && inventory.defined.isEmpty)
+        #expect(inventory.active.isEmpty && inventory.defined.isEmpty)
         #expect(inventory.statusErrors.isEmpty && inventory.definitionWarnings.isEmpty)
         #expect(inventory.isComplete)
     }
@@ -75,7 +75,7 @@ struct GuestInventoryTests {
         let inventory = host.load()
 
         #expect(!inventory.isComplete)
-        #expect(inventory.running.map(\.name) == ["good"])
+        #expect(inventory.active.map(\.name) == ["good"])
         let error = try #require(inventory.statusErrors.first)
         #expect(inventory.statusErrors.count == 1)
         #expect(error.file == truncated)
@@ -112,7 +112,7 @@ struct GuestInventoryTests {
         let path = try host.status("evil.xml", GuestFixtures.text("status-xxe.xml"))
         try host.status("lol.xml", GuestFixtures.text("status-billion-laughs.xml"))
         let inventory = host.load()
-        #expect(inventory.running.isEmpty)
+        #expect(inventory.active.isEmpty)
         #expect(inventory.statusErrors.count == 2)
         #expect(inventory.statusErrors.map(\.file) == [path, host.root.path + "/run/qemu/lol.xml"])
         #expect(inventory.statusErrors.allSatisfy { $0.message.contains("DOCTYPE") })
@@ -149,7 +149,7 @@ struct GuestInventoryTests {
 
         let inventory = host.load()
         // Never followed: an error, so a cleaning run deletes nothing.
-        #expect(inventory.running.isEmpty)
+        #expect(inventory.active.isEmpty)
         #expect(inventory.statusErrors.map(\.file) == [
             statusDirectory + "/dangling.xml", statusDirectory + "/dir.xml", statusDirectory + "/fifo.xml",
             statusDirectory + "/linked.xml",
@@ -174,8 +174,8 @@ struct GuestInventoryTests {
 
         let inventory = host.load()
         #expect(inventory.statusErrors.isEmpty)
-        #expect(inventory.running.map(\.name) == ["bytes"])
-        #expect(inventory.running.first?.file == host.statusDirectories[0] + "/bad\\xff.xml")
+        #expect(inventory.active.map(\.name) == ["bytes"])
+        #expect(inventory.active.first?.file == host.statusDirectories[0] + "/bad\\xff.xml")
     }
 
     @Test func oversizedStatusFileFailsClosed() throws {
@@ -209,8 +209,8 @@ struct GuestInventoryTests {
         try host.status("me.xml", GuestXMLBuilder.status(name: "me", pid: getpid(), capabilityCount: 1, diskPaths: ["/img/me"]))
         try host.status("nopid.xml", "<domstatus state='running'><domain><name>nopid</name></domain></domstatus>")
         let inventory = GuestInventory.load(statusDirectories: host.statusDirectories, configDirectories: host.configDirectories)
-        #expect(inventory.running.map(\.name) == ["me", "nopid"])
-        #expect(inventory.running.map(\.processAlive) == [true, nil])
+        #expect(inventory.active.map(\.name) == ["me", "nopid"])
+        #expect(inventory.active.map(\.processAlive) == [true, nil])
         #expect(inventory.staleGuests.isEmpty)
     }
 
@@ -227,10 +227,10 @@ struct GuestInventoryTests {
             </domstatus>
             """)
         let inventory = host.load(livePids: [])
-        #expect(inventory.running.map(\.name) == ["xenguest"])
-        #expect(inventory.running.first?.domainType == "xen")
-        #expect(inventory.running.first?.pid == 200)
-        #expect(inventory.running.first?.processAlive == nil)
+        #expect(inventory.active.map(\.name) == ["xenguest"])
+        #expect(inventory.active.first?.domainType == "xen")
+        #expect(inventory.active.first?.pid == 200)
+        #expect(inventory.active.first?.processAlive == nil)
         #expect(inventory.staleGuests.isEmpty)
     }
 
@@ -255,8 +255,8 @@ struct GuestInventoryTests {
         print("GuestInventory.load: 500 status files (300 flags, 10 disks each) in \(Int(milliseconds)) ms")
 
         #expect(inventory.statusErrors.isEmpty)
-        #expect(inventory.running.count == 500)
-        #expect(Set(inventory.running.flatMap(\.leaseNames)).count == 5000)
-        #expect(inventory.running.allSatisfy { $0.processAlive == true && $0.disks.count == 10 })
+        #expect(inventory.active.count == 500)
+        #expect(Set(inventory.active.flatMap(\.leaseNames)).count == 5000)
+        #expect(inventory.active.allSatisfy { $0.processAlive == true && $0.disks.count == 10 })
     }
 }

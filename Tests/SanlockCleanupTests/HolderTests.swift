@@ -68,7 +68,7 @@ struct SettledReadingTests {
         AuditReport.Guest(
             name: name, state: state, stateReason: nil, asyncJob: nil, pid: pid,
             disks: [AuditReport.Disk(target: "vda", sourcePath: "/i/\(name)", lease: name, leasePath: "/l/\(name)",
-                                     mode: .exclusive, finding: ProtectionFinding(protection, detail: "seen"))])
+                                     mode: .exclusive, finding: ProtectionFinding(protection, evidence: .released(lapsed: nil)))])
     }
 
     static func reading(_ guests: [AuditReport.Guest]) -> Snapshot {

@@ -249,7 +249,7 @@ struct DaemonStatusDecodeTests {
 struct AuditReportTests {
     static func report(guestName: String = "web1", path: String = "/images/web1.qcow2", protection: Protection = .held,
                        holderHost: UInt64? = nil, configuredHostID: UInt64 = 1) -> AuditReport {
-        let finding = ProtectionFinding(protection, holderPID: 42, holderHostID: holderHost ?? 1, detail: "seen")
+        let finding = ProtectionFinding(protection, holderPID: 42, holderHostID: holderHost ?? 1, evidence: .held(shared: false, lver: 3))
         var disk = AuditReport.Disk(target: "vda", sourcePath: path, lease: "abc", leasePath: "/l/abc", mode: .exclusive,
                                     finding: finding)
         if holderHost != nil {

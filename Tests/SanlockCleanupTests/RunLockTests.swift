@@ -20,7 +20,7 @@ struct RunLockTests {
         let directory = try Self.scratch()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let first = try RunLock.acquire(in: directory, leaseDirectory: Self.leaseDirectory, daemon: "run-3-4")
-        #expect(throws: JanitorError.self) {
+        #expect(throws: RunLock.Failure.self) {
             _ = try RunLock.acquire(in: directory, leaseDirectory: Self.leaseDirectory, daemon: "run-3-4")
         }
         withExtendedLifetime(first) {}
@@ -34,7 +34,7 @@ struct RunLockTests {
         let victim = directory + "/victim"
         try "precious\n".write(toFile: victim, atomically: false, encoding: .utf8)
         #expect(link(victim, directory + "/" + Self.name) == 0)
-        #expect(throws: JanitorError.self) {
+        #expect(throws: RunLock.Failure.self) {
             _ = try RunLock.acquire(in: directory, leaseDirectory: Self.leaseDirectory, daemon: "run-3-4")
         }
         #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
@@ -45,7 +45,7 @@ struct RunLockTests {
         let directory = try Self.scratch()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect(mkfifo(directory + "/" + Self.name, 0o600) == 0)
-        #expect(throws: JanitorError.self) {
+        #expect(throws: RunLock.Failure.self) {
             _ = try RunLock.acquire(in: directory, leaseDirectory: Self.leaseDirectory, daemon: "run-3-4")
         }
     }
@@ -59,12 +59,12 @@ struct RunLockTests {
         chmod(elsewhere, 0o700)
         let link = directory + "/link"
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: elsewhere)
-        #expect(throws: JanitorError.self) {
+        #expect(throws: RunLock.Failure.self) {
             _ = try RunLock.acquire(in: link, leaseDirectory: Self.leaseDirectory, daemon: "run-3-4")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty)
         chmod(elsewhere, 0o777)
-        #expect(throws: JanitorError.self) {
+        #expect(throws: RunLock.Failure.self) {
             _ = try RunLock.acquire(in: elsewhere, leaseDirectory: Self.leaseDirectory, daemon: "run-3-4")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty)

@@ -36,8 +36,8 @@ public struct RunConfiguration: Sendable, Hashable {
     public init(
         leaseDirectory: String, mode: Mode, jobs: Int? = nil, daemonTimeout: Double = RunConfiguration.defaultDaemonTimeout,
         configuredHostID: UInt64? = nil, hostIDOverride: UInt64? = nil,
-        statusDirectories: [String] = GuestInventory.defaultStatusDirectories,
-        configDirectories: [String] = GuestInventory.defaultConfigDirectories,
+        statusDirectories: [String] = RunConfiguration.defaultStatusDirectories,
+        configDirectories: [String] = RunConfiguration.defaultConfigDirectories,
         policy: DeletionPolicy = DeletionPolicy(), autoDiskLeasesOffIn: String? = nil
     ) {
         self.leaseDirectory = leaseDirectory
@@ -55,6 +55,12 @@ public struct RunConfiguration: Sendable, Hashable {
     /// Without a daemon to ask: four connections was the knee measured on a
     /// local disk on two cores (docs/performance.md).
     public static let defaultJobs = 4
+
+    /// Where libvirt writes the status XML of running and paused guests
+    /// (QEMU/KVM, Xen); either may be missing.
+    public static let defaultStatusDirectories = ["/run/libvirt/qemu", "/run/libvirt/libxl"]
+    /// Where libvirt keeps persistent guest definitions.
+    public static let defaultConfigDirectories = ["/etc/libvirt/qemu", "/etc/libvirt/libxl"]
 
     /// See `DaemonDeadline`.
     public static let defaultDaemonTimeout = DaemonDeadline.defaultSeconds

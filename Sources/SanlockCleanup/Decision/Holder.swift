@@ -29,6 +29,12 @@ public struct LockspaceFacts: Sendable, Hashable {
         self.hostNames = hostNames
     }
 
+    /// What the site says of this host, with `hosts` as sanlock's liveness.
+    public init(site: Site, hosts: [UInt64: SanlockHost]?) {
+        self.init(thisHostID: site.thisHostID, joined: site.sanlock.joined != nil, thisHostName: site.sanlock.hostName,
+                  hosts: hosts, hostNames: site.hostNames)
+    }
+
     /// This host's current generation (joined only).
     public var thisGeneration: UInt64? {
         guard joined, let thisHostID else { return nil }

@@ -1,3 +1,4 @@
+import Logging
 import Sanlock
 
 extension Reason {
@@ -160,7 +161,7 @@ extension PathState {
         case .invalidated: "it is left invalidated (no host can acquire it): this host's next run removes it, whatever the minimum age"
         case .replaced: "the path now holds another file, left alone"
         case .gone: "the path now holds nothing"
-        case .unknown(let what): "the path now holds: \(what)"
+        case .unknown(let what): "the path now holds: \(what.sentence)"
         }
     }
 }
@@ -178,3 +179,22 @@ private func list(_ hosts: [UInt64]) -> String { hosts.map(String.init).joined(s
 
 /// Names from disk can hold anything; keep report lines single.
 private func printable(_ text: String) -> String { EntryName(text).escaped }
+
+extension RemovalOutcome {
+    /// "deleted", or "kept"/"failed" and the reason's sentence.
+    var summary: String {
+        switch self {
+        case .deleted: "deleted"
+        case .kept(let reason): "kept: \(reason.sentence)"
+        case .failed(let failure): "failed: \(failure.sentence)"
+        }
+    }
+
+    var metadata: Logger.Metadata {
+        switch self {
+        case .deleted: ["outcome": "deleted"]
+        case .kept(let reason): ["outcome": "kept", "reason": "\(reason.code)"]
+        case .failed(let failure): ["outcome": "failed", "reason": "\(failure.code)"]
+        }
+    }
+}

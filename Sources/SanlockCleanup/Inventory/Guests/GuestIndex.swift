@@ -54,9 +54,9 @@ public struct GuestIndex: Sendable, Hashable {
     public init() {}
 
     public init(_ inventory: GuestInventory) {
-        for guest in inventory.running { add(guest) }
+        for guest in inventory.active { add(guest) }
         for guest in inventory.defined { add(guest) }
-        guestsWithUnmappedVolumes = inventory.running
+        guestsWithUnmappedVolumes = inventory.active
             .filter { $0.state != .shutoff && $0.hasUnmappedVolumes }.map(\.name).sorted()
         uses = uses.mapValues { list in list.sorted { Self.rank($0) < Self.rank($1) } }
     }

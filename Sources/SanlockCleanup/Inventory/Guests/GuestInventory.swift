@@ -12,7 +12,7 @@ import SystemPackage
 public struct GuestInventory: Sendable {
     /// From status XML: running, paused or otherwise active guests (stale
     /// ones included, marked by `processAlive == false`).
-    public var running: [Guest]
+    public var active: [Guest]
     /// From persistent definitions (state `.shutoff`).
     public var defined: [Guest]
     /// A status directory or file that exists but could not be read or
@@ -24,24 +24,21 @@ public struct GuestInventory: Sendable {
     public var definitionWarnings: [GuestSourceError]
 
     public init(
-        running: [Guest] = [], defined: [Guest] = [],
+        active: [Guest] = [], defined: [Guest] = [],
         statusErrors: [GuestSourceError] = [], definitionWarnings: [GuestSourceError] = []
     ) {
-        self.running = running
+        self.active = active
         self.defined = defined
         self.statusErrors = statusErrors
         self.definitionWarnings = definitionWarnings
     }
-
-    public static let defaultStatusDirectories = ["/run/libvirt/qemu", "/run/libvirt/libxl"]
-    public static let defaultConfigDirectories = ["/etc/libvirt/qemu", "/etc/libvirt/libxl"]
 
     /// The status files were all read: deleting is allowed as far as the
     /// guest inventory goes.
     public var isComplete: Bool { statusErrors.isEmpty }
 
     /// Status files whose qemu process is gone.
-    public var staleGuests: [Guest] { running.filter(\.isStale) }
+    public var staleGuests: [Guest] { active.filter(\.isStale) }
 
     public static func load(statusDirectories: [String], configDirectories: [String]) -> GuestInventory {
         load(
@@ -65,7 +62,7 @@ public struct GuestInventory: Sendable {
         var inventory = GuestInventory()
         for directory in statusDirectories {
             let result = readGuests(in: directory, limits: limits, parse: GuestXML.status(from:))
-            inventory.running += result.guests.map { guest in
+            inventory.active += result.guests.map { guest in
                 var guest = guest
                 guest.processAlive = guest.domainType == "xen" ? nil : guest.pid.map(isProcessAlive)
                 return guest

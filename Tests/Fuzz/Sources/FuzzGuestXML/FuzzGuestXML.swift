@@ -34,7 +34,7 @@ public func fuzzGuestXML(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
         _ = error.description
     }
 
-    let index = GuestIndex(GuestInventory(running: running, defined: defined))
+    let index = GuestIndex(GuestInventory(active: running, defined: defined))
     for guest in running + defined {
         invariant(!guest.name.isEmpty, "a guest without a name")
         for disk in guest.disks {

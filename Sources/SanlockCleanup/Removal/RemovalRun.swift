@@ -1,4 +1,3 @@
-import Logging
 import Sanlock
 import Synchronization
 
@@ -8,7 +7,8 @@ struct RemovalRun: Sendable {
     let remover: LeaseRemover
     let jobs: Int
     let control: RunControl
-    let logger: Logger
+    /// Told of each outcome as it happens (the caller logs it).
+    let onOutcome: @Sendable (LeaseEntry, RemovalOutcome) -> Void
 
     /// One outcome per candidate, in order. A candidate's file is the one
     /// the scan held open (nil: opened again).
@@ -19,7 +19,7 @@ struct RemovalRun: Sendable {
         // with that error, untouched.
         let lockspaceLost = Atomic<Bool>(false)
         let done = Atomic<Int>(0)
-        let (remover, control, logger) = (self.remover, self.control, self.logger)
+        let (remover, control, onOutcome) = (self.remover, self.control, self.onOutcome)
         let total = candidates.count
         let work = candidates.map { Candidate(entry: $0.0, file: $0.1) }
         return parallelMap(work, workers: jobs, setUp: { WorkerConnection() }) { candidate, connection in
@@ -46,7 +46,7 @@ struct RemovalRun: Sendable {
                 outcome = remover.removeUnacquirable(entry, file: candidate.file)
             }
             if case .failed(.lockspaceNotJoined) = outcome { lockspaceLost.store(true, ordering: .relaxed) }
-            logger.debug("\(entry.name.escaped): \(outcome.summary)", metadata: outcome.metadata)
+            onOutcome(entry, outcome)
             let count = done.add(1, ordering: .relaxed).newValue
             progress?(count, total)
             return outcome
@@ -58,25 +58,6 @@ struct RemovalRun: Sendable {
 private struct Candidate: Sendable {
     let entry: LeaseEntry
     let file: LeaseFile?
-}
-
-extension RemovalOutcome {
-    /// "deleted", or "kept"/"failed" and the reason's sentence.
-    var summary: String {
-        switch self {
-        case .deleted: "deleted"
-        case .kept(let reason): "kept: \(reason.sentence)"
-        case .failed(let failure): "failed: \(failure.sentence)"
-        }
-    }
-
-    var metadata: Logger.Metadata {
-        switch self {
-        case .deleted: ["outcome": "deleted"]
-        case .kept(let reason): ["outcome": "kept", "reason": "\(reason.code)"]
-        case .failed(let failure): ["outcome": "failed", "reason": "\(failure.code)"]
-        }
-    }
 }
 
 /// A worker's registered sanlock connection, or why it has none.

@@ -187,13 +187,13 @@ public struct LeaseRemover: Sendable {
         let now = scanner.examine(entry.name)
         guard let status = now.status else {
             if case .vanished = now.kind { return .gone }
-            return .unknown(Reason.describing(now.kind).sentence)
+            return .unknown(Reason.describing(now.kind))
         }
         guard status.identity == entry.status?.identity else { return .replaced }
         switch now.kind {
         case .clearedLease: return .invalidated
         case .autoLease: return .intact
-        default: return .unknown(Reason.describing(now.kind).sentence)
+        default: return .unknown(Reason.describing(now.kind))
         }
     }
 

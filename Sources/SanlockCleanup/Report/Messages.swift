@@ -1,36 +1,10 @@
 import Sanlock
 import SystemCalls
 
-/// Conditions under which the janitor deletes nothing and exits non-zero.
-public enum JanitorError: Error, Sendable, CustomStringConvertible {
-    /// The lock manager's configuration file is unreadable or malformed.
-    case configuration(ConfigurationError)
-    /// A `--status-dir` that does not exist: its guests would go unseen.
-    case statusDirectoryMissing(String)
-    case leaseDirectory(FileSystemError)
-    case daemonUnreachable(SanlockError)
-    /// The daemon took a connection but did not answer within the deadline
-    /// (stuck on its storage, or stopped).
-    case daemonNotAnswering(SanlockError)
-    case sanlockPermissionDenied(SanlockError)
-    /// `pending`: the daemon is still joining (or leaving) the lockspace.
-    case lockspaceNotJoined(lockspace: String, joined: [String], pending: JoinedLockspace?)
-    case lockspaceJoinedElsewhere(path: String, offset: UInt64)
-    /// `--host-id` says one thing, the joined lockspace another.
-    case hostIDMismatch(given: UInt64, joined: UInt64)
-    /// A status directory or file could not be read: a live guest's disks
-    /// may be missing from what we know.
-    case guestsUnknown([GuestSourceError])
-    case retiringThisHost(UInt64)
-    case retiredHostLive(UInt64, HostState)
-    /// Another janitor is working on this lease directory for this host.
-    case anotherJanitorRunning(holder: String)
-    case runLock(FileSystemError)
-    /// A signal asked the run to stop while it was blocked in `stage` (a
-    /// hung daemon, a dead NFS server): it ended there, with no lease
-    /// half-removed.
-    case interrupted(signal: Int32, stage: RunControl.Stage)
+// What stops a run and what a run reports without stopping, in words: the
+// messages of `JanitorError` and `RunWarning` (log lines, the JSON error).
 
+extension JanitorError: CustomStringConvertible {
     public var description: String {
         switch self {
         case .configuration(let error):
@@ -75,40 +49,47 @@ public enum JanitorError: Error, Sendable, CustomStringConvertible {
             return "interrupted by signal \(signal) while \(stage) and still blocked there: stopped at once (no lease was left half-removed)"
         }
     }
+}
 
-    /// A short stable identifier for JSON.
-    public var code: String {
+extension RunWarning: CustomStringConvertible {
+    public var description: String {
         switch self {
-        case .configuration, .statusDirectoryMissing: "configuration"
-        case .leaseDirectory: "lease-directory"
-        case .daemonUnreachable: "daemon-unreachable"
-        case .daemonNotAnswering: "daemon-not-answering"
-        case .sanlockPermissionDenied: "permission-denied"
-        case .lockspaceNotJoined: "lockspace-not-joined"
-        case .lockspaceJoinedElsewhere: "lockspace-joined-elsewhere"
-        case .hostIDMismatch: "host-id-mismatch"
-        case .guestsUnknown: "guests-unknown"
-        case .retiringThisHost: "retiring-this-host"
-        case .retiredHostLive: "retired-host-live"
-        case .anotherJanitorRunning: "another-janitor-running"
-        case .runLock: "run-lock"
-        case .interrupted: "interrupted"
+        case .autoDiskLeasesOff(let file):
+            return "auto_disk_leases is off in \(file.escapingControlCharacters()): libvirt makes no disk leases while it is, so the leases here are from before (or made by hand)"
+        case .wouldStopCleaning(let error):
+            return "\(error.description); \(Self.dryRunConsequence(of: error))"
+        case .configuredHostIDDiffers(let configured, let joined, let lockspace):
+            return "host_id in the configuration is \(configured) but this host joined \(lockspace) as host \(joined); using \(joined)"
+        case .hostLivenessUnreadable(let error):
+            return "cannot read host liveness from sanlock (\(error)): leases held by any host are kept"
+        case .noLockspaceFile(let directory):
+            return "no lockspace file \(LeaseClassifier.lockspaceName) in \(directory): no host has joined this lease directory"
+        case .lockspaceFileInvalid(let path):
+            return "\(path) is not a valid sanlock lockspace; reading every host's mode block of each lease"
+        case .lockspaceFileUnreadable(let error):
+            return "cannot read the lockspace file: \(error)"
+        case .guestDefinitionIgnored(let error):
+            return "guest definition ignored: \(error)"
+        case .staleGuestStatus(let guest):
+            return "stale status file \(guest.file): guest \(guest.name.escapingControlCharacters()) is \(guest.state.rawValue) but its process \(guest.pid.map(String.init) ?? "") is gone; its leases are kept until the file goes (restarting libvirtd removes it; or remove it once the guest is known to be gone)"
+        case .retiredHostLivenessUnknown(let host):
+            return "host \(host)'s liveness is unknown without the sanlock daemon"
+        case .retiredHostFailing(let host):
+            return "host \(host) is failing: sanlock declares it dead within 60 s (8 × io_timeout + 60 s after its last renewal); its leases are kept until then: run again after that"
+        case .retiredHostStateUnknown(let host):
+            return "sanlock could not tell host \(host)'s state; its held leases are kept"
+        case .auditLimited(let error):
+            return error.description
         }
     }
 
-    /// The process exit status for this error.
-    public var exitStatus: ExitStatus {
-        if case .anotherJanitorRunning = self { return .busy }
-        return .fatal
-    }
-
-    /// The process exit code: `exitStatus`, or 128 + N after signal N.
-    public var exitCode: Int32 {
-        if case .interrupted(let signal, _) = self { return ExitStatus.interrupted(by: signal) }
-        return exitStatus.rawValue
-    }
-
-    static var runDirectory: String {
-        Syscall.environmentVariable("SANLOCK_RUN_DIR") ?? "/run/sanlock"
+    /// What a dry run does instead of stopping.
+    private static func dryRunConsequence(of error: JanitorError) -> String {
+        switch error {
+        case .hostIDMismatch(_, let joined): "using \(joined)"
+        case .guestsUnknown: "a cleaning run would delete nothing"
+        case .retiredHostLive: "showing what would be purged"
+        default: "reporting from the leases on disk only"
+        }
     }
 }

@@ -72,6 +72,6 @@ public enum PathState: Sendable, Hashable {
     /// Nothing.
     case gone
     /// Something else (re-examining it failed, or it holds an unexpected
-    /// leader); the text says what.
-    case unknown(String)
+    /// leader): what it is, as a reason to keep it.
+    indirect case unknown(Reason)
 }

@@ -78,93 +78,120 @@ public struct ProtectionFacts: Sendable, Hashable {
     }
 }
 
-/// The audit's finding on one disk.
+/// The audit's finding on one disk: the protection value, who holds the
+/// lease, and what was seen (rendered in words by Report).
 public struct ProtectionFinding: Sendable, Hashable {
     public var protection: Protection
     public var holderPID: Int32?
     public var holderHostID: UInt64?
-    /// What exactly was seen, for the report (no trailing period).
-    public var detail: String
+    public var evidence: ProtectionEvidence
+    /// Set when a later reading found the disk unprotected and this, an
+    /// earlier one's finding, stands (see `Snapshot.settled`).
+    public var settled: SettledReading?
 
-    public init(_ protection: Protection, holderPID: Int32? = nil, holderHostID: UInt64? = nil, detail: String) {
+    public init(_ protection: Protection, holderPID: Int32? = nil, holderHostID: UInt64? = nil,
+                evidence: ProtectionEvidence, settled: SettledReading? = nil) {
         self.protection = protection
         self.holderPID = holderPID
         self.holderHostID = holderHostID
-        self.detail = detail
+        self.evidence = evidence
+        self.settled = settled
     }
+}
+
+/// What the judgement saw, case by case.
+public enum ProtectionEvidence: Sendable, Hashable {
+    /// A volume disk: its lease cannot be named from the status XML.
+    case volumeUnnamed
+    /// Another process of this host holds the lease.
+    case heldByProcess(pid: Int32, shared: Bool)
+    case noFile
+    /// The file at the lease path is not a usable lease.
+    case invalidFile(EntryKind)
+    /// A migration's source holds it until the guest resumes here.
+    case migrationSource(host: UInt64)
+    /// Another host's hold stands; `claimsThisHostsID`: that host has the id
+    /// this host claims.
+    case otherHostHolds(host: UInt64, guestPaused: Bool, claimsThisHostsID: Bool)
+    /// Released on pause, held shared elsewhere, as a shareable disk allows.
+    case releasedSharedElsewhere(hosts: [UInt64])
+    /// Nobody's hold stands; `lapsed`: whose the leader still records.
+    case released(lapsed: Holder?)
+    /// The guest runs and holds nothing; `lapsed` as above.
+    case notHeld(lapsed: Holder?)
+    /// The guest's process holds it in the wrong mode.
+    case wrongMode(heldShared: Bool, needed: LeaseMode)
+    case heldFileRemoved
+    case heldFileInvalid(EntryKind)
+    /// The guest holds a lease that is not the file at the path.
+    case heldFileReplaced(HeldLeaseMismatch)
+    case held(shared: Bool, lver: UInt64)
+}
+
+/// How the file at the path differs from the lease the guest holds.
+public enum HeldLeaseMismatch: Sendable, Hashable {
+    /// Shared: no mode block names this host at its generation.
+    case modeBlocks(thisGeneration: UInt64?)
+    /// Exclusive: the leader names another holder, generation or version.
+    case leader(ownerID: UInt64, ownerGeneration: UInt64, lver: UInt64, held: Bool,
+                heldLVer: UInt64, thisHostID: UInt64?, thisGeneration: UInt64?)
+}
+
+/// An earlier reading's finding standing for a disk a later one found
+/// unprotected.
+public struct SettledReading: Sendable, Hashable {
+    public var delay: Double
+    /// The guest's state at the earlier reading, when it differed.
+    public var earlierState: GuestState?
+    /// What the later reading found.
+    public var laterProtection: Protection
 }
 
 extension Protection {
     /// The judgement: a pure function of the facts.
     public static func judge(_ facts: ProtectionFacts) -> ProtectionFinding {
-        guard facts.leaseName != nil else {
-            return ProtectionFinding(.unmappedVolume, detail: "the lease of a volume disk cannot be named from the status XML")
-        }
+        guard facts.leaseName != nil else { return ProtectionFinding(.unmappedVolume, evidence: .volumeUnnamed) }
         if let own = facts.ownTokens.first {
             return judgeHeld(own, facts)
         }
         if let other = facts.otherTokens.first {
             return ProtectionFinding(
                 .heldByOtherProcess, holderPID: other.pid, holderHostID: facts.thisHostID,
-                detail: "process \(other.pid) of this host holds it\(other.shared ? " shared" : ""), not the guest's")
+                evidence: .heldByProcess(pid: other.pid, shared: other.shared))
         }
         if let problem = fileProblem(facts.file) { return problem }
-        guard case .autoLease(let state) = facts.file else { return ProtectionFinding(.notHeld, detail: "no lease") }
-        if let holder = standingHolder(of: state, facts) {
-            let host = holder.id
+        guard case .autoLease(let state) = facts.file else { return ProtectionFinding(.notHeld, evidence: .notHeld(lapsed: nil)) }
+        if let host = standingHolder(of: state, facts) {
             if facts.guestPaused && facts.migratingIn {
-                return ProtectionFinding(
-                    .migratingIn, holderHostID: host,
-                    detail: "the destination of a live migration: host \(host), where the guest still runs, holds it until it resumes here")
+                return ProtectionFinding(.migratingIn, holderHostID: host, evidence: .migrationSource(host: host))
             }
-            let whose = facts.thisHostID == host ? " (this host's id, in the lockspace another host's)" : ""
             return ProtectionFinding(
                 .heldByOtherHost, holderHostID: host,
-                detail: facts.guestPaused
-                    ? "host \(host)\(whose) holds it: the guest cannot resume here, and its disk may be in use there"
-                    : "host \(host)\(whose) holds it while the guest runs here")
+                evidence: .otherHostHolds(host: host, guestPaused: facts.guestPaused, claimsThisHostsID: facts.thisHostID == host))
         }
         // Nobody's hold stands; say whose lapsed, if anyone's.
         let lapsed = state.held ? lapsedHold(state, facts) : nil
         if facts.guestPaused {
             if !state.sharedHolders.isEmpty {
-                let hosts = state.sharedHolders.map { String($0.hostID) }.joined(separator: ", ")
-                return ProtectionFinding(
-                    .releasedWhilePaused,
-                    detail: "released on pause; host \(hosts) hold\(state.sharedHolders.count == 1 ? "s" : "") it shared, which a shareable disk allows")
+                return ProtectionFinding(.releasedWhilePaused, evidence: .releasedSharedElsewhere(hosts: state.sharedHolders.map(\.hostID)))
             }
-            if let lapsed {
-                return ProtectionFinding(.releasedWhilePaused, detail: "released on pause; \(lapsed), so the guest can resume")
-            }
-            return ProtectionFinding(.releasedWhilePaused, detail: "released on pause; the file is a valid lease nobody holds")
+            return ProtectionFinding(.releasedWhilePaused, evidence: .released(lapsed: lapsed))
         }
-        if let lapsed {
-            return ProtectionFinding(.notHeld, detail: "the guest runs, but its process holds no lease on this disk; \(lapsed)")
-        }
-        return ProtectionFinding(.notHeld, detail: "the guest runs, but its process holds no lease on this disk")
+        return ProtectionFinding(.notHeld, evidence: .notHeld(lapsed: lapsed))
     }
 
     /// The guest's process holds a token: the right mode, and the file at the
     /// path must be the lease it holds.
     private static func judgeHeld(_ token: DaemonStatus.Token, _ facts: ProtectionFacts) -> ProtectionFinding {
         let pid = token.pid
+        func finding(_ protection: Protection, _ evidence: ProtectionEvidence) -> ProtectionFinding {
+            ProtectionFinding(protection, holderPID: pid, holderHostID: facts.thisHostID, evidence: evidence)
+        }
         guard token.shared == (facts.mode == .shared) else {
-            let held = token.shared ? "shared" : "exclusive"
-            return ProtectionFinding(
-                .notHeld, holderPID: pid, holderHostID: facts.thisHostID,
-                detail: "the guest's process holds it \(held), not \(facts.mode.rawValue)")
+            return finding(.notHeld, .wrongMode(heldShared: token.shared, needed: facts.mode))
         }
-        if case .vanished = facts.file {
-            return ProtectionFinding(
-                .fileMissing, holderPID: pid, holderHostID: facts.thisHostID,
-                detail: "the guest holds a lease whose file was removed: a new file at the path can be taken by any host")
-        }
-        guard case .autoLease(let state) = facts.file else {
-            let problem = fileProblem(facts.file)
-            return ProtectionFinding(
-                .fileInvalid, holderPID: pid, holderHostID: facts.thisHostID,
-                detail: "the guest holds the lease, but \(problem?.detail ?? "the file at the lease path is not a lease")")
-        }
+        if case .vanished = facts.file { return finding(.fileMissing, .heldFileRemoved) }
+        guard case .autoLease(let state) = facts.file else { return finding(.fileInvalid, .heldFileInvalid(facts.file)) }
         let matches: Bool
         if token.shared {
             matches = state.sharedHolders.contains { $0.hostID == facts.thisHostID && $0.generation == facts.thisGeneration }
@@ -173,29 +200,21 @@ extension Protection {
                 && state.lver == token.lver
         }
         guard matches else {
-            let leader = token.shared
-                ? "the file's mode blocks do not name this host at generation \(facts.thisGeneration.map(String.init) ?? "?")"
-                : "the file's leader says host \(state.ownerID) generation \(state.ownerGeneration) lver \(state.lver)"
-                    + "\(state.held ? "" : " (free)"), the held lease is lver \(token.lver) of host "
-                    + "\(facts.thisHostID.map(String.init) ?? "?") generation \(facts.thisGeneration.map(String.init) ?? "?")"
-            return ProtectionFinding(
-                .fileReplaced, holderPID: pid, holderHostID: facts.thisHostID,
-                detail: "the lease the guest holds is no longer the file at the path: \(leader)")
+            let mismatch: HeldLeaseMismatch = token.shared
+                ? .modeBlocks(thisGeneration: facts.thisGeneration)
+                : .leader(ownerID: state.ownerID, ownerGeneration: state.ownerGeneration, lver: state.lver, held: state.held,
+                          heldLVer: token.lver, thisHostID: facts.thisHostID, thisGeneration: facts.thisGeneration)
+            return finding(.fileReplaced, .heldFileReplaced(mismatch))
         }
-        return ProtectionFinding(
-            .held, holderPID: pid, holderHostID: facts.thisHostID,
-            detail: token.shared ? "held shared by the guest's process" : "held by the guest's process (lver \(token.lver))")
+        return finding(.held, .held(shared: token.shared, lver: token.lver))
     }
 
     /// A file that is not a usable lease.
     private static func fileProblem(_ file: EntryKind) -> ProtectionFinding? {
         switch file {
-        case .autoLease, .lockspace:
-            nil
-        case .vanished:
-            ProtectionFinding(.fileMissing, detail: "no lease file at the path")
-        default:
-            ProtectionFinding(.fileInvalid, detail: "the file at the lease path: \(Reason.describing(file).sentence)")
+        case .autoLease, .lockspace: nil
+        case .vanished: ProtectionFinding(.fileMissing, evidence: .noFile)
+        default: ProtectionFinding(.fileInvalid, evidence: .invalidFile(file))
         }
     }
 
@@ -203,29 +222,18 @@ extension Protection {
     /// holder when this disk needs the lease exclusively): sanlock refuses
     /// the lease to this host while it does. A hold by a dead host, or by a
     /// daemon that restarted since, does not stand: anyone may take it.
-    private static func standingHolder(of state: LeaseState, _ facts: ProtectionFacts) -> (id: UInt64, holder: Holder)? {
+    private static func standingHolder(of state: LeaseState, _ facts: ProtectionFacts) -> UInt64? {
         var holds: [(UInt64, UInt64)] = state.held && state.ownerID != 0 ? [(state.ownerID, state.ownerGeneration)] : []
         if facts.mode == .exclusive { holds += state.sharedHolders.map { ($0.hostID, $0.generation) } }
-        for (id, generation) in holds {
-            let holder = facts.lockspace.holder(id: id, generation: generation)
-            if case .otherHost = holder { return (id, holder) }
-        }
-        return nil
+        return holds.first { id, generation in
+            if case .otherHost = facts.lockspace.holder(id: id, generation: generation) { return true }
+            return false
+        }?.0
     }
 
     /// Whose hold the leader still records, when it does not stand.
-    private static func lapsedHold(_ state: LeaseState, _ facts: ProtectionFacts) -> String? {
-        switch facts.lockspace.holder(id: state.ownerID, generation: state.ownerGeneration) {
-        case .thisHost, .otherHost:
-            return nil
-        case .thisHostsEarlierIncarnation(let generation):
-            return "the leader still names this host at generation \(generation), an earlier incarnation of its sanlock daemon, "
-                + "which sanlock lets any host take over"
-        case .restartedHost(let host, let held, let current):
-            return "the leader names host \(host) at generation \(held); that host has restarted since (generation \(current)), "
-                + "so any host may take it"
-        case .goneHost(let host, let hostState):
-            return "the leader names host \(host), which sanlock reports \(hostState.rawValue), so any host may take it"
-        }
+    private static func lapsedHold(_ state: LeaseState, _ facts: ProtectionFacts) -> Holder? {
+        let holder = facts.lockspace.holder(id: state.ownerID, generation: state.ownerGeneration)
+        return holder.isAlive ? nil : holder
     }
 }

@@ -7,94 +7,6 @@ import Foundation
 #endif
 import Sanlock
 
-/// What `--audit` found: this host's standing in the lockspace, every
-/// active guest's disks with their protection, and the leases this host
-/// holds that no guest accounts for.
-public struct AuditReport: Sendable {
-    public struct Host: Sendable, Hashable {
-        public var lockspace: String
-        public var joined: Bool
-        /// The id the daemon joined with; nil when not joined.
-        public var hostID: UInt64?
-        /// `host_id` in the lock manager's configuration.
-        public var configuredHostID: UInt64?
-        public var generation: UInt64?
-        /// The name this host joined with (its delta lease).
-        public var hostName: String?
-        /// Not joined yet, or no longer: the daemon is adding (or removing)
-        /// the lockspace.
-        public var pending: JoinedLockspace.Phase?
-        /// The lockspace gives this host's id to another name.
-        public var identityConflict: IdentityConflict?
-
-        /// Whether the joined id is the configured one; nil when either is unknown.
-        public var hostIDMatches: Bool? {
-            guard let hostID, let configuredHostID else { return nil }
-            return hostID == configuredHostID
-        }
-
-        /// What this host is, by sanlock, the configuration and the
-        /// lockspace file, does not add up: no disk here can be vouched for.
-        public var conflicts: Bool { identityConflict != nil || hostIDMatches == false }
-    }
-
-    public struct Disk: Sendable, Hashable {
-        public var target: String?
-        /// The disk's source as the XML gives it (a path, or pool/volume).
-        public var sourcePath: String?
-        public var lease: String?
-        public var leasePath: String?
-        public var mode: LeaseMode
-        public var finding: ProtectionFinding
-        public var holderHostName: String?
-        public var holderHostState: HostState?
-        /// The lease file as this reading saw it (not reported): whether the
-        /// lease moved between two readings.
-        var observed: LeaseObservation?
-    }
-
-    /// A lease file's identity and version at one reading.
-    struct LeaseObservation: Sendable, Hashable {
-        var file: FileIdentity
-        var lver: UInt64
-        var ownerID: UInt64
-    }
-
-    public struct Guest: Sendable, Hashable {
-        public var name: String
-        public var state: GuestState
-        /// `<domstatus reason=...>`: `migration` for both ends of a live
-        /// migration while the guest is paused.
-        public var stateReason: String?
-        /// `<job async=...>`: `migration in` on a live migration's destination.
-        public var asyncJob: String?
-        public var pid: Int32?
-        public var disks: [Disk]
-    }
-
-    public var leaseDirectory: String
-    public var host: Host
-    public var guests: [Guest]
-    /// Held tokens of this host in libvirt's lockspace that no active guest's
-    /// process accounts for.
-    public var unaccountedLeases: [DaemonStatus.Token]
-    public var warnings: [RunWarning]
-    public var startedAt: Date
-    public var duration: Double
-
-    public var disks: [Disk] { guests.flatMap(\.disks) }
-    public var unprotectedCount: Int { disks.count { !$0.finding.protection.isProtected } }
-
-    /// Disks per protection value, every value present (0 when none).
-    public var countsByProtection: [(Protection, Int)] {
-        Protection.allCases.map { value in (value, disks.count { $0.finding.protection == value }) }
-    }
-
-    /// 4 when a disk is not protected, or when this host's identity does
-    /// not add up (`Host.conflicts`): the audit gives no all-clear then.
-    public var exitStatus: ExitStatus { unprotectedCount > 0 || host.conflicts ? .unprotected : .success }
-}
-
 /// The audit for people: one line per disk, grouped by guest.
 public enum AuditTextReport {
     public static func render(_ report: AuditReport) -> String {
@@ -287,5 +199,83 @@ public enum AuditJSONReport {
                 protection: Dictionary(uniqueKeysWithValues: report.countsByProtection.map { ($0.0.rawValue, $0.1) })),
             warnings: report.warnings.map(\.description))
         return JSONReport.encodePretty(document)
+    }
+}
+
+extension ProtectionFinding {
+    /// What was seen, in words (no trailing period), with the note of a
+    /// settled reading.
+    public var detail: String {
+        guard let settled else { return evidence.sentence }
+        let state = settled.earlierState.map { ", when the guest was \($0.rawValue)" } ?? ""
+        return evidence.sentence + " (as read \(settled.delay.formatted) s earlier\(state); "
+            + "\(settled.laterProtection.rawValue) in the reading after it: a transition, not reported)"
+    }
+}
+
+extension ProtectionEvidence {
+    public var sentence: String {
+        switch self {
+        case .volumeUnnamed:
+            return "the lease of a volume disk cannot be named from the status XML"
+        case .heldByProcess(let pid, let shared):
+            return "process \(pid) of this host holds it\(shared ? " shared" : ""), not the guest's"
+        case .noFile:
+            return "no lease file at the path"
+        case .invalidFile(let kind):
+            return "the file at the lease path: \(Reason.describing(kind).sentence)"
+        case .migrationSource(let host):
+            return "the destination of a live migration: host \(host), where the guest still runs, holds it until it resumes here"
+        case .otherHostHolds(let host, let paused, let claimsThisHostsID):
+            let whose = claimsThisHostsID ? " (this host's id, in the lockspace another host's)" : ""
+            return paused
+                ? "host \(host)\(whose) holds it: the guest cannot resume here, and its disk may be in use there"
+                : "host \(host)\(whose) holds it while the guest runs here"
+        case .releasedSharedElsewhere(let hosts):
+            let list = hosts.map(String.init).joined(separator: ", ")
+            return "released on pause; host \(list) hold\(hosts.count == 1 ? "s" : "") it shared, which a shareable disk allows"
+        case .released(let lapsed?):
+            return "released on pause; \(lapsed.lapsedSentence), so the guest can resume"
+        case .released(nil):
+            return "released on pause; the file is a valid lease nobody holds"
+        case .notHeld(let lapsed?):
+            return "the guest runs, but its process holds no lease on this disk; \(lapsed.lapsedSentence)"
+        case .notHeld(nil):
+            return "the guest runs, but its process holds no lease on this disk"
+        case .wrongMode(let heldShared, let needed):
+            return "the guest's process holds it \(heldShared ? "shared" : "exclusive"), not \(needed.rawValue)"
+        case .heldFileRemoved:
+            return "the guest holds a lease whose file was removed: a new file at the path can be taken by any host"
+        case .heldFileInvalid(let kind):
+            let what = kind == .vanished ? "no lease file at the path" : "the file at the lease path: \(Reason.describing(kind).sentence)"
+            return "the guest holds the lease, but \(what)"
+        case .heldFileReplaced(.modeBlocks(let generation)):
+            return "the lease the guest holds is no longer the file at the path: the file's mode blocks do not name this host "
+                + "at generation \(generation.map(String.init) ?? "?")"
+        case .heldFileReplaced(.leader(let owner, let ownerGeneration, let lver, let held, let heldLVer, let host, let generation)):
+            return "the lease the guest holds is no longer the file at the path: the file's leader says host \(owner) "
+                + "generation \(ownerGeneration) lver \(lver)\(held ? "" : " (free)"), the held lease is lver \(heldLVer) of host "
+                + "\(host.map(String.init) ?? "?") generation \(generation.map(String.init) ?? "?")"
+        case .held(let shared, let lver):
+            return shared ? "held shared by the guest's process" : "held by the guest's process (lver \(lver))"
+        }
+    }
+}
+
+extension Holder {
+    /// Whose hold the leader still records, when it does not stand.
+    var lapsedSentence: String {
+        switch self {
+        case .thisHostsEarlierIncarnation(let generation):
+            "the leader still names this host at generation \(generation), an earlier incarnation of its sanlock daemon, "
+                + "which sanlock lets any host take over"
+        case .restartedHost(let host, let held, let current):
+            "the leader names host \(host) at generation \(held); that host has restarted since (generation \(current)), "
+                + "so any host may take it"
+        case .goneHost(let host, let state):
+            "the leader names host \(host), which sanlock reports \(state.rawValue), so any host may take it"
+        case .thisHost, .otherHost:
+            "the leader names a holder whose hold stands"
+        }
     }
 }

@@ -23,7 +23,14 @@ public final class RunLock: Sendable {
 
     deinit { descriptor.closeIgnoringErrors() }
 
-    public static func acquire(leaseDirectory: FileIdentity) throws(JanitorError) -> RunLock {
+    /// Why the lock was not taken.
+    public enum Failure: Error, Sendable {
+        /// Another janitor holds it; what its lock file says of it.
+        case held(by: String)
+        case failed(FileSystemError)
+    }
+
+    public static func acquire(leaseDirectory: FileIdentity) throws(Failure) -> RunLock {
         try acquire(in: directory, leaseDirectory: leaseDirectory, daemon: daemonName)
     }
 
@@ -41,9 +48,9 @@ public final class RunLock: Sendable {
     /// symlink, or writable by others, and a lock file that is not a regular
     /// file with one name owned by us, are refused rather than written
     /// through.
-    static func acquire(in directory: String, leaseDirectory: FileIdentity, daemon: String) throws(JanitorError) -> RunLock {
-        func failure(_ path: String, _ error: SystemCallError) -> JanitorError {
-            .runLock(FileSystemError(.open, path: path, cause: error))
+    static func acquire(in directory: String, leaseDirectory: FileIdentity, daemon: String) throws(Failure) -> RunLock {
+        func failure(_ path: String, _ error: SystemCallError) -> Failure {
+            .failed(FileSystemError(.open, path: path, cause: error))
         }
         do throws(SystemCallError) {
             try Syscall.makeDirectory(atPath: directory.utf8, permissions: [.ownerReadWriteExecute])
@@ -64,7 +71,7 @@ public final class RunLock: Sendable {
             throw failure(directory, error)
         }
         guard status.userID == Syscall.effectiveUserID(), status.permissions.isDisjoint(with: [.groupWrite, .otherWrite]) else {
-            throw .runLock(FileSystemError(.open, path: directory, condition: .untrustedDirectory))
+            throw .failed(FileSystemError(.open, path: directory, condition: .untrustedDirectory))
         }
 
         let name = "lease-dir-\(leaseDirectory.device)-\(leaseDirectory.inode)-\(daemon).lock"
@@ -86,14 +93,14 @@ public final class RunLock: Sendable {
         }
         guard lockStatus.type == .regular, lockStatus.linkCount == 1, lockStatus.userID == Syscall.effectiveUserID() else {
             fd.closeIgnoringErrors()
-            throw .runLock(FileSystemError(.open, path: path, condition: .untrustedLockFile))
+            throw .failed(FileSystemError(.open, path: path, condition: .untrustedLockFile))
         }
         do throws(SystemCallError) {
             try fd.lockExclusiveWithoutWaiting()
         } catch {
             let holder = Self.holder(fd)
             fd.closeIgnoringErrors()
-            if error.errno == .wouldBlock { throw .anotherJanitorRunning(holder: holder) }
+            if error.errno == .wouldBlock { throw .held(by: holder) }
             throw failure(path, error)
         }
         // Say who holds it, for the message a second run prints.
