@@ -152,7 +152,7 @@ struct SanlockBehaviourTests {
             #expect(remover.remove(scanner.forRemoval(heldHere), using: connection) == .kept(.heldByThisHost))
             #expect(remover.remove(scanner.forRemoval(heldThere), using: connection) == .kept(.heldByLiveHost(2, .live)))
             #expect(remover.remove(scanner.forRemoval(sharedThere), using: connection) == .kept(.heldShared(hosts: [])))
-            #expect(remover.remove(scanner.forRemoval(cleared), using: connection) == .kept(.cleared(invalidatedBy: nil)))
+            #expect(remover.remove(scanner.forRemoval(cleared), using: connection) == .kept(.clearedLease(ClearedLease(invalidatedBy: nil))))
             #expect(remover.remove(missingEntry, using: connection) == .kept(.vanished))
             let notJoined = LeaseRemover(directory: directory, lockspace: "NOT_JOINED", hosts: hosts, thisHost: (id: 1, generation: nil))
             guard case .failed(.lockspaceNotJoined(let error)) = notJoined.remove(scanner.forRemoval(otherLockspace), using: connection) else {

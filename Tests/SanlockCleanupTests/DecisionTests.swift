@@ -351,12 +351,6 @@ struct DecisionTests {
         #expect(verdict(Self.lease(owner: 1, held: false, shared: [(6, 1)]), [Self.host(1, .live)]) == .keep(.heldShared(hosts: [6])))
     }
 
-    @Test func aLeaseSanlockCouldNotReadIsKept() {
-        var state = LeaseState(ownerID: 0, ownerGeneration: 0, lver: 0, held: false)
-        state.sanlockReadError = SanlockError(.readResourceOwners, code: -5)
-        #expect(verdict(Self.entry(.autoLease(state)), [Self.host(1, .live)]).disposition == .keep)
-    }
-
     /// The invariant, over every combination: a lease held by a host that is
     /// live, unknown or failing, or held shared by one, is never nominated.
     @Test func noLeaseInUseIsEverNominated() {
@@ -385,18 +379,18 @@ struct DecisionTests {
 @Suite("Reasons")
 struct ReasonTests {
     static let everyReason: [Reason] = [
-        .entry(.lockspace), .entry(.directory), .entry(.symlink(target: nil)), .entry(.specialFile(.socket)), .entry(.foreignFile), .entry(.uninitialised),
-        .entry(.cleared(invalidatedBy: nil)), .entry(.cleared(invalidatedBy: 3)), .entry(.hardLinked(links: 2)),
-        .entry(.corrupt(.outOfRange(field: "num_hosts", value: UInt64.max))),
+        .entry(.lockspace), .entry(.directory), .entry(.symlink(target: nil)), .entry(.special(.socket)), .entry(.foreignFile), .entry(.uninitialisedLease),
+        .entry(.clearedLease(ClearedLease(invalidatedBy: nil))), .entry(.clearedLease(ClearedLease(invalidatedBy: 3))), .rule(.hardLinked(links: 2)),
+        .entry(.corruptLease(.outOfRange(field: "num_hosts", value: UInt64.max))),
         .rule(.tooRecent(age: -30, minimumAge: 3600)), .rule(.tooRecent(age: 1e19, minimumAge: 3600)),
         .rule(.clearedRecently(invalidatedBy: 2, age: 4, minimumAge: 3600)), .rule(.clearedRecently(invalidatedBy: nil, age: 4, minimumAge: 0)),
         .rule(.abandonedCleared(invalidatedBy: 2)), .rule(.abandonedCleared(invalidatedBy: nil)), .rule(.leftInvalidatedByThisHost),
         .removal(.changedDuringRun), .removal(.usedDuringRun(scannedLVer: UInt64.max, lver: 0)),
-        .entry(.corrupt(.badChecksum(stored: 0))), .entry(.corrupt(.truncated(size: 0, needed: 1))), .entry(.corrupt(.wrongLockspace(""))),
-        .entry(.corrupt(.unsupportedVersion(0))), .entry(.corrupt(.notALease(magic: 0))),
+        .entry(.corruptLease(.badChecksum(stored: 0))), .entry(.corruptLease(.truncated(size: 0, needed: 1))), .entry(.corruptLease(.wrongLockspace(""))),
+        .entry(.corruptLease(.unsupportedVersion(0))), .entry(.corruptLease(.notALease(magic: 0))),
         .entry(.unreadable(FileSystemError(.read, path: "/p", errno: .ioError))), .entry(.vanished),
         .rule(.heldByThisHost), .rule(.heldByLiveHost(2, .live)), .rule(.heldByHostOfUnknownState(2)), .rule(.ownerHostFailing(2, ioTimeout: 1)),
-        .rule(.heldShared(hosts: [2])), .rule(.sanlockReadFailed(SanlockError(.readResourceOwners, code: -5))),
+        .rule(.heldShared(hosts: [2])),
         .rule(.neverAcquired), .rule(.released(lastOwner: 2)), .rule(.ownerHostDead(2, .dead)), .rule(.ownerHostRestarted(2, heldGeneration: 1, currentGeneration: 2)),
         .rule(.sharedHoldersGone(hosts: [2])), .removal(.acquireBusy(SanlockError(.acquire, code: -16))),
         .removal(.usedDuringRun(scannedLVer: 1, lver: 4)),

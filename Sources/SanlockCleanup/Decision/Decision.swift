@@ -129,7 +129,6 @@ public enum Decision {
     }
 
     static func verdict(for state: LeaseState, in context: DecisionContext) -> Verdict {
-        if let error = state.sanlockReadError { return .keep(.sanlockReadFailed(error)) }
         // Shared holders first: while a shared acquire holds the leader for a
         // moment, a dead leader owner must not hide living shared holders.
         if !state.sharedHolders.isEmpty {

@@ -11,7 +11,7 @@ public struct Verdict: Sendable, Hashable {
     public var reason: Reason
 
     public static func keep(_ reason: Reason) -> Verdict { Verdict(disposition: .keep, reason: reason) }
-    public static func keep(_ nature: EntryNature) -> Verdict { .keep(.entry(nature)) }
+    public static func keep(_ kind: EntryKind) -> Verdict { .keep(.entry(kind)) }
     public static func keep(_ rule: Rule) -> Verdict { .keep(.rule(rule)) }
     /// Only the rules nominate a lease for deletion.
     public static func delete(_ rule: Rule) -> Verdict { Verdict(disposition: .delete, reason: .rule(rule)) }
@@ -22,8 +22,9 @@ public struct Verdict: Sendable, Hashable {
 /// removal went. Each has a stable, machine-readable `code` (the JSON
 /// `reason`); the report renders the human sentence.
 public enum Reason: Sendable, Hashable {
-    /// What the entry is settles it: not a lease the janitor acts on.
-    case entry(EntryNature)
+    /// What the entry is settles it: not a lease the janitor acts on (any
+    /// kind but `autoLease`).
+    case entry(EntryKind)
     /// What the rules concluded from the facts about a lease.
     case rule(Rule)
     /// A removal the rules asked for did not happen.
@@ -32,7 +33,7 @@ public enum Reason: Sendable, Hashable {
     /// Stable identifier for scripts and JSON.
     public var code: String {
         switch self {
-        case .entry(let nature): nature.code
+        case .entry(let kind): kind.reasonCode
         case .rule(let rule): rule.code
         case .removal(let failure): failure.code
         }
@@ -41,7 +42,7 @@ public enum Reason: Sendable, Hashable {
     /// The host a reason is about, when there is one and it is known.
     public var hostID: UInt64? {
         switch self {
-        case .entry(let nature): nature.hostID
+        case .entry(let kind): kind.reasonHostID
         case .rule(let rule): rule.hostID
         case .removal: nil
         }
@@ -50,58 +51,26 @@ public enum Reason: Sendable, Hashable {
     /// The sanlock or errno code behind the reason, when one exists.
     public var errorCode: Int32? {
         switch self {
-        case .entry(let nature): nature.errorCode
+        case .entry(let kind): kind.reasonErrorCode
         case .rule(let rule): rule.errorCode
         case .removal(let failure): failure.errorCode
         }
     }
 }
 
-/// What an entry is, when that alone decides that it is kept.
-public enum EntryNature: Sendable, Hashable {
-    case lockspace
-    case directory
-    case symlink(target: String?)
-    case specialFile(FileStatus.FileType)
-    case foreignFile
-    case uninitialised
-    /// An invalidated lease, and the host whose janitor invalidated it when
-    /// the leader tells.
-    case cleared(invalidatedBy: UInt64?)
-    /// A lease file with other names (hard links): never written or removed.
-    case hardLinked(links: UInt64)
-    case corrupt(Corruption)
-    case unreadable(FileSystemError)
-    case vanished
-
-    /// What an entry is, as a reason to keep it, for an entry that is not
-    /// a lease in use; nil for an auto lease, which only the rules judge.
-    public init?(describing kind: EntryKind) {
-        switch kind {
-        case .lockspace: self = .lockspace
-        case .directory: self = .directory
-        case .symlink(let target): self = .symlink(target: target)
-        case .special(let type): self = .specialFile(type)
-        case .foreignFile: self = .foreignFile
-        case .uninitialisedLease: self = .uninitialised
-        case .clearedLease(let cleared): self = .cleared(invalidatedBy: cleared.invalidatedBy)
-        case .corruptLease(let corruption): self = .corrupt(corruption)
-        case .unreadable(let error): self = .unreadable(error)
-        case .vanished: self = .vanished
-        case .autoLease: return nil
-        }
-    }
-
-    public var code: String {
+/// What an entry is, as the reason it is kept (`Reason.entry`): every kind
+/// but an auto lease, which only the rules judge.
+extension EntryKind {
+    public var reasonCode: String {
         switch self {
         case .lockspace: "lockspace"
         case .directory: "directory"
         case .symlink: "symlink"
-        case .specialFile: "special-file"
+        case .special: "special-file"
         case .foreignFile: "foreign-file"
-        case .uninitialised: "uninitialised"
-        case .cleared: "cleared"
-        case .corrupt(let corruption):
+        case .uninitialisedLease: "uninitialised"
+        case .clearedLease: "cleared"
+        case .corruptLease(let corruption):
             switch corruption {
             case .badChecksum: "corrupt-checksum"
             case .truncated: "corrupt-truncated"
@@ -110,18 +79,20 @@ public enum EntryNature: Sendable, Hashable {
             case .notALease: "not-a-lease"
             case .outOfRange: "corrupt-out-of-range"
             }
-        case .hardLinked: "hard-linked"
         case .unreadable: "unreadable"
         case .vanished: "vanished"
+        // Never a reason of its own (Reason.describing).
+        case .autoLease: "never-acquired"
         }
     }
 
-    var hostID: UInt64? {
-        if case .cleared(let host) = self { return host }
+    /// For an invalidated lease: the host whose janitor invalidated it.
+    var reasonHostID: UInt64? {
+        if case .clearedLease(let cleared) = self { return cleared.invalidatedBy }
         return nil
     }
 
-    var errorCode: Int32? {
+    var reasonErrorCode: Int32? {
         // A condition the janitor found itself (replaced, ...) has no errno.
         if case .unreadable(let error) = self { return error.errno?.rawValue }
         return nil
@@ -153,7 +124,8 @@ public enum Rule: Sendable, Hashable {
     /// owner is nil when the leader, read again, no longer names it.
     case ownerHostFailing(UInt64?, ioTimeout: UInt32)
     case heldShared(hosts: [UInt64])
-    case sanlockReadFailed(SanlockError)
+    /// A lease file with other names (hard links): never written or removed.
+    case hardLinked(links: UInt64)
     /// Free, but last held by a live host: maybe a guest paused there.
     case lastHeldByLiveHost(UInt64, HostState)
     case lastHeldByFailingHost(UInt64)
@@ -214,7 +186,7 @@ public enum Rule: Sendable, Hashable {
         case .heldByHostOfUnknownState: "held-by-host-unknown-state"
         case .ownerHostFailing: "owner-host-failing"
         case .heldShared: "held-shared"
-        case .sanlockReadFailed: "sanlock-read-failed"
+        case .hardLinked: "hard-linked"
         case .neverAcquired: "never-acquired"
         case .released: "released"
         case .ownerHostDead: "owner-host-dead"
@@ -240,16 +212,14 @@ public enum Rule: Sendable, Hashable {
         }
     }
 
-    var errorCode: Int32? {
-        if case .sanlockReadFailed(let error) = self { return error.code.rawValue }
-        return nil
-    }
+    var errorCode: Int32? { nil }
 }
 
 extension Reason {
     /// What an entry is, as the reason it was kept: its nature, or, for an
     /// auto lease (which has none of its own), never having been used.
     public static func describing(_ kind: EntryKind) -> Reason {
-        EntryNature(describing: kind).map(Reason.entry) ?? .rule(.neverAcquired)
+        if case .autoLease = kind { return .rule(.neverAcquired) }
+        return .entry(kind)
     }
 }

@@ -105,6 +105,6 @@ public struct LeaseClassifier: Sendable {
         }
         return .kind(.autoLease(LeaseState(
             ownerID: leader.ownerID, ownerGeneration: leader.ownerGeneration, lver: leader.lver,
-            held: leader.isHeld, sharedHolders: shared, source: .disk)))
+            held: leader.isHeld, sharedHolders: shared)))
     }
 }

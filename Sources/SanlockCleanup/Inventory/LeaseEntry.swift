@@ -109,15 +109,9 @@ public struct ClearedLease: Sendable, Hashable {
 }
 
 /// Who holds a lease, or held it last.
+/// Decoded from the leader and the mode blocks on disk, never asked of the
+/// daemon (its `sanlock_read_resource_owners` reads the same, 1 MiB a lease).
 public struct LeaseState: Sendable, Hashable {
-    /// Where the holder information came from.
-    public enum Source: String, Sendable, Hashable, Codable {
-        /// Decoded by this tool from the leader and mode blocks on disk.
-        case disk
-        /// Read by the sanlock daemon (`sanlock_read_resource_owners`).
-        case sanlock
-    }
-
     /// Owner recorded in the leader: the current owner when `held`, else the
     /// last host that held it (release keeps it). 0 when never acquired.
     public var ownerID: UInt64
@@ -128,21 +122,16 @@ public struct LeaseState: Sendable, Hashable {
     public var held: Bool
     /// Hosts holding the lease in shared mode (shareable disks).
     public var sharedHolders: [ResourceOwner]
-    public var source: Source
-    /// The daemon could not read the lease although the disk decoder could.
-    public var sanlockReadError: SanlockError?
 
     public init(
         ownerID: UInt64, ownerGeneration: UInt64, lver: UInt64, held: Bool,
-        sharedHolders: [ResourceOwner] = [], source: Source = .disk, sanlockReadError: SanlockError? = nil
+        sharedHolders: [ResourceOwner] = []
     ) {
         self.ownerID = ownerID
         self.ownerGeneration = ownerGeneration
         self.lver = lver
         self.held = held
         self.sharedHolders = sharedHolders
-        self.source = source
-        self.sanlockReadError = sanlockReadError
     }
 
     public var neverAcquired: Bool { lver == 0 && ownerID == 0 }

@@ -13,7 +13,7 @@ public enum RemovalOutcome: Sendable, Hashable {
     /// was left in.
     case failed(RemovalFailure)
 
-    static func kept(_ nature: EntryNature) -> RemovalOutcome { .kept(.entry(nature)) }
+    static func kept(_ kind: EntryKind) -> RemovalOutcome { .kept(.entry(kind)) }
     static func kept(_ rule: Rule) -> RemovalOutcome { .kept(.rule(rule)) }
     static func kept(_ failure: RemovalFailure) -> RemovalOutcome { .kept(.removal(failure)) }
 }

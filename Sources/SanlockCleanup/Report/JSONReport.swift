@@ -155,7 +155,7 @@ public enum JSONReport {
                 held = state.held
                 sharedHolders = state.sharedHolders.map(\.hostID)
                 lver = state.lver
-                stateSource = state.source.rawValue
+                stateSource = "disk"
             }
             sizeBytes = lease.entry.status?.size
             modifiedAt = lease.entry.status.map { Timestamp(JSONReport.timestamp($0.modified)) }

@@ -5,15 +5,15 @@ extension Reason {
     /// The sentence a person reads in the report.
     public var sentence: String {
         switch self {
-        case .entry(let nature): nature.sentence
+        case .entry(let kind): kind.sentence
         case .rule(let rule): rule.sentence
         case .removal(let failure): failure.sentence
         }
     }
 }
 
-extension EntryNature {
-    /// What the entry is, in words.
+extension EntryKind {
+    /// What the entry is, in words, as the reason it is kept.
     public var sentence: String {
         switch self {
         case .lockspace:
@@ -22,17 +22,15 @@ extension EntryNature {
             return "directory (never touched)"
         case .symlink(let target):
             return "symlink\(target.map { " to \(printable($0))" } ?? "") (never followed, never deleted)"
-        case .specialFile(let type):
+        case .special(let type):
             return "\(type.rawValue), not a lease"
         case .foreignFile:
             return "not a libvirt auto lease name (not touched)"
-        case .uninitialised:
+        case .uninitialisedLease:
             return "uninitialised lease (no sanlock magic): libvirt may be creating it"
-        case .cleared(let host):
-            return "invalidated lease\(host.map { " (by host \($0)'s janitor)" } ?? ""): no host can acquire it"
-        case .hardLinked(let links):
-            return "has \(links) hard links: never invalidated or removed, so that nothing outside the lease directory changes"
-        case .corrupt(let corruption):
+        case .clearedLease(let cleared):
+            return "invalidated lease\(cleared.invalidatedBy.map { " (by host \($0)'s janitor)" } ?? ""): no host can acquire it"
+        case .corruptLease(let corruption):
             switch corruption {
             case .badChecksum(let stored):
                 return "corrupt lease: leader checksum mismatch (stored 0x\(hex(stored)))"
@@ -53,6 +51,8 @@ extension EntryNature {
             return "cannot examine it: \(error.message)"
         case .vanished:
             return "disappeared during the run"
+        case .autoLease:
+            return "a lease"
         }
     }
 }
@@ -105,8 +105,8 @@ extension Rule {
             return "\(name) failing (stopped renewing); sanlock declares it dead within 60 s (\(8 * io + 60) s after its last renewal): retry after that"
         case .heldShared(let hosts):
             return hosts.isEmpty ? "held in shared mode by live hosts" : "held shared by host\(hosts.count > 1 ? "s" : "") \(list(hosts))"
-        case .sanlockReadFailed(let error):
-            return "sanlock cannot read it: \(error)"
+        case .hardLinked(let links):
+            return "has \(links) hard links: never invalidated or removed, so that nothing outside the lease directory changes"
         case .neverAcquired:
             return "free, never acquired"
         case .released(let host):

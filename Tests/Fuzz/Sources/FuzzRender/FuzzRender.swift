@@ -132,9 +132,7 @@ private func leaseState(_ input: inout FuzzReader) -> LeaseState {
         ownerID: input.integer(), ownerGeneration: input.integer(), lver: input.integer(), held: input.bool(),
         sharedHolders: (0..<Int(input.byte() % 4)).map { _ in
             ResourceOwner(hostID: input.integer(), generation: input.integer(), timestamp: 0)
-        },
-        source: input.bool() ? .disk : .sanlock,
-        sanlockReadError: input.bool() ? sanlockError(&input) : nil)
+        })
 }
 
 private func corruption(_ input: inout FuzzReader) -> Corruption {
@@ -212,11 +210,11 @@ private func reason(_ input: inout FuzzReader, status: FileStatus?) -> Reason {
     case 0: return .entry(.lockspace)
     case 1: return .entry(.directory)
     case 2: return .entry(.symlink(target: input.bool() ? input.string(maxLength: 40) : nil))
-    case 3: return .entry(.specialFile(fileType(input.byte())))
+    case 3: return .entry(.special(fileType(input.byte())))
     case 4: return .entry(.foreignFile)
-    case 5: return .entry(.uninitialised)
-    case 6: return .entry(.cleared(invalidatedBy: optionalHost(&input)))
-    case 7: return .entry(.corrupt(corruption(&input)))
+    case 5: return .entry(.uninitialisedLease)
+    case 6: return .entry(.clearedLease(ClearedLease(invalidatedBy: optionalHost(&input))))
+    case 7: return .entry(.corruptLease(corruption(&input)))
     case 8: return .entry(.unreadable(fileSystemError(&input)))
     case 9: return .entry(.vanished)
     case 10: return .rule(.usedByGuest(guestUse(&input)))
@@ -227,7 +225,7 @@ private func reason(_ input: inout FuzzReader, status: FileStatus?) -> Reason {
     case 15: return .rule(.heldByHostOfUnknownState(input.integer()))
     case 16: return .rule(.ownerHostFailing(input.integer(), ioTimeout: input.integer()))
     case 17: return .rule(.heldShared(hosts: (0..<Int(input.byte() % 3)).map { _ in input.integer() }))
-    case 18: return .rule(.sanlockReadFailed(sanlockError(&input)))
+    case 18: return .rule(.hardLinked(links: input.integer()))
     case 19: return .rule(.lastHeldByLiveHost(input.integer(), hostState(input.byte())))
     case 20: return .rule(.lastHeldByFailingHost(input.integer()))
     case 21: return .rule(.lastHeldByHostOfUnknownState(input.integer()))
@@ -270,7 +268,7 @@ private func reason(_ input: inout FuzzReader, status: FileStatus?) -> Reason {
     case 44: return .rule(.usedByGuest(guestUse(&input)))
     case 45: return .rule(.tooRecent(age: 0, minimumAge: 3600))
     case 46: return .rule(.heldByLiveHost(input.integer(), .live))
-    case 48: return .entry(.hardLinked(links: input.integer()))
+    case 48: return .rule(.hardLinked(links: input.integer()))
     case 49: return .rule(.leftInvalidatedByThisHost)
     case 50: return .removal(.changedDuringRun)
     default: return .rule(.neverAcquired)
