@@ -20,7 +20,7 @@ NAME     := virt-sanlock-cleanup
 # $ORIGIN run path either); relocations are resolved at start (-z now: full
 # RELRO, as Debian builds its packages).
 #
-# Size: what each saves of the stripped binary, in the order applied (README,
+# Size: what each saves of the stripped binary, in the order applied (docs/performance.md,
 # "Package size"): no dynamic symbol table of every public Swift symbol,
 # which the toolchain's static-stdlib-args.lnk asks for (-export-dynamic)
 # and nothing reads (0.45 MB); the toolchain's lld (0.06), to pack the PIE's
@@ -62,7 +62,7 @@ DEB_PACKAGES := dpkg-dev debhelper
 # dpkg-buildpackage has checked the Build-Depends.
 DEPS     ?= .ci/deps
 
-.PHONY: all deps build release test check check-e2e check-two-hosts check-ops check-deb check-reproducible check-faults check-fuzz faults fuzz test-unit test-integration \
+.PHONY: all deps build release test check check-e2e check-two-hosts check-ops check-deb check-reproducible check-faults check-fuzz faults fuzz test-unit \
         demo man version bench bench-smoke clean deb \
         install install-bin install-man install-doc install-completions install-units install-cron uninstall
 
@@ -81,8 +81,8 @@ release: deps
 # sanlock daemons, the built binary). Swift Testing would start all ~40
 # daemon tests at once; on a 2-core machine that starts ~50 sanlock daemons
 # and their lockspace joins together and makes every process in them wait
-# for a CPU. TEST_PARALLELISM bounds how many run at a time (README.md,
-# "Testing", says what it does to the time).
+# for a CPU. TEST_PARALLELISM bounds how many run at a time (docs/testing.md,
+# "Waits, time and parallelism", says what it does to the time).
 TEST_PARALLELISM ?= 8
 test: deps
 	$(SWIFT) build --build-tests
@@ -275,7 +275,7 @@ uninstall:
 
 # Speed against the stock script and a raw C loop on private sanlock daemons,
 # on local disk, then in the latency lab (a lease directory on a FUSE mount
-# that delays every request: README.md, "Latency lab"); about 15 minutes,
+# that delays every request: docs/performance.md, "The latency lab"); about 15 minutes,
 # prints Markdown tables. BENCH_BINARY=path skips the build.
 bench: release
 	.ci/bench $(or $(BENCH_BINARY),$(RELEASE_BINARY))

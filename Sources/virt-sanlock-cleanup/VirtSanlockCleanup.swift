@@ -66,97 +66,21 @@ struct VirtSanlockCleanup: ParsableCommand {
     }
 
     func run() throws {
-        let started = ContinuousClock.now
-        let destination = LogDestination.detect(environment: ProcessInfo.processInfo.environment)
-        // Under systemd every action is a journal line; elsewhere stderr only
-        // carries what needs attention.
-        let level: Logger.Level = output.verbose ? .debug : output.quiet ? .error : destination == .journal ? .info : .warning
-        LoggingSystem.bootstrap { _ in JanitorLogHandler(destination: destination, logLevel: level) }
-        let logger = Logger(label: "virt-sanlock-cleanup")
         let mode = policy.mode
-        let (format, quiet) = (output.format, output.quiet)
-
-        let report: RunReport
-        let progress: ProgressBar? = destination == .terminal && !quiet ? ProgressBar(label: "deleting") : nil
-        var onProgress: (@Sendable (Int, Int) -> Void)?
-        if let progress {
-            onProgress = { done, total in progress.update(done: done, total: total) }
-        }
-        let control = RunControl()
-        let gate = OutputGate()
-        let standardOutput = StandardOutput()
-        // The report of a run that stopped without deciding: a log line, the
-        // JSON document, the metrics.
-        let reportFatal: @Sendable (JanitorError) -> Void = { [self] error in
-            // Another janitor at work is not an error: a quiet run stays quiet.
-            let level: Logger.Level = error.exitStatus == .busy ? .warning : .error
-            logger.log(level: level, "\(error.description); \(mode == .audit ? "nothing audited" : "nothing deleted")")
-            if format == .json {
-                standardOutput.write(JSONReport.render(fatal: error, mode: mode, leaseDirectory: site.leaseDirectory ?? ""))
-                standardOutput.flush()
+        let lifecycle = RunLifecycle(mode: mode, output: output, leaseDirectory: site.leaseDirectory ?? "")
+        let (logger, control, progress) = (lifecycle.logger, lifecycle.control, lifecycle.progress)
+        switch mode {
+        case .audit:
+            try lifecycle.perform { () throws(JanitorError) in
+                try Audit(configuration: try runConfiguration(), logger: logger).run(control: control)
             }
-            if mode == .audit {
-                writeAuditMetrics(report: nil, exitCode: error.exitCode, logger: logger)
-            } else {
-                writeMetrics(report: nil, exitCode: error.exitCode, started: started, logger: logger)
+        case .clean, .dryRun:
+            var onProgress: (@Sendable (Int, Int) -> Void)?
+            if let progress { onProgress = { done, total in progress.update(done: done, total: total) } }
+            try lifecycle.perform { () throws(JanitorError) in
+                try Janitor(configuration: try runConfiguration(), logger: logger, control: control).run(progress: onProgress)
             }
         }
-        let signals = SignalWatch(control: control, gate: gate) { signal in
-            progress?.finish()
-            reportFatal(.interrupted(signal: signal, stage: control.stage))
-        }
-        if !signals.start() {
-            logger.warning("cannot start the signal watch (no thread): SIGTERM, SIGINT and SIGHUP end the run at once")
-        }
-        if mode == .audit {
-            return try audit(logger: logger, destination: destination, gate: gate, output: standardOutput, reportFatal: reportFatal)
-        }
-        do throws(JanitorError) {
-            let configuration = try runConfiguration()
-            report = try Janitor(configuration: configuration, logger: logger, control: control)
-                .run(progress: onProgress)
-            progress?.finish()
-        } catch {
-            progress?.finish()
-            guard gate.claim() else { waitForWatchdog() }
-            reportFatal(error)
-            throw ExitCode(error.exitCode)
-        }
-        // From here on the watchdog no longer ends the process early.
-        guard gate.claim() else { waitForWatchdog() }
-
-        for warning in report.warnings { logger.warning("\(warning)") }
-        if let signal = report.interruptedBy {
-            logger.warning("interrupted by signal \(signal): the leases not yet attempted were kept")
-        }
-        switch (format, destination) {
-        case (.json, _):
-            JSONReport.write(report) { standardOutput.write($0) }
-        case (.text, .journal):
-            for line in TextReport.journalLines(report) { logger.log(level: line.level, "\(line.text)", metadata: line.metadata) }
-        case (.text, _):
-            for lease in report.leases where lease.action == .failed {
-                logger.error("\(lease.entry.path.escapingControlCharacters()): \(lease.reason.sentence)")
-            }
-            if !quiet { standardOutput.write(TextReport.render(report)) }
-        }
-        standardOutput.flush()
-        var exitCode = report.exitCode
-        if let failure = standardOutput.failure {
-            // A reader that left (| head) is not an error; a report lost to
-            // EIO or a full disk is, when nothing else went wrong.
-            let lost = failure != EPIPE
-            logger.log(level: lost ? .error : .warning,
-                       "the report could not be written to stdout (\(Errno(rawValue: failure))); the deletions are as the metrics say")
-            if lost, exitCode == 0 { exitCode = ExitStatus.reportNotWritten.rawValue }
-        }
-        writeMetrics(report: report, exitCode: exitCode, started: started, logger: logger)
-        if exitCode != 0 { throw ExitCode(exitCode) }
-    }
-
-    /// The watchdog is ending the process (see `SignalWatch`).
-    func waitForWatchdog() -> Never {
-        while true { Syscall.sleep(seconds: 60) }
     }
 
     /// The run's configuration: the lock manager's file, then the flags.
@@ -186,18 +110,5 @@ struct VirtSanlockCleanup: ParsableCommand {
             configDirectories: guests.configDirectories.isEmpty ? RunConfiguration.defaultConfigDirectories : guests.configDirectories,
             policy: policy.deletionPolicy,
             autoDiskLeasesOffIn: lockManager.fileExisted && !lockManager.autoDiskLeases ? lockManager.path : nil)
-    }
-
-    private func writeMetrics(report: RunReport?, exitCode: Int32, started: ContinuousClock.Instant, logger: Logger) {
-        guard let metricsFile = output.metricsFile else { return }
-        let text = MetricsFile.render(
-            report: report, exitCode: exitCode, now: Date().timeIntervalSince1970,
-            duration: (ContinuousClock.now - started).seconds,
-            lastSuccess: MetricsFile.lastSuccess(in: metricsFile))
-        do {
-            try MetricsFile.write(text, to: metricsFile)
-        } catch {
-            logger.error("cannot write metrics: \(error)")
-        }
     }
 }

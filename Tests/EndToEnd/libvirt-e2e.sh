@@ -370,7 +370,7 @@ step3() {
     sed 's/^/         stock: /' "$out/stock-paused.out" >&7
     local stock_deleted
     stock_deleted=$(comm -23 <(echo "$expected") <(lease_files))
-    check "stock script (paused): it deleted the paused guest's leases (as README says for libvirt 9.0; update it if this changes)" \
+    check "stock script (paused): it deleted the paused guest's leases (as docs/operations.md says for libvirt 9.0; update it if this changes)" \
         same "$stock_deleted" "$expected"
     say "step 3: paused: janitor kept $janitor_kept leases, stock script deleted $(echo "$stock_deleted" | grep -c .)"
     audit after-stock

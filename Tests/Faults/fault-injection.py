@@ -528,19 +528,29 @@ class Slot:
 
     def hold(self, name):
         """A guest holding its lease: sanlock client command acquires, then
-        execs the command, so the holder's pid is the registered client."""
-        holder = CHILDREN.start(["sanlock", "client", "command", "-r", self.resource(name),
-                                 "-c", "/bin/sh", "-c", "exec sleep 100000"],
-                                env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if self.client_status()[1].get(name) == holder.pid:
-                self.holders[name] = holder
-                return holder
-            if holder.poll() is not None:
+        execs the command, so the holder's pid is the registered client. An
+        acquire refused for a passing reason (an I/O that took longer than
+        io_timeout 1 s on a loaded machine, a daemon killed a moment ago
+        whose earlier incarnation still shows as owner) is tried again; the
+        wait is a hang guard (RUN_TIMEOUT), not a speed goal."""
+        output = os.path.join(self.out, f"hold-{name}.log")
+        for attempt in range(3):
+            with open(output, "w") as log:
+                holder = CHILDREN.start(["sanlock", "client", "command", "-r", self.resource(name),
+                                         "-c", "/bin/sh", "-c", "exec sleep 100000"],
+                                        env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            deadline = time.time() + RUN_TIMEOUT
+            while time.time() < deadline:
+                if self.client_status()[1].get(name) == holder.pid:
+                    self.holders[name] = holder
+                    return holder
+                if holder.poll() is not None:
+                    break
+                time.sleep(0.02)
+            if holder.poll() is None:
                 break
-            time.sleep(0.02)
-        raise HarnessError(f"slot {self.index}: could not hold {name}")
+            time.sleep(1)
+        raise HarnessError(f"slot {self.index}: could not hold {name}: {read_text(output)[-300:]}")
 
     def write_guest(self, guest, disk, state, reason, pid):
         xml = (f"<domstatus state='{state}' reason='{reason}' pid='{pid}'><domain type='kvm' id='1'>"

@@ -144,12 +144,12 @@ struct StallTests {
         let fake = try await FakeDaemon.start(in: scratch.path + "/run", behaviour: behaviour)
         defer { kill(fake.process.processIdentifier, SIGKILL) }
 
-        for mode in [[], ["-n"], ["--audit"]] {
+        for mode in [["--min-age", "1h"], ["-n", "--min-age", "1h"], ["--audit"]] {
             let run = try await JanitorBinary.run(
-                ["--lease-dir", leases.path, "--min-age", "1h", "--daemon-timeout", "2s"] + mode,
+                ["--lease-dir", leases.path, "--daemon-timeout", "2s"] + mode,
                 daemon: nil, runDirectory: fake.runDirectory)
             let code = run.document?.error?.code?.text
-            if mode == ["-n"] {
+            if mode.contains("-n") {
                 #expect(run.status == 0, "\(behaviour) \(mode): \(run.result.stderr)")
             } else {
                 #expect(run.status == 1, "\(behaviour) \(mode): \(run.result.stderr)")

@@ -1,4 +1,4 @@
-/* latencyfs: the latency lab's filesystem (see README.md, "Latency lab").
+/* latencyfs: the latency lab's filesystem (see docs/performance.md, "The latency lab").
  *
  * A FUSE passthrough, on libfuse3's low-level API, that mirrors BACKING_DIR
  * at MOUNTPOINT and answers every request no earlier than a fixed delay

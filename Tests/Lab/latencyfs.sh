@@ -1,5 +1,5 @@
 #!/bin/bash
-# Tests/Lab/latencyfs.sh: the latency lab's driver (see README.md, "Latency
+# Tests/Lab/latencyfs.sh: the latency lab's driver (see docs/performance.md, "The latency
 # lab"): builds Tests/Lab/latencyfs.c, mounts a backing directory through it
 # with a delay per request, changes the delay, reads and resets its request
 # counts, unmounts. Source it after Tests/lib/test-functions.sh, whose EXIT

@@ -79,7 +79,7 @@ lintian_out=$(lintian --pedantic --display-info "$deb" "$dbgsym" 2>&1 | grep -v 
 if grep -qE '^[EWP]: ' <<<"$lintian_out"; then fail "lintian --pedantic: errors, warnings or pedantic tags (above)"
 else ok "lintian --pedantic $(lintian --version | cut -d' ' -f2) on both packages: no error, warning or pedantic tag"; fi
 
-# Sizes, against the limits of issue 22 (README, "Package size"). The stripped
+# Sizes, against the limits of issue 22 (docs/performance.md, "Package size"). The stripped
 # binary's goal was 12 MB; 13.4 MB is the floor of any program using
 # swift-argument-parser with this toolchain, so the limit is today's size
 # plus about 1 %.

@@ -80,7 +80,6 @@ struct GuestXMLTests {
         #expect(vda.sourcePath == "/var/lib/libvirt/images/demo.img")
         #expect(vda.backingStorePaths == ["/var/lib/libvirt/images/base.qcow2", "/dev/mapper/vg0-golden"])
         #expect(vda.backingStoreLeaseNames == ["f177b932dc0c50fc9a3ea8f2e2074e4e", "bce4bf6f69c8622a239edb26ec058e69"])
-        #expect(vda.line == 350)
         #expect(disks[3].shareable && !disks[3].readonly)
         #expect(disks[4].readonly)
         #expect(disks[5].device == "cdrom" && disks[5].sourcePath == "/var/lib/libvirt/images/install.iso")

@@ -128,7 +128,6 @@ private final class TemporaryDirectory {
     @Test func hostIDZeroMeansUnsetAsForLibvirt() throws {
         let config = try LockManagerConfig.parse("host_id = 0\nauto_disk_leases = 1", path: confPath)
         #expect(config.hostID == nil)
-        #expect(throws: ConfigurationError.self) { try config.checkHostIDForAutoDiskLeases() }
     }
 
     @Test func everySetting() throws {
@@ -292,29 +291,6 @@ private final class TemporaryDirectory {
     @Test func errorWithoutLineHasNoLineInDescription() {
         let error = ConfigurationError(path: "/a b:c", message: "cannot read the file: Is a directory")
         #expect(error.description == "/a b:c: cannot read the file: Is a directory")
-    }
-
-    @Test func autoDiskLeasesNeedAHostID() throws {
-        let config = try LockManagerConfig.parse("auto_disk_leases = 1\n", path: confPath)
-        #expect(config.hostID == nil)
-        #expect(throws: ConfigurationError(
-            path: confPath, key: "host_id",
-            message: "automatic disk leases are enabled (auto_disk_leases = 1) but no host_id is set")) {
-            try config.checkHostIDForAutoDiskLeases()
-        }
-    }
-
-    @Test(arguments: ["auto_disk_leases = 1\nhost_id = 9\n", "auto_disk_leases = 0\n", ""])
-    func hostIDCheckPassesWhenNotNeededOrSet(_ text: String) throws {
-        let config = try LockManagerConfig.parse(text, path: confPath)
-        #expect(throws: Never.self) { try config.checkHostIDForAutoDiskLeases() }
-        #expect(config.autoDiskLeases == false || config.hostID == 9)
-    }
-
-    @Test func hostIDFilledInLaterSatisfiesTheCheck() throws {
-        var config = try LockManagerConfig.parse("auto_disk_leases = 1\n", path: confPath)
-        config.hostID = 12
-        #expect(throws: Never.self) { try config.checkHostIDForAutoDiskLeases() }
     }
 }
 

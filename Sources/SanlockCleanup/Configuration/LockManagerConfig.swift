@@ -94,16 +94,6 @@ public struct LockManagerConfig: Sendable, Hashable {
         return try parse(bytes: bytes, path: path)
     }
 
-    /// libvirt refuses to start with automatic disk leases but no host id;
-    /// this is that check, kept apart from parsing so that a host id given
-    /// another way (e.g. on the command line) can be filled in first.
-    public func checkHostIDForAutoDiskLeases() throws(ConfigurationError) {
-        guard autoDiskLeases, hostID == nil else { return }
-        throw ConfigurationError(
-            path: path, key: "host_id",
-            message: "automatic disk leases are enabled (auto_disk_leases = 1) but no host_id is set")
-    }
-
     private init(_ conf: VirConf) throws(ConfigurationError) {
         self.init()
         path = conf.path

@@ -26,13 +26,13 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
         case .success:
             "the run completed; leases kept because they are in use are not failures"
         case .fatal:
-            "fatal error, nothing deleted (with --audit: nothing audited): configuration, lease directory, sanlock daemon unreachable, lockspace not joined, not root, unreadable guest status XML, retired host still live"
+            "fatal error, nothing deleted (with --audit: nothing audited): configuration, lease directory, sanlock daemon unreachable or not answering, lockspace not joined (or still joining), not root, unreadable guest status XML, retired host still live"
         case .deletionsFailed:
-            "the run completed, but at least one deletion failed (the report says which and in what state the lease was left)"
+            "the run completed, but at least one deletion failed (the report says which and in what state the lease was left), or the sanlock daemon stopped answering during the deletions"
         case .busy:
             "another janitor is working on this lease directory for this host; nothing done"
         case .unprotected:
-            "--audit only: at least one disk of a running or paused guest is not protected by its lease (the report says which and why)"
+            "--audit only: at least one disk of a running or paused guest is not protected by its lease (the report says which and why), or this host's identity in the lockspace is in conflict"
         case .reportNotWritten:
             "the run completed without failures, but its report could not be written to standard output (EIO, a full disk; see stderr)"
         case .usage:

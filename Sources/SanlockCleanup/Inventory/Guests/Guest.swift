@@ -30,14 +30,12 @@ public struct GuestDisk: Sendable, Hashable {
     /// first. libvirt names leases only for the top image when a guest
     /// starts; these are for telling where a lease file came from.
     public var backingStorePaths: [String]
-    /// Line of the `<disk>` element in its file.
-    public var line: Int?
 
     public init(
         type: String = "file", device: String = "disk", sourcePath: String?,
         readonly: Bool = false, shareable: Bool = false, target: String? = nil,
         volume: VolumeSource? = nil, mirrorPath: String? = nil, mirrorType: String? = nil,
-        backingStorePaths: [String] = [], line: Int? = nil
+        backingStorePaths: [String] = []
     ) {
         self.type = type
         self.device = device
@@ -48,7 +46,6 @@ public struct GuestDisk: Sendable, Hashable {
         self.volume = volume
         self.mirrorPath = mirrorPath
         self.backingStorePaths = backingStorePaths
-        self.line = line
         self.leaseName = nil
         self.mirrorLeaseName = nil
         self.leaseName = DiskLeaseName.leaseName(for: self)

@@ -101,7 +101,7 @@ public enum GuestXML {
             shareable: node.hasChild(named: "shareable"),
             target: node.firstChild(named: "target")?.attribute("dev"),
             volume: volume, mirrorPath: mirrorPath, mirrorType: mirrorType,
-            backingStorePaths: backingStorePaths(of: node), line: node.line)
+            backingStorePaths: backingStorePaths(of: node))
     }
 
     /// The path attribute of a local storage type; `''` counts as absent,
