@@ -1,5 +1,5 @@
 import Foundation
-import SanlockCleanup
+@testable import SanlockCleanup
 import Testing
 
 @Suite("DiskLeaseName: libvirt's MD5 naming of auto disk leases")

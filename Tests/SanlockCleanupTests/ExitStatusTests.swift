@@ -1,5 +1,5 @@
 import Foundation
-import SanlockCleanup
+@testable import SanlockCleanup
 import Testing
 
 @Suite("Exit statuses: described once")

@@ -1,6 +1,6 @@
 import Foundation
 import LibXML
-import SanlockCleanup
+@testable import SanlockCleanup
 import Testing
 
 @Suite("GuestInventory: status and config directories")

@@ -1,5 +1,5 @@
 import LibXML
-import SanlockCleanup
+@testable import SanlockCleanup
 import Testing
 
 @Suite("GuestXML: guests and disks from libvirt's status and definition XML")

@@ -1,5 +1,5 @@
 @testable import Sanlock
-import SanlockCleanup
+@testable import SanlockCleanup
 
 /// Sectors written by a real sanlock 3.8.5 daemon (captured with xxd), and a
 /// builder for the variants no daemon writes on request.

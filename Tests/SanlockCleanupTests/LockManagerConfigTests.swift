@@ -1,7 +1,7 @@
 import Foundation
 import SystemPackage
 import Testing
-import SanlockCleanup
+@testable import SanlockCleanup
 
 private let confPath = "/etc/libvirt/qemu-sanlock.conf"
 

@@ -1,5 +1,5 @@
 import Testing
-import SanlockCleanup
+@testable import SanlockCleanup
 
 private let confPath = "/etc/libvirt/qemu-sanlock.conf"
 

@@ -20,7 +20,7 @@ public struct Audit: Sendable {
     public let logger: Logger
     /// How long to wait before reading again a guest that looked unprotected
     /// (see `run`).
-    public var settleDelay: Double = 0.5
+    var settleDelay: Double = 0.5
     /// Readings at most (see `run`).
     static let maximumReadings = 4
 

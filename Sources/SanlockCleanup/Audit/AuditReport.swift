@@ -12,42 +12,42 @@ import Sanlock
 /// holds that no guest accounts for.
 public struct AuditReport: Sendable {
     public struct Host: Sendable, Hashable {
-        public var lockspace: String
-        public var joined: Bool
+        var lockspace: String
+        var joined: Bool
         /// The id the daemon joined with; nil when not joined.
         public var hostID: UInt64?
         /// `host_id` in the lock manager's configuration.
         public var configuredHostID: UInt64?
-        public var generation: UInt64?
+        var generation: UInt64?
         /// The name this host joined with (its delta lease).
-        public var hostName: String?
+        var hostName: String?
         /// Not joined yet, or no longer: the daemon is adding (or removing)
         /// the lockspace.
-        public var pending: JoinedLockspace.Phase?
+        var pending: JoinedLockspace.Phase?
         /// The lockspace gives this host's id to another name.
-        public var identityConflict: IdentityConflict?
+        var identityConflict: IdentityConflict?
 
         /// Whether the joined id is the configured one; nil when either is unknown.
-        public var hostIDMatches: Bool? {
+        var hostIDMatches: Bool? {
             guard let hostID, let configuredHostID else { return nil }
             return hostID == configuredHostID
         }
 
         /// What this host is, by sanlock, the configuration and the
         /// lockspace file, does not add up: no disk here can be vouched for.
-        public var conflicts: Bool { identityConflict != nil || hostIDMatches == false }
+        var conflicts: Bool { identityConflict != nil || hostIDMatches == false }
     }
 
     public struct Disk: Sendable, Hashable {
-        public var target: String?
+        var target: String?
         /// The disk's source as the XML gives it (a path, or pool/volume).
-        public var sourcePath: String?
+        var sourcePath: String?
         public var lease: String?
-        public var leasePath: String?
+        var leasePath: String?
         public var mode: LeaseMode
         public var finding: ProtectionFinding
-        public var holderHostName: String?
-        public var holderHostState: HostState?
+        var holderHostName: String?
+        var holderHostState: HostState?
         /// The lease file as this reading saw it (not reported): whether the
         /// lease moved between two readings.
         var observed: LeaseObservation?
@@ -65,9 +65,9 @@ public struct AuditReport: Sendable {
         public var state: GuestState
         /// `<domstatus reason=...>`: `migration` for both ends of a live
         /// migration while the guest is paused.
-        public var stateReason: String?
+        var stateReason: String?
         /// `<job async=...>`: `migration in` on a live migration's destination.
-        public var asyncJob: String?
+        var asyncJob: String?
         public var pid: Int32?
         public var disks: [Disk]
     }
@@ -77,16 +77,16 @@ public struct AuditReport: Sendable {
     public var guests: [Guest]
     /// Held tokens of this host in libvirt's lockspace that no active guest's
     /// process accounts for.
-    public var unaccountedLeases: [DaemonStatus.Token]
+    var unaccountedLeases: [DaemonStatus.Token]
     public var warnings: [RunWarning]
-    public var startedAt: Date
+    var startedAt: Date
     public var duration: Double
 
     public var disks: [Disk] { guests.flatMap(\.disks) }
-    public var unprotectedCount: Int { disks.count { !$0.finding.protection.isProtected } }
+    var unprotectedCount: Int { disks.count { !$0.finding.protection.isProtected } }
 
     /// Disks per protection value, every value present (0 when none).
-    public var countsByProtection: [(Protection, Int)] {
+    var countsByProtection: [(Protection, Int)] {
         Protection.allCases.map { value in (value, disks.count { $0.finding.protection == value }) }
     }
 

@@ -38,30 +38,30 @@ public enum LeaseMode: String, Sendable, Hashable, Codable {
 
 /// Everything the audit knows about one disk's lease, gathered before the
 /// judgement (the daemon's tokens, the file at the path, host liveness).
-public struct ProtectionFacts: Sendable, Hashable {
+struct ProtectionFacts: Sendable, Hashable {
     /// Running (libvirt holds a running guest's leases) or paused (libvirt
     /// releases them on pause).
-    public var guestPaused: Bool
+    var guestPaused: Bool
     /// The guest is the destination of a live migration (`<job async='migration in'>`).
-    public var migratingIn: Bool = false
+    var migratingIn: Bool = false
     public var mode: LeaseMode
     /// The lease's name; nil for a volume disk the XML does not map.
-    public var leaseName: String?
+    var leaseName: String?
     /// Held tokens of the guest's own process on this lease.
-    public var ownTokens: [DaemonStatus.Token]
+    var ownTokens: [DaemonStatus.Token]
     /// Held tokens of any other process of this host on this lease.
-    public var otherTokens: [DaemonStatus.Token]
+    var otherTokens: [DaemonStatus.Token]
     /// What the file at the lease path is (read from disk, without following
     /// a symlink).
     public var file: EntryKind
     /// Who this host is, and sanlock's liveness of every host: whose a hold
     /// is, and whether it stands, is judged as the cleaning run judges it.
-    public var lockspace: LockspaceFacts
+    var lockspace: LockspaceFacts
 
-    public var thisHostID: UInt64? { lockspace.thisHostID }
+    var thisHostID: UInt64? { lockspace.thisHostID }
     /// This host's generation: a lease held by this host at an older
     /// generation is a previous incarnation's.
-    public var thisGeneration: UInt64? { lockspace.thisGeneration }
+    var thisGeneration: UInt64? { lockspace.thisGeneration }
 
     public init(
         guestPaused: Bool, migratingIn: Bool = false, mode: LeaseMode, leaseName: String?, ownTokens: [DaemonStatus.Token],
@@ -82,14 +82,14 @@ public struct ProtectionFacts: Sendable, Hashable {
 /// lease, and what was seen (rendered in words by Report).
 public struct ProtectionFinding: Sendable, Hashable {
     public var protection: Protection
-    public var holderPID: Int32?
-    public var holderHostID: UInt64?
-    public var evidence: ProtectionEvidence
+    var holderPID: Int32?
+    var holderHostID: UInt64?
+    var evidence: ProtectionEvidence
     /// Set when a later reading found the disk unprotected and this, an
     /// earlier one's finding, stands (see `Snapshot.settled`).
-    public var settled: SettledReading?
+    var settled: SettledReading?
 
-    public init(_ protection: Protection, holderPID: Int32? = nil, holderHostID: UInt64? = nil,
+    init(_ protection: Protection, holderPID: Int32? = nil, holderHostID: UInt64? = nil,
                 evidence: ProtectionEvidence, settled: SettledReading? = nil) {
         self.protection = protection
         self.holderPID = holderPID
@@ -100,7 +100,7 @@ public struct ProtectionFinding: Sendable, Hashable {
 }
 
 /// What the judgement saw, case by case.
-public enum ProtectionEvidence: Sendable, Hashable {
+enum ProtectionEvidence: Sendable, Hashable {
     /// A volume disk: its lease cannot be named from the status XML.
     case volumeUnnamed
     /// Another process of this host holds the lease.
@@ -129,7 +129,7 @@ public enum ProtectionEvidence: Sendable, Hashable {
 }
 
 /// How the file at the path differs from the lease the guest holds.
-public enum HeldLeaseMismatch: Sendable, Hashable {
+enum HeldLeaseMismatch: Sendable, Hashable {
     /// Shared: no mode block names this host at its generation.
     case modeBlocks(thisGeneration: UInt64?)
     /// Exclusive: the leader names another holder, generation or version.
@@ -139,17 +139,17 @@ public enum HeldLeaseMismatch: Sendable, Hashable {
 
 /// An earlier reading's finding standing for a disk a later one found
 /// unprotected.
-public struct SettledReading: Sendable, Hashable {
-    public var delay: Double
+struct SettledReading: Sendable, Hashable {
+    var delay: Double
     /// The guest's state at the earlier reading, when it differed.
-    public var earlierState: GuestState?
+    var earlierState: GuestState?
     /// What the later reading found.
-    public var laterProtection: Protection
+    var laterProtection: Protection
 }
 
 extension Protection {
     /// The judgement: a pure function of the facts.
-    public static func judge(_ facts: ProtectionFacts) -> ProtectionFinding {
+    static func judge(_ facts: ProtectionFacts) -> ProtectionFinding {
         guard facts.leaseName != nil else { return ProtectionFinding(.unmappedVolume, evidence: .volumeUnnamed) }
         if let own = facts.ownTokens.first {
             return judgeHeld(own, facts)

@@ -12,7 +12,7 @@ public enum DurationText {
 
     /// The longest duration accepted: 100 years (5218 weeks). Anything longer
     /// is a typo, and bounding it keeps every later sum and conversion exact.
-    public static let maximum: Double = 5218 * 604_800
+    static let maximum: Double = 5218 * 604_800
 
     public static func seconds(_ text: String) throws(ParseError) -> Double {
         let value = try unboundedSeconds(text)

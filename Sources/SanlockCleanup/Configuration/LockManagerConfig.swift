@@ -6,10 +6,10 @@ import SystemCalls
 public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
     public var path: String
     public var line: Int?
-    public var key: String?
+    var key: String?
     /// Set when the file could not be read.
     public var errno: Errno?
-    public var message: String
+    var message: String
 
     public init(path: String, line: Int? = nil, key: String? = nil, errno: Errno? = nil, message: String) {
         self.path = path
@@ -38,12 +38,12 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
 /// sanlock (host id) or does not make (lease directory).
 public struct LockManagerConfig: Sendable, Hashable {
     public static let defaultPath = "/etc/libvirt/qemu-sanlock.conf"
-    public static let defaultLeaseDirectory = "/var/lib/libvirt/sanlock"
+    static let defaultLeaseDirectory = "/var/lib/libvirt/sanlock"
     /// sanlock's highest host id: a lockspace holds at most 2000 hosts
     /// (`sanlock_admin.h`, max_hosts for 512-byte sectors).
     public static let maximumHostID: UInt64 = 2000
     /// libvirt's `MAX_CONFIG_FILE_SIZE`: a bigger file is refused.
-    public static let maximumFileSize = 10 * 1024 * 1024
+    static let maximumFileSize = 10 * 1024 * 1024
 
     /// Whether libvirt makes a lease for every disk. When it does not, the
     /// lease directory only holds leases from before (a run warns).
@@ -65,11 +65,11 @@ public struct LockManagerConfig: Sendable, Hashable {
     }
 
     /// `text` is the content of the file at `path`, so `fileExisted` is true.
-    public static func parse(_ text: String, path: String) throws(ConfigurationError) -> LockManagerConfig {
+    static func parse(_ text: String, path: String) throws(ConfigurationError) -> LockManagerConfig {
         try parse(bytes: Array(text.utf8), path: path)
     }
 
-    public static func parse(bytes: [UInt8], path: String) throws(ConfigurationError) -> LockManagerConfig {
+    static func parse(bytes: [UInt8], path: String) throws(ConfigurationError) -> LockManagerConfig {
         let conf: VirConf
         do {
             conf = try VirConf.parse(bytes: bytes, path: path)

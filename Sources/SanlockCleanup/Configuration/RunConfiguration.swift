@@ -23,12 +23,12 @@ public struct RunConfiguration: Sendable, Hashable {
     /// `host_id` from the configuration file, if any.
     public var configuredHostID: UInt64?
     /// `--host-id`: this host's id when the daemon cannot tell.
-    public var hostIDOverride: UInt64?
+    var hostIDOverride: UInt64?
     /// Status XML of running and paused guests.
     public var statusDirectories: [String]
     /// Persistent guest definitions, to name the disks of stopped guests.
     public var configDirectories: [String]
-    public var policy: DeletionPolicy
+    var policy: DeletionPolicy
     /// The configuration file, when it exists and leaves `auto_disk_leases`
     /// off: libvirt then makes no disk leases, and a run says so.
     public var autoDiskLeasesOffIn: String?
@@ -54,7 +54,7 @@ public struct RunConfiguration: Sendable, Hashable {
 
     /// Without a daemon to ask: four connections was the knee measured on a
     /// local disk on two cores (docs/performance.md).
-    public static let defaultJobs = 4
+    static let defaultJobs = 4
 
     /// Where libvirt writes the status XML of running and paused guests
     /// (QEMU/KVM, Xen); either may be missing.
@@ -69,7 +69,7 @@ public struct RunConfiguration: Sendable, Hashable {
     /// each lease costs it round trips that only parallelism hides: more
     /// than the daemon's connections, as NFS clients keep dozens of requests
     /// in flight.
-    public static let scanThreads = 16
+    static let scanThreads = 16
 
     /// Parallel sanlock connections for a cleaning run: `--jobs`, else one
     /// per worker thread of the daemon (`max_worker_threads`, 8 by default:
@@ -90,7 +90,7 @@ public struct DeletionPolicy: Sendable, Hashable {
     public var retiredHosts: Set<UInt64>
     /// Keep files changed more recently than this (seconds): libvirt creates
     /// a lease moments before acquiring it.
-    public var minimumAge: Double
+    var minimumAge: Double
 
     public init(anyHost: Bool = false, retiredHosts: Set<UInt64> = [], minimumAge: Double = DeletionPolicy.defaultMinimumAge) {
         self.anyHost = anyHost

@@ -1,6 +1,6 @@
 /// A value in a virConf file: libvirt's configuration syntax, a small subset
 /// of Python (`name = value` statements).
-public enum VirConfValue: Sendable, Hashable {
+enum VirConfValue: Sendable, Hashable {
     case integer(Int64)
     case string(String)
     case list([VirConfValue])
@@ -10,7 +10,7 @@ public enum VirConfValue: Sendable, Hashable {
 public struct VirConfError: Error, Sendable, Hashable, CustomStringConvertible {
     public var path: String
     public var line: Int
-    public var message: String
+    var message: String
 
     public init(path: String, line: Int, message: String) {
         self.path = path
@@ -35,12 +35,12 @@ public struct VirConfError: Error, Sendable, Hashable, CustomStringConvertible {
 /// - strings must be valid UTF-8;
 /// - lists nest at most `maximumListDepth` deep (libvirt recurses without a
 ///   bound; no setting libvirt reads is a list of lists).
-public struct VirConf: Sendable {
+struct VirConf: Sendable {
     /// Deepest list nesting accepted: the parser recurses once per level, so
     /// a file of `[[[[…` must not exhaust the stack.
-    public static let maximumListDepth = 32
+    static let maximumListDepth = 32
 
-    public struct Entry: Sendable, Hashable {
+    struct Entry: Sendable, Hashable {
         public var name: String
         public var value: VirConfValue
         /// Where the statement's name starts, counting from 1.
@@ -56,7 +56,7 @@ public struct VirConf: Sendable {
     /// The file the entries came from, as given to `parse`.
     public var path: String
     /// Every statement, repeated names included.
-    public var entries: [Entry]
+    var entries: [Entry]
 
     public init(path: String, entries: [Entry]) {
         self.path = path
@@ -77,13 +77,13 @@ public struct VirConf: Sendable {
         entry(for: key)?.line
     }
 
-    public static func parse(_ text: String, path: String) throws(VirConfError) -> VirConf {
+    static func parse(_ text: String, path: String) throws(VirConfError) -> VirConf {
         try parse(bytes: Array(text.utf8), path: path)
     }
 
     /// Parses the raw bytes of a file: libvirt works on bytes, so a file that
     /// is not valid UTF-8 outside its strings still parses the same way.
-    public static func parse(bytes: [UInt8], path: String) throws(VirConfError) -> VirConf {
+    static func parse(bytes: [UInt8], path: String) throws(VirConfError) -> VirConf {
         var parser = VirConfParser(bytes: bytes, path: path)
         return VirConf(path: path, entries: try parser.parseFile())
     }

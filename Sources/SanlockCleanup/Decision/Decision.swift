@@ -1,12 +1,12 @@
 import Sanlock
 
 /// What the decision knows besides the entries themselves.
-public struct DecisionContext: Sendable, Hashable {
+struct DecisionContext: Sendable, Hashable {
     /// Who this host is and what sanlock says of every host (see `Holder`).
-    public var lockspace: LockspaceFacts
+    var lockspace: LockspaceFacts
     /// Which guest disk each lease name belongs to.
     public var guests: GuestIndex
-    public var policy: DeletionPolicy
+    var policy: DeletionPolicy
     /// Seconds since the epoch, for the minimum age.
     public var now: Double
 
@@ -25,8 +25,8 @@ public struct DecisionContext: Sendable, Hashable {
                   guests: guests, policy: policy, now: now)
     }
 
-    public var thisHostID: UInt64? { lockspace.thisHostID }
-    public var hosts: [UInt64: SanlockHost]? { lockspace.hosts }
+    var thisHostID: UInt64? { lockspace.thisHostID }
+    var hosts: [UInt64: SanlockHost]? { lockspace.hosts }
 
     /// sanlock's state of `host`, nil when unknown.
     func state(of host: UInt64) -> HostState? { lockspace.state(of: host) }
@@ -42,8 +42,8 @@ public struct DecisionContext: Sendable, Hashable {
 /// above all, what sanlock would hand over although it is still in use: the
 /// leases of paused guests, here (status XML) or on other hosts (last-holder
 /// rule).
-public enum Decision {
-    public static func verdicts(for entries: [LeaseEntry], in context: DecisionContext) -> [Verdict] {
+enum Decision {
+    static func verdicts(for entries: [LeaseEntry], in context: DecisionContext) -> [Verdict] {
         entries.map { verdict(for: $0, in: context) }
     }
 

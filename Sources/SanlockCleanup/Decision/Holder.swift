@@ -3,22 +3,22 @@ import Sanlock
 /// Who this host is in the lockspace, and what sanlock says of every host:
 /// the facts from which both the cleaning run and the audit judge who holds
 /// a lease and whether that hold is alive (`holder(id:generation:)`).
-public struct LockspaceFacts: Sendable, Hashable {
+struct LockspaceFacts: Sendable, Hashable {
     /// This host's id: the daemon's when joined, else `--host-id` or
     /// `host_id` from the configuration (unproven).
-    public var thisHostID: UInt64?
+    var thisHostID: UInt64?
     /// The daemon has joined the lockspace (not merely adding it): then
     /// `thisHostID` is sanlock's own, and its generation is current.
-    public var joined: Bool
+    var joined: Bool
     /// The name this host's daemon joins with (`our_host_name`), if asked.
-    public var thisHostName: String?
+    var thisHostName: String?
     /// sanlock's liveness verdict for each host; nil when not available (no
     /// daemon, or not joined). A host missing from it is one sanlock could
     /// not tell about: unknown.
-    public var hosts: [UInt64: SanlockHost]?
+    var hosts: [UInt64: SanlockHost]?
     /// The name each host id last joined with, from its delta lease in the
     /// lockspace file.
-    public var hostNames: [UInt64: String]
+    var hostNames: [UInt64: String]
 
     public init(thisHostID: UInt64?, joined: Bool, thisHostName: String? = nil,
                 hosts: [UInt64: SanlockHost]?, hostNames: [UInt64: String] = [:]) {
@@ -36,7 +36,7 @@ public struct LockspaceFacts: Sendable, Hashable {
     }
 
     /// This host's current generation (joined only).
-    public var thisGeneration: UInt64? {
+    var thisGeneration: UInt64? {
         guard joined, let thisHostID else { return nil }
         return hosts?[thisHostID]?.generation
     }
@@ -50,7 +50,7 @@ public struct LockspaceFacts: Sendable, Hashable {
     /// holds must not pass for this host's. The claim falls when the
     /// lockspace file's delta lease for `id` names another host than this
     /// host's daemon (`identityConflict`).
-    public func isThisHost(_ id: UInt64) -> Bool {
+    func isThisHost(_ id: UInt64) -> Bool {
         guard id != 0, id == thisHostID else { return false }
         return joined || identityConflict == nil
     }
@@ -61,7 +61,7 @@ public struct LockspaceFacts: Sendable, Hashable {
     /// same `host_id`), or this host's daemon restarted under a new name
     /// (sanlock makes one up at each start unless it is configured) and has
     /// not joined again: either way no disk of a guest here is safe.
-    public var identityConflict: IdentityConflict? {
+    var identityConflict: IdentityConflict? {
         guard let id = thisHostID, let ours = thisHostName, !ours.isEmpty,
               let named = hostNames[id], !named.isEmpty, named != ours else { return nil }
         return IdentityConflict(hostID: id, lockspaceName: named, thisHostName: ours)
@@ -69,7 +69,7 @@ public struct LockspaceFacts: Sendable, Hashable {
 
     /// The judgement of one hold (a leader's owner, or a shared holder's
     /// mode block): whose it is, and whether it is alive.
-    public func holder(id: UInt64, generation: UInt64) -> Holder {
+    func holder(id: UInt64, generation: UInt64) -> Holder {
         if isThisHost(id) {
             // Not joined, no incarnation of this host's daemon holds anything:
             // the hold is an earlier one's (a daemon restarted under it).
@@ -93,7 +93,7 @@ public struct LockspaceFacts: Sendable, Hashable {
 }
 
 /// Whose a hold is, and whether it is alive.
-public enum Holder: Sendable, Hashable {
+enum Holder: Sendable, Hashable {
     /// This host's daemon as it is now.
     case thisHost
     /// This host, at an older generation (or while its daemon has not joined
@@ -108,7 +108,7 @@ public enum Holder: Sendable, Hashable {
     case goneHost(UInt64, HostState)
 
     /// The hold stands: sanlock refuses the lease to anyone else.
-    public var isAlive: Bool {
+    var isAlive: Bool {
         switch self {
         case .thisHost, .otherHost: true
         case .thisHostsEarlierIncarnation, .restartedHost, .goneHost: false
@@ -118,10 +118,10 @@ public enum Holder: Sendable, Hashable {
 
 /// This host claims an id that the lockspace file gives another host: two
 /// hosts configured with the same `host_id`.
-public struct IdentityConflict: Sendable, Hashable {
+struct IdentityConflict: Sendable, Hashable {
     public var hostID: UInt64
     /// The name host `hostID`'s delta lease carries.
-    public var lockspaceName: String
+    var lockspaceName: String
     /// The name this host's daemon joins with.
-    public var thisHostName: String
+    var thisHostName: String
 }

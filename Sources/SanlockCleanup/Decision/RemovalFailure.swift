@@ -30,7 +30,7 @@ public enum RemovalFailure: Sendable, Hashable {
     /// Not attempted: a signal asked the run to stop.
     case interrupted(signal: Int32)
 
-    public var code: String {
+    var code: String {
         switch self {
         case .usedDuringRun: "used-during-run"
         case .changedDuringRun: "changed-during-run"

@@ -3,8 +3,8 @@ import Sanlock
 /// Whether `--retired-host` may purge a host's leases: never this host's,
 /// never a live host's; a failing host is reported with how long sanlock
 /// needs to declare it dead.
-public enum RetirementCheck {
-    public static func check(
+enum RetirementCheck {
+    static func check(
         retiredHosts: Set<UInt64>, hosts: [UInt64: SanlockHost]?, thisHostID: UInt64?, findings: inout RunFindings
     ) throws(JanitorError) {
         for host in retiredHosts.sorted() {

@@ -2,19 +2,19 @@ import Sanlock
 
 /// What the janitor decided about one directory entry.
 public struct Verdict: Sendable, Hashable {
-    public enum Disposition: String, Sendable, Hashable {
+    enum Disposition: String, Sendable, Hashable {
         case delete
         case keep
     }
 
-    public var disposition: Disposition
+    var disposition: Disposition
     public var reason: Reason
 
-    public static func keep(_ reason: Reason) -> Verdict { Verdict(disposition: .keep, reason: reason) }
-    public static func keep(_ kind: EntryKind) -> Verdict { .keep(.entry(kind)) }
-    public static func keep(_ rule: Rule) -> Verdict { .keep(.rule(rule)) }
+    static func keep(_ reason: Reason) -> Verdict { Verdict(disposition: .keep, reason: reason) }
+    static func keep(_ kind: EntryKind) -> Verdict { .keep(.entry(kind)) }
+    static func keep(_ rule: Rule) -> Verdict { .keep(.rule(rule)) }
     /// Only the rules nominate a lease for deletion.
-    public static func delete(_ rule: Rule) -> Verdict { Verdict(disposition: .delete, reason: .rule(rule)) }
+    static func delete(_ rule: Rule) -> Verdict { Verdict(disposition: .delete, reason: .rule(rule)) }
 }
 
 /// Why an entry was kept, deleted or not deleted, in one of three senses:
@@ -31,7 +31,7 @@ public enum Reason: Sendable, Hashable {
     case removal(RemovalFailure)
 
     /// Stable identifier for scripts and JSON.
-    public var code: String {
+    var code: String {
         switch self {
         case .entry(let kind): kind.reasonCode
         case .rule(let rule): rule.code
@@ -49,7 +49,7 @@ public enum Reason: Sendable, Hashable {
     }
 
     /// The sanlock or errno code behind the reason, when one exists.
-    public var errorCode: Int32? {
+    var errorCode: Int32? {
         switch self {
         case .entry(let kind): kind.reasonErrorCode
         case .rule(let rule): rule.errorCode
@@ -61,7 +61,7 @@ public enum Reason: Sendable, Hashable {
 /// What an entry is, as the reason it is kept (`Reason.entry`): every kind
 /// but an auto lease, which only the rules judge.
 extension EntryKind {
-    public var reasonCode: String {
+    var reasonCode: String {
         switch self {
         case .lockspace: "lockspace"
         case .directory: "directory"
@@ -161,12 +161,12 @@ public enum Rule: Sendable, Hashable {
     /// Whether a `delete` for this rule waits until the file is older than
     /// the minimum age. Only this host's own leftovers do not: nothing can
     /// be making them, and while they exist their guest cannot start.
-    public var waitsForMinimumAge: Bool {
+    var waitsForMinimumAge: Bool {
         if case .leftInvalidatedByThisHost = self { return false }
         return true
     }
 
-    public var code: String {
+    var code: String {
         switch self {
         case .usedByGuest: "used-by-guest"
         case .staleGuestStatus: "stale-guest-status"
@@ -218,7 +218,7 @@ public enum Rule: Sendable, Hashable {
 extension Reason {
     /// What an entry is, as the reason it was kept: its nature, or, for an
     /// auto lease (which has none of its own), never having been used.
-    public static func describing(_ kind: EntryKind) -> Reason {
+    static func describing(_ kind: EntryKind) -> Reason {
         if case .autoLease = kind { return .rule(.neverAcquired) }
         return .entry(kind)
     }

@@ -2,18 +2,18 @@
 /// names are bytes, not text: they may hold newlines, `:`, `*` or invalid
 /// UTF-8, and every system call gets the original bytes back.
 public struct EntryName: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public let bytes: [UInt8]
+    let bytes: [UInt8]
 
     public init(bytes: [UInt8]) { self.bytes = bytes }
     public init(_ string: String) { self.bytes = Array(string.utf8) }
 
     /// The name as text when it is valid UTF-8.
-    public var string: String? { String(validating: bytes, as: UTF8.self) }
+    var string: String? { String(validating: bytes, as: UTF8.self) }
 
     /// A one-line, printable rendering: control characters, backslashes and
     /// bytes that are not UTF-8 are escaped (`\n`, `\\`, `\xff`), so a hostile
     /// name can never forge report lines.
-    public var escaped: String {
+    var escaped: String {
         guard let text = string else {
             return bytes.map { byte in
                 (0x20..<0x7F).contains(byte) && byte != UInt8(ascii: "\\")
@@ -26,7 +26,7 @@ public struct EntryName: Sendable, Hashable, Comparable, CustomStringConvertible
     public var description: String { escaped }
 
     /// libvirt names auto leases by the MD5 of the disk path: 32 lowercase hex.
-    public var isAutoLeaseName: Bool {
+    var isAutoLeaseName: Bool {
         bytes.count == 32 && bytes.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 

@@ -6,16 +6,16 @@ import SystemCalls
 /// The facts the decision works from: every entry of the lease directory,
 /// the guests libvirt describes, and sanlock's liveness of every host a
 /// lease names.
-public struct Inventory: Sendable {
-    public let entries: [LeaseEntry]
+struct Inventory: Sendable {
+    let entries: [LeaseEntry]
     /// For a cleaning run, the lease files it may remove, held open from the
     /// scan (nil: not removable, or over the budget of open files, then
     /// opened again for the removal); same order as `entries`.
-    public let files: [LeaseFile?]
+    let files: [LeaseFile?]
     public let guests: GuestInventory
     /// sanlock's liveness per host, every host a lease names included;
     /// nil without a daemon.
-    public let hosts: [UInt64: SanlockHost]?
+    let hosts: [UInt64: SanlockHost]?
 
     /// The leases first, then the guests: a guest that starts (and maybe
     /// pauses) after the scan is in the guest list, and one that starts
@@ -26,7 +26,7 @@ public struct Inventory: Sendable {
     /// and the mode blocks are what sanlock itself reads
     /// (`sanlock_read_resource_owners` costs a 1 MiB read per lease), and a
     /// cleaning run's acquire is sanlock's authoritative answer anyway.
-    public static func gather(
+    static func gather(
         at site: Site, _ configuration: RunConfiguration, control: RunControl, logger: Logger,
         findings: inout RunFindings
     ) throws(JanitorError) -> Inventory {

@@ -8,9 +8,9 @@ import SystemPackage
 /// already said it is a regular file), its leader read through that
 /// descriptor (with the mode blocks of hosts that may hold it shared) and
 /// classified; everything else gets an `fstatat` without following.
-public struct InventoryScanner: Sendable {
-    public let directory: LeaseDirectory
-    public let classifier: LeaseClassifier
+struct InventoryScanner: Sendable {
+    let directory: LeaseDirectory
+    let classifier: LeaseClassifier
 
     public init(directory: LeaseDirectory, classifier: LeaseClassifier) {
         self.directory = directory
@@ -19,20 +19,20 @@ public struct InventoryScanner: Sendable {
 
     /// An entry as the scan left it: what it is, and for a lease file a
     /// cleaning run may remove, the file held open for the removal.
-    public struct Scanned: Sendable {
+    struct Scanned: Sendable {
         public var entry: LeaseEntry
         public var file: LeaseFile?
     }
 
     /// Looks at one entry afresh, read-only, keeping nothing open.
-    public func examine(_ name: EntryName) -> LeaseEntry {
+    func examine(_ name: EntryName) -> LeaseEntry {
         scan(DirectoryEntry(name: name), keepingOpen: false, using: AlignedBuffer()).entry
     }
 
     /// `keepingOpen`: open lease files read-write and keep those that a
     /// cleaning run may remove (leases, uninitialised and invalidated
     /// files) open. `buffer` is reused across calls on one thread.
-    public func scan(_ listed: DirectoryEntry, keepingOpen: Bool, using buffer: AlignedBuffer) -> Scanned {
+    func scan(_ listed: DirectoryEntry, keepingOpen: Bool, using buffer: AlignedBuffer) -> Scanned {
         let name = listed.name
         if listed.type == .regular, name.isAutoLeaseName {
             do throws(FileSystemError) {

@@ -32,7 +32,7 @@ public enum JanitorError: Error, Sendable {
     case interrupted(signal: Int32, stage: RunControl.Stage)
 
     /// A short stable identifier for JSON.
-    public var code: String {
+    var code: String {
         switch self {
         case .configuration, .statusDirectoryMissing: "configuration"
         case .leaseDirectory: "lease-directory"

@@ -3,18 +3,18 @@ import Sanlock
 /// Says what a lease-directory entry is from its name, its `fstatat` result
 /// and the first bytes of the file: pure, so every rule is unit-tested
 /// without a disk or a daemon.
-public struct LeaseClassifier: Sendable {
+struct LeaseClassifier: Sendable {
     /// The lockspace libvirt's auto disk leases live in; also the name of its
     /// file in the lease directory.
-    public static let lockspaceName = "__LIBVIRT__DISKS__"
+    static let lockspaceName = "__LIBVIRT__DISKS__"
     /// Enough for the leader, the request record and the dblocks of hosts
     /// 1...6 with 512-byte sectors: one read serves most clusters.
-    public static let initialReadLength = 4096
+    static let initialReadLength = 4096
 
     /// Host ids whose mode blocks may mark a shared holder: those that ever
     /// joined the lockspace. nil: every host id up to the lease's num_hosts
     /// (reads the whole lease; used when the lockspace file is unreadable).
-    public let probeHostIDs: [UInt64]?
+    let probeHostIDs: [UInt64]?
 
     /// Duplicates are dropped: each host's mode block is read once, and a
     /// shared holder listed once (found by fuzzing).
@@ -22,7 +22,7 @@ public struct LeaseClassifier: Sendable {
         self.probeHostIDs = probeHostIDs.map { Set($0).sorted() }
     }
 
-    public enum Result: Sendable, Hashable {
+    enum Result: Sendable, Hashable {
         case kind(EntryKind)
         /// Call again with at least this many bytes from the file's start.
         case needsBytes(Int)
@@ -39,21 +39,21 @@ public struct LeaseClassifier: Sendable {
     }
 
     /// Regular files that are not auto-lease candidates need no read at all.
-    public static func kindWithoutReading(name: EntryName) -> EntryKind? {
+    static func kindWithoutReading(name: EntryName) -> EntryKind? {
         if name.string == lockspaceName { return .lockspace }
         if !name.isAutoLeaseName { return .foreignFile }
         return nil
     }
 
     /// Classifies a regular file with an auto-lease name from its first bytes.
-    public func classify(name: EntryName, size: Int64, prefix: [UInt8]) -> Result {
+    func classify(name: EntryName, size: Int64, prefix: [UInt8]) -> Result {
         prefix.withUnsafeBytes { bytes in classify(name: name, size: size, bytes: bytes) }
     }
 
     /// Every field that sizes a read, an array or an offset is checked
     /// against sanlock's own limits before any arithmetic: the directory is
     /// shared, and a file any host's root writes must not stop the run.
-    public func classify(name: EntryName, size: Int64, bytes: UnsafeRawBufferPointer) -> Result {
+    func classify(name: EntryName, size: Int64, bytes: UnsafeRawBufferPointer) -> Result {
         if size == 0 || bytes.allSatisfy({ $0 == 0 }) {
             return .kind(.uninitialisedLease)
         }

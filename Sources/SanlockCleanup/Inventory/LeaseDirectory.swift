@@ -9,7 +9,7 @@ import SystemPackage
 /// The directory is often an NFS mount, where every request is a round trip:
 /// a lease is looked up and opened once (`openLease`), and everything else
 /// about it goes through that descriptor (docs/design.md counts them).
-public final class LeaseDirectory: Sendable {
+final class LeaseDirectory: Sendable {
     /// The directory as configured, made absolute: sanlock opens leases by
     /// path, so this is the prefix of every path handed to the daemon.
     public let path: String
@@ -47,7 +47,7 @@ public final class LeaseDirectory: Sendable {
     /// (the sanlock daemon holds every lease it grants) renames it to
     /// `.nfsXXXX` instead, until the last close: the unlinked inode keeps a
     /// link, and its link count proves nothing.
-    public let isNFS: Bool
+    let isNFS: Bool
 
     deinit { descriptor.closeIgnoringErrors() }
 
@@ -58,14 +58,14 @@ public final class LeaseDirectory: Sendable {
     }
 
     /// Every entry but `.` and `..`, sorted by name bytes.
-    public func entryNames() throws(FileSystemError) -> [EntryName] {
+    func entryNames() throws(FileSystemError) -> [EntryName] {
         try entries().map(\.name)
     }
 
     /// Every entry but `.` and `..`, sorted by name bytes, with the type
     /// `readdir` gave: for a regular file the scan opens the entry at once,
     /// without a stat by name first (one round trip less per lease).
-    public func entries() throws(FileSystemError) -> [DirectoryEntry] {
+    func entries() throws(FileSystemError) -> [DirectoryEntry] {
         do throws(SystemCallError) {
             return try DirectoryStream(duplicating: descriptor).entries()
                 .map { DirectoryEntry(name: EntryName(bytes: $0.name), type: $0.type) }
@@ -85,14 +85,14 @@ public final class LeaseDirectory: Sendable {
     }
 
     /// The target a symlink entry points at (never followed).
-    public func symlinkTarget(of name: EntryName) -> String? {
+    func symlinkTarget(of name: EntryName) -> String? {
         guard let target = try? descriptor.symlinkTarget(ofEntry: name.bytes) else { return nil }
         return String(decoding: target, as: UTF8.self)
     }
 
     /// Reads the first `length` bytes of a regular file entry, provided it is
     /// still the file `expected` describes (the lockspace file).
-    public func readPrefix(of name: EntryName, length: Int, expected: FileIdentity) throws(FileSystemError) -> [UInt8] {
+    func readPrefix(of name: EntryName, length: Int, expected: FileIdentity) throws(FileSystemError) -> [UInt8] {
         let file = try openLease(name, writable: false)
         guard file.status.identity == expected else {
             throw FileSystemError(.open, path: path(of: name), condition: .replaced)
@@ -110,7 +110,7 @@ public final class LeaseDirectory: Sendable {
     /// run invalidates through it), and falls back to read-only where that
     /// is refused: the invalidation then fails with that error, and the
     /// lease is kept. Not a regular file: `.notRegular`.
-    public func openLease(_ name: EntryName, writable: Bool) throws(FileSystemError) -> LeaseFile {
+    func openLease(_ name: EntryName, writable: Bool) throws(FileSystemError) -> LeaseFile {
         let options: FileDescriptor.OpenOptions = [.noFollow, .nonBlocking, .closeOnExec, .noControllingTerminal]
         func open(_ mode: FileDescriptor.AccessMode) throws(SystemCallError) -> (FileDescriptor, direct: Bool) {
             do throws(SystemCallError) {
@@ -146,7 +146,7 @@ public final class LeaseDirectory: Sendable {
     /// Removes an entry, provided its name still leads to the file
     /// `expected` describes: a fresh lookup of the name (one round trip),
     /// then `unlink(_:)`.
-    public func unlink(_ name: EntryName, expected: FileIdentity) throws(FileSystemError) {
+    func unlink(_ name: EntryName, expected: FileIdentity) throws(FileSystemError) {
         let current: FileIdentity
         do throws(SystemCallError) {
             current = FileIdentity(try descriptor.cachedStatus(ofEntry: name.bytes))
@@ -159,7 +159,7 @@ public final class LeaseDirectory: Sendable {
 
     /// `unlinkat` through the directory descriptor, so nothing outside the
     /// directory can be reached whatever the name holds.
-    public func unlink(_ name: EntryName) throws(FileSystemError) {
+    func unlink(_ name: EntryName) throws(FileSystemError) {
         do throws(SystemCallError) {
             try descriptor.unlink(entry: name.bytes)
         } catch {
@@ -176,10 +176,10 @@ public final class LeaseDirectory: Sendable {
 }
 
 /// Page-aligned memory for O_DIRECT reads, grown as needed and reused.
-public final class AlignedBuffer {
+final class AlignedBuffer {
     /// The longest read the janitor makes: a 4096-byte-sector lease up to
     /// host 2000's dblock (2002 sectors), rounded up.
-    public static let maximumLength = 8 << 20
+    static let maximumLength = 8 << 20
     private var memory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
     public init() {}
@@ -201,7 +201,7 @@ public final class AlignedBuffer {
 }
 
 /// A name `readdir` listed, with the type it gave.
-public struct DirectoryEntry: Sendable, Hashable {
+struct DirectoryEntry: Sendable, Hashable {
     public let name: EntryName
     public let type: EntryTypeHint
 

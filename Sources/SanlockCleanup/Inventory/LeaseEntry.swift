@@ -18,7 +18,7 @@ public struct LeaseEntry: Sendable, Hashable {
     }
 
     /// The lease state, for auto leases.
-    public var leaseState: LeaseState? {
+    var leaseState: LeaseState? {
         if case .autoLease(let state) = kind { return state }
         return nil
     }
@@ -56,7 +56,7 @@ public enum EntryKind: Sendable, Hashable {
 extension LeaseDirectory {
     /// The sanlock resource of the auto lease `entry`: named like its file,
     /// at offset 0 of its path, as libvirt makes them.
-    public func resource(for entry: LeaseEntry, lockspace: String = LeaseClassifier.lockspaceName) -> SanlockResource {
+    func resource(for entry: LeaseEntry, lockspace: String = LeaseClassifier.lockspaceName) -> SanlockResource {
         SanlockResource(lockspace: lockspace, name: entry.name.string ?? "", path: path(of: entry.name))
     }
 }
@@ -64,7 +64,7 @@ extension LeaseDirectory {
 extension EntryKind {
     /// A regular file with an auto-lease name: a lease, or one that was
     /// meant to be (uninitialised, invalidated, corrupt).
-    public var isLeaseFile: Bool {
+    var isLeaseFile: Bool {
         switch self {
         case .autoLease, .uninitialisedLease, .clearedLease, .corruptLease: true
         default: false
@@ -94,7 +94,7 @@ public struct ClearedLease: Sendable, Hashable {
     /// owner, held (timestamp set), with a valid checksum and this file's
     /// names. nil for any other cleared leader (`SANLK_WRITE_CLEAR` leaves
     /// no owner), whose origin cannot be told.
-    public var invalidatedBy: UInt64?
+    var invalidatedBy: UInt64?
 
     public init(invalidatedBy: UInt64?) {
         self.invalidatedBy = invalidatedBy
@@ -114,14 +114,14 @@ public struct ClearedLease: Sendable, Hashable {
 public struct LeaseState: Sendable, Hashable {
     /// Owner recorded in the leader: the current owner when `held`, else the
     /// last host that held it (release keeps it). 0 when never acquired.
-    public var ownerID: UInt64
-    public var ownerGeneration: UInt64
+    var ownerID: UInt64
+    var ownerGeneration: UInt64
     /// Lease version: 0 for a lease never acquired.
-    public var lver: UInt64
+    var lver: UInt64
     /// The leader is held exclusively by `ownerID`.
-    public var held: Bool
+    var held: Bool
     /// Hosts holding the lease in shared mode (shareable disks).
-    public var sharedHolders: [ResourceOwner]
+    var sharedHolders: [ResourceOwner]
 
     public init(
         ownerID: UInt64, ownerGeneration: UInt64, lver: UInt64, held: Bool,
@@ -134,6 +134,6 @@ public struct LeaseState: Sendable, Hashable {
         self.sharedHolders = sharedHolders
     }
 
-    public var neverAcquired: Bool { lver == 0 && ownerID == 0 }
-    public var isFree: Bool { !held && sharedHolders.isEmpty }
+    var neverAcquired: Bool { lver == 0 && ownerID == 0 }
+    var isFree: Bool { !held && sharedHolders.isEmpty }
 }

@@ -7,7 +7,7 @@ import SystemPackage
 /// leader is read again, invalidated and checked through the same
 /// descriptor: one lookup and one open per lease, however slow the storage.
 /// Closed when the last reference goes.
-public final class LeaseFile: Sendable {
+final class LeaseFile: Sendable {
     private let descriptor: FileDescriptor
     public let name: EntryName
     /// For messages.
@@ -16,9 +16,9 @@ public final class LeaseFile: Sendable {
     /// every later step checks against.
     public let status: FileStatus
     /// Opened with O_DIRECT (the file system took it).
-    public let direct: Bool
+    let direct: Bool
     /// Opened read-write.
-    public let writable: Bool
+    let writable: Bool
 
     init(descriptor: FileDescriptor, name: EntryName, path: String, status: FileStatus, direct: Bool, writable: Bool) {
         self.descriptor = descriptor
@@ -33,7 +33,7 @@ public final class LeaseFile: Sendable {
 
     /// Reads the first `length` bytes into `buffer`; the result is valid
     /// until the next read into `buffer`, and shorter at the end of the file.
-    public func read(length: Int, into buffer: AlignedBuffer) throws(FileSystemError) -> UnsafeRawBufferPointer {
+    func read(length: Int, into buffer: AlignedBuffer) throws(FileSystemError) -> UnsafeRawBufferPointer {
         let memory = buffer.reserve(length)
         let exact = UnsafeMutableRawBufferPointer(rebasing: memory[0..<length])
         var total = 0
@@ -52,7 +52,7 @@ public final class LeaseFile: Sendable {
     }
 
     /// The leader sector (512 or 4096 bytes, as the leader says).
-    public func leaderSector() throws(FileSystemError) -> [UInt8] {
+    func leaderSector() throws(FileSystemError) -> [UInt8] {
         // The bytes read are copied out while the buffer lives.
         let buffer = AlignedBuffer()
         return try withExtendedLifetime(buffer) { () throws(FileSystemError) -> [UInt8] in
@@ -72,7 +72,7 @@ public final class LeaseFile: Sendable {
     /// Overwrites the start of the file with `bytes` (a whole sector).
     /// O_DIRECT, as sanlock writes its leases: on NFS the write reaches the
     /// server before it returns, where every host reads it.
-    public func overwriteLeader(with bytes: [UInt8]) throws(FileSystemError) {
+    func overwriteLeader(with bytes: [UInt8]) throws(FileSystemError) {
         guard writable else { throw FileSystemError(.write, path: path, errno: .badFileDescriptor) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 4096)
         defer { buffer.deallocate() }
@@ -86,7 +86,7 @@ public final class LeaseFile: Sendable {
 
     /// The number of names the file has, as the kernel holds it (no round
     /// trip; see `FileDescriptor.cachedStatus`).
-    public func cachedLinkCount() throws(FileSystemError) -> UInt64 {
+    func cachedLinkCount() throws(FileSystemError) -> UInt64 {
         do throws(SystemCallError) {
             return UInt64(try descriptor.cachedStatus().linkCount)
         } catch {
@@ -95,7 +95,7 @@ public final class LeaseFile: Sendable {
     }
 
     /// The file's attributes asked afresh (`fstat`: a round trip on NFS).
-    public func currentStatus() throws(FileSystemError) -> FileStatus {
+    func currentStatus() throws(FileSystemError) -> FileStatus {
         do throws(SystemCallError) {
             return FileStatus(try descriptor.status())
         } catch {

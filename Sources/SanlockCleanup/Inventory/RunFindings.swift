@@ -27,15 +27,15 @@ public enum RunWarning: Sendable {
 /// The warnings of a run, and the rule that makes it fail closed: a problem
 /// stops a cleaning run before it deletes anything, while a dry run reports
 /// it and goes on from what can be known.
-public struct RunFindings: Sendable {
-    public let cleaning: Bool
+struct RunFindings: Sendable {
+    let cleaning: Bool
     public private(set) var warnings: [RunWarning] = []
 
     public init(cleaning: Bool) { self.cleaning = cleaning }
 
-    public mutating func warn(_ warning: RunWarning) { warnings.append(warning) }
+    mutating func warn(_ warning: RunWarning) { warnings.append(warning) }
 
-    public mutating func problem(_ error: JanitorError) throws(JanitorError) {
+    mutating func problem(_ error: JanitorError) throws(JanitorError) {
         if cleaning { throw error }
         warnings.append(.wouldStopCleaning(error))
     }

@@ -13,35 +13,35 @@ public struct SanlockView: Sendable {
         case unreachable(SanlockError)
     }
 
-    public var availability: Availability
+    var availability: Availability
     /// This host's membership of the lockspace, if joined.
-    public var joined: JoinedLockspace?
+    var joined: JoinedLockspace?
     /// The lockspace as the daemon lists it while it is still joining or
     /// leaving it: not joined, whatever host id it names.
-    public var pending: JoinedLockspace?
+    var pending: JoinedLockspace?
     /// Every lockspace the daemon has joined (for messages).
-    public var joinedNames: [String] = []
-    public var lockspaceQueryError: SanlockError?
+    var joinedNames: [String] = []
+    var lockspaceQueryError: SanlockError?
     /// False when the lockspace was joined from another file than the lease
     /// directory's: its leases would be judged against the wrong hosts.
-    public var joinedFromThisDirectory: Bool = false
+    var joinedFromThisDirectory: Bool = false
     /// sanlock's liveness verdict per host id; nil when not available.
-    public var hosts: [UInt64: SanlockHost]?
-    public var hostsError: SanlockError?
+    var hosts: [UInt64: SanlockHost]?
+    var hostsError: SanlockError?
     /// The daemon's settings, when asked for.
-    public var settings: DaemonSettings?
+    var settings: DaemonSettings?
 
     /// How many requests the daemon serves at once (`max_worker_threads`).
-    public var workerThreads: Int? { settings?.workerThreads }
+    var workerThreads: Int? { settings?.workerThreads }
     /// The name the daemon joins lockspaces with.
-    public var hostName: String? { settings?.hostName }
+    var hostName: String? { settings?.hostName }
 
-    public var daemonReachable: Bool {
+    var daemonReachable: Bool {
         if case .reachable = availability { return true }
         return false
     }
 
-    public var thisHostID: UInt64? { joined?.hostID }
+    var thisHostID: UInt64? { joined?.hostID }
 
     /// The daemon's answers a run needs, each within the daemon deadline.
     /// `settings`: ask for the daemon's settings too (its worker threads,
@@ -79,7 +79,7 @@ public struct SanlockView: Sendable {
     }
 
     /// The call that went unanswered, if the daemon stopped answering.
-    public var unanswered: SanlockError? {
+    var unanswered: SanlockError? {
         if case .unreachable(let error) = availability, error.code == .noAnswer { return error }
         return [lockspaceQueryError, hostsError].compactMap { $0 }.first { $0.code == .noAnswer }
     }

@@ -6,31 +6,31 @@ import Sanlock
 /// sanlock daemon's view of the lockspace, this host's id, the lockspace
 /// file (which host id joined under which name) and the classifier it
 /// implies. Every error of gathering them is mapped here, once.
-public struct Site: Sendable {
-    public let directory: LeaseDirectory
+struct Site: Sendable {
+    let directory: LeaseDirectory
     /// Held to the end of a cleaning run (nil for other modes): while it is
     /// held no other janitor of this host works here, which makes a cleared
     /// leader naming this host a leftover of an earlier run (see Decision).
     public let runLock: RunLock?
-    public let sanlock: SanlockView
+    let sanlock: SanlockView
     /// The daemon's id for this host when joined, else `--host-id`, else
     /// `host_id` from the configuration.
-    public let thisHostID: UInt64?
+    let thisHostID: UInt64?
     /// The lockspace file's delta leases; nil when it is missing or unusable
     /// (a warning says which).
-    public let lockspaceImage: LockspaceImage?
+    let lockspaceImage: LockspaceImage?
     /// Reads the mode blocks of the hosts that ever joined.
-    public let classifier: LeaseClassifier
+    let classifier: LeaseClassifier
 
     /// The name each host id joined with, from the lockspace file (sanlock's
     /// host name): known without a daemon too.
-    public var hostNames: [UInt64: String] { lockspaceImage?.hostNames ?? [:] }
+    var hostNames: [UInt64: String] { lockspaceImage?.hostNames ?? [:] }
 
     /// What the site says about a problem depends on the mode: a cleaning
     /// run stops at any (it must be sure), a dry run reports it, an audit
     /// stops only when the daemon cannot be asked at all (whether this host
     /// joined is what it reports).
-    public static func open(
+    static func open(
         _ configuration: RunConfiguration, control: RunControl, logger: Logger, findings: inout RunFindings
     ) throws(JanitorError) -> Site {
         DaemonDeadline.seconds = configuration.daemonTimeout
@@ -93,7 +93,7 @@ public struct Site: Sendable {
     /// "not listed" never has to be guessed. A host sanlock cannot tell
     /// about stays out of the table, which the judgement treats as unknown.
     /// nil without the daemon's view of the lockspace.
-    public func hostTable(covering owners: some Sequence<UInt64>) -> [UInt64: SanlockHost]? {
+    func hostTable(covering owners: some Sequence<UInt64>) -> [UInt64: SanlockHost]? {
         guard var table = sanlock.hosts else { return nil }
         for host in Set(owners).subtracting(table.keys).sorted() {
             if let answer = try? SanlockClient.hosts(in: LeaseClassifier.lockspaceName, hostID: host).first {

@@ -36,16 +36,16 @@ public enum RemovalOutcome: Sendable, Hashable {
 /// Every file step goes through the descriptor the scan opened (see
 /// `LeaseFile`), which on NFS makes a deleted lease cost the tool itself
 /// about eight round trips (docs/design.md lists which buys what).
-public struct LeaseRemover: Sendable {
-    public let directory: LeaseDirectory
-    public let lockspace: String
+struct LeaseRemover: Sendable {
+    let directory: LeaseDirectory
+    let lockspace: String
     /// Liveness facts, to say how long a failing owner has before it is dead.
-    public let hosts: [UInt64: SanlockHost]?
+    let hosts: [UInt64: SanlockHost]?
     /// This host's id and generation in the lockspace: after our acquire the
     /// leader must name them (nil: not known, only tests).
-    public let thisHost: (id: UInt64, generation: UInt64?)?
+    let thisHost: (id: UInt64, generation: UInt64?)?
     /// To look at an entry again when sanlock's answer or a re-check needs it.
-    public let classifier: LeaseClassifier
+    let classifier: LeaseClassifier
 
     public init(
         directory: LeaseDirectory, lockspace: String = LeaseClassifier.lockspaceName,
@@ -65,7 +65,7 @@ public struct LeaseRemover: Sendable {
     /// here, and it must still be the file the scan saw). `control` is asked
     /// before the leader is invalidated: after a signal, or once the process
     /// is exiting, the lease is released untouched.
-    public func remove(
+    func remove(
         _ entry: LeaseEntry, file scanned: LeaseFile?, using connection: borrowing SanlockConnection,
         control: RunControl = RunControl()
     ) -> RemovalOutcome {
@@ -201,7 +201,7 @@ public struct LeaseRemover: Sendable {
     /// grant a lease in such a file, so there is nothing to hold: look again
     /// right before unlinking that it is still the same file, unchanged, with
     /// one name and still unusable, then unlink it.
-    public func removeUnacquirable(_ entry: LeaseEntry, file scanned: LeaseFile?) -> RemovalOutcome {
+    func removeUnacquirable(_ entry: LeaseEntry, file scanned: LeaseFile?) -> RemovalOutcome {
         guard let before = entry.status else { return .kept(.vanished) }
         let file: LeaseFile
         switch reopened(entry, scanned, expected: before.identity) {

@@ -205,7 +205,7 @@ public enum AuditJSONReport {
 extension ProtectionFinding {
     /// What was seen, in words (no trailing period), with the note of a
     /// settled reading.
-    public var detail: String {
+    var detail: String {
         guard let settled else { return evidence.sentence }
         let state = settled.earlierState.map { ", when the guest was \($0.rawValue)" } ?? ""
         return evidence.sentence + " (as read \(settled.delay.formatted) s earlier\(state); "

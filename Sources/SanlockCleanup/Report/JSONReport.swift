@@ -15,7 +15,7 @@ import SystemCalls
 /// Written as it is encoded, one lease object per line: a directory of
 /// 10,000 leases must not need the whole document in memory twice.
 public enum JSONReport {
-    public static let schemaVersion = 1
+    static let schemaVersion = 1
 
     public static func render(_ report: RunReport) -> String {
         var text = ""
@@ -233,7 +233,7 @@ public enum JSONReport {
 
 extension EntryKind {
     /// Stable identifier for JSON.
-    public var code: String {
+    var code: String {
         switch self {
         case .lockspace: "lockspace"
         case .autoLease: "auto-lease"

@@ -13,17 +13,17 @@ public struct RunReport: Sendable {
     /// The signal that stopped the deletions early, if one did.
     public var interruptedBy: Int32?
     public var leaseDirectory: String
-    public var thisHostID: UInt64?
+    var thisHostID: UInt64?
     public var daemon: SanlockView.Availability
     public var leases: [LeaseReport]
     /// Retirement: entries outside the retired hosts' leases (not listed).
-    public var outOfScope: Int = 0
+    var outOfScope: Int = 0
     public var retiredHosts: [UInt64] = []
     public var warnings: [RunWarning]
-    public var startedAt: Date
+    var startedAt: Date
     public var duration: Double
 
-    public var summary: Summary { Summary(leases) }
+    var summary: Summary { Summary(leases) }
 
     /// 0 when the run completed (leases kept because they are in use are not
     /// failures), 2 when some deletion failed.
@@ -50,15 +50,15 @@ public struct LeaseReport: Sendable {
     public let reason: Reason
     /// The guest disk behind the lease, when a status file or definition
     /// names it.
-    public let guestUse: GuestIndex.Use?
+    let guestUse: GuestIndex.Use?
     /// A lease name no known disk maps to.
-    public let unknownDisk: Bool
+    let unknownDisk: Bool
     /// The name the owner host (`ownerHostID`) joined the lockspace with, from
     /// its delta lease in the lockspace file.
-    public var ownerHostName: String?
+    var ownerHostName: String?
     /// sanlock's liveness of the owner host; nil without a daemon, or when
     /// sanlock could not tell.
-    public var ownerHostState: HostState?
+    var ownerHostState: HostState?
 
     public init(entry: LeaseEntry, verdict: Verdict, outcome: RemovalOutcome?, mode: RunConfiguration.Mode,
                 guestUse: GuestIndex.Use? = nil, unknownDisk: Bool = false) {
@@ -83,25 +83,25 @@ public struct LeaseReport: Sendable {
     }
 
     /// The host the line is about: the reason's, else the lease's last owner.
-    public var ownerHostID: UInt64? {
+    var ownerHostID: UInt64? {
         if let host = reason.hostID { return host }
         if let state = entry.leaseState, state.ownerID != 0 { return state.ownerID }
         return nil
     }
 
-    public var sizeBytes: Int64 { entry.status?.size ?? 0 }
+    var sizeBytes: Int64 { entry.status?.size ?? 0 }
 }
 
 /// Counts for the summary line, JSON and metrics.
-public struct Summary: Sendable, Hashable {
-    public var entries = 0
-    public var deleted = 0
-    public var wouldDelete = 0
+struct Summary: Sendable, Hashable {
+    var entries = 0
+    var deleted = 0
+    var wouldDelete = 0
     public var kept = 0
     public var failed = 0
-    public var bytesReclaimed: Int64 = 0
-    public var bytesReclaimable: Int64 = 0
-    public var byReason: [String: Int] = [:]
+    var bytesReclaimed: Int64 = 0
+    var bytesReclaimable: Int64 = 0
+    var byReason: [String: Int] = [:]
 
     init(_ leases: [LeaseReport]) {
         entries = leases.count

@@ -95,7 +95,7 @@ public enum TextReport {
     }
 
     /// Binary units, one decimal: leases are 1 MiB each.
-    public static func byteCount(_ bytes: Int64) -> String {
+    static func byteCount(_ bytes: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var value = Double(bytes)
         var unit = 0

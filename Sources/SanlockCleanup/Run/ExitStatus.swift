@@ -43,7 +43,7 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
     /// The status a signal leaves, as shells report it.
     public static func interrupted(by signal: Int32) -> Int32 { 128 + signal }
 
-    public static let interruptedMeaning =
+    static let interruptedMeaning =
         "interrupted by signal N (SIGTERM, SIGINT, SIGHUP): the lease in hand was finished, the others kept with reason interrupted; a run blocked in a call (a daemon that does not answer, a dead NFS server) ends 2 s after the signal with the JSON error code interrupted"
 
     /// Every status and its meaning, in order: `("0", "the run …")`, …,

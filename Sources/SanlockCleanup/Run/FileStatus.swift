@@ -2,8 +2,8 @@ import SystemPackage
 
 /// A file's identity: device and inode.
 public struct FileIdentity: Sendable, Hashable {
-    public let device: UInt64
-    public let inode: UInt64
+    let device: UInt64
+    let inode: UInt64
 
     public init(device: UInt64, inode: UInt64) {
         self.device = device

@@ -42,7 +42,7 @@ public struct FileSystemError: Error, Sendable, Hashable, CustomStringConvertibl
 
     public let operation: Operation
     public let path: String
-    public let code: Code
+    let code: Code
     /// The system call that failed, when one did and the layer said which.
     public let cause: SystemCallError?
 
@@ -72,7 +72,7 @@ public struct FileSystemError: Error, Sendable, Hashable, CustomStringConvertibl
     }
 
     /// What went wrong, in words: the errno's text, or the finding's.
-    public var message: String {
+    var message: String {
         switch code {
         case .systemCall(let errno): errno.description
         case .replaced: "replaced by another file"

@@ -25,7 +25,7 @@ public enum LogDestination: Sendable, Hashable {
     }
 
     /// syslog priority of a log level (sd-daemon(3) prefixes).
-    public static func priority(of level: Logger.Level) -> Int {
+    static func priority(of level: Logger.Level) -> Int {
         switch level {
         case .trace, .debug: 7
         case .info: 6

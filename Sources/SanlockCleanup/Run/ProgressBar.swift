@@ -4,7 +4,7 @@ import SystemCalls
 /// A one-line progress bar on a terminal's stderr, shown only once a run has
 /// taken a couple of seconds (short runs stay clean).
 public final class ProgressBar: Sendable {
-    public static let delay = 2.0
+    static let delay = 2.0
     private let label: String
     private let startedAt: Double
     private let shown = Mutex<Bool>(false)

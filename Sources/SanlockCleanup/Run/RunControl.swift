@@ -48,12 +48,12 @@ public final class RunControl: Sendable {
     }
 
     /// Records the first signal; later ones change nothing.
-    public func request(signal number: Int32) {
+    func request(signal number: Int32) {
         _ = signal.compareExchange(expected: 0, desired: number, ordering: .relaxed)
     }
 
     /// The signal that asked to stop, if any.
-    public var signalNumber: Int32? {
+    var signalNumber: Int32? {
         let value = signal.load(ordering: .relaxed)
         return value == 0 ? nil : value
     }
@@ -85,7 +85,7 @@ public final class RunControl: Sendable {
     /// When no window is open, closes the door to new ones for good and
     /// returns true: the process may then exit at once without leaving a
     /// lease half-removed. False while a lease is in its window.
-    public func closeIfIdle() -> Bool {
+    func closeIfIdle() -> Bool {
         let (exchanged, original) = windows.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing)
         return exchanged || original == 1
     }

@@ -11,8 +11,8 @@ import SystemPackage
 /// janitors of different hosts may run at once (sanlock arbitrates every
 /// lease between them). The kernel drops the lock when the process exits,
 /// however it exits.
-public final class RunLock: Sendable {
-    public static let directory = "/run/virt-sanlock-cleanup"
+final class RunLock: Sendable {
+    static let directory = "/run/virt-sanlock-cleanup"
     private let descriptor: FileDescriptor
     public let path: String
 
@@ -24,13 +24,13 @@ public final class RunLock: Sendable {
     deinit { descriptor.closeIgnoringErrors() }
 
     /// Why the lock was not taken.
-    public enum Failure: Error, Sendable {
+    enum Failure: Error, Sendable {
         /// Another janitor holds it; what its lock file says of it.
         case held(by: String)
         case failed(FileSystemError)
     }
 
-    public static func acquire(leaseDirectory: FileIdentity) throws(Failure) -> RunLock {
+    static func acquire(leaseDirectory: FileIdentity) throws(Failure) -> RunLock {
         try acquire(in: directory, leaseDirectory: leaseDirectory, daemon: daemonName)
     }
 

@@ -18,7 +18,7 @@ import SystemCalls
 /// No Dispatch: its signal sources need an epoll instance, and libdispatch
 /// aborts the process when it cannot make one.
 public final class SignalWatch: Sendable {
-    public static let handled = [SIGTERM, SIGINT, SIGHUP]
+    static let handled = [SIGTERM, SIGINT, SIGHUP]
 
     private let control: RunControl
     private let gate: OutputGate

@@ -1,6 +1,6 @@
 import CSanlock
 import Sanlock
-import SanlockCleanup
+@testable import SanlockCleanup
 
 /// sanlock calls the janitor does not make, which the behaviour tests use to
 /// show what sanlock itself does.

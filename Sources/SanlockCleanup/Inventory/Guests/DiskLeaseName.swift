@@ -3,11 +3,11 @@ import CMD5
 /// libvirt's auto disk lease naming (`virLockManagerSanlockAddDisk` in
 /// `src/locking/lock_driver_sanlock.c`, fed by `virDomainLockManagerAddImage`
 /// in `src/locking/domain_lock.c`).
-public enum DiskLeaseName {
+enum DiskLeaseName {
     /// The lowercase hex MD5 of the path's UTF-8 bytes, exactly as written:
     /// no realpath, no normalisation (Unicode NFC and NFD spellings of a name
     /// are different leases, although Swift calls the strings equal).
-    public static func forSourcePath(_ path: String) -> String {
+    static func forSourcePath(_ path: String) -> String {
         var context = MD5_CTX()
         var digest = [UInt8](repeating: 0, count: Int(MD5_DIGEST_LENGTH))
         MD5Init(&context)
@@ -29,7 +29,7 @@ public enum DiskLeaseName {
     /// storage is a local file, block device or directory with a non-empty
     /// path. Backing images, read-only disks (every cdrom), network, nvme,
     /// vhostuser/vhostvdpa and untranslated volume disks get none.
-    public static func leaseName(for disk: GuestDisk) -> String? {
+    static func leaseName(for disk: GuestDisk) -> String? {
         guard let type = disk.lockedStorageType, let path = disk.sourcePath else { return nil }
         return leaseName(storageType: type, path: path, readonly: disk.readonly)
     }

@@ -3,35 +3,35 @@ public struct GuestDisk: Sendable, Hashable {
     /// `<disk type=...>` as written; libvirt's default when absent is `file`.
     public var type: String
     /// `<disk device=...>` as written; libvirt's default when absent is `disk`.
-    public var device: String
+    var device: String
     /// The top image's path exactly as written: `file=` for file, `dev=` for
     /// block, `dir=` for dir, and for volume only a translated path if the
     /// `<source>` carries one (see `VolumeSource`). `nil` for network, nvme,
     /// vhostuser, vhostvdpa, an absent `<source>` and an empty attribute
     /// (libvirt drops `''` to mean "no media").
-    public var sourcePath: String?
+    var sourcePath: String?
     /// libvirt's effective flag: `<readonly/>`, and every cdrom (libvirt
     /// forces cdroms read-only). Read-only disks get no lease.
-    public var readonly: Bool
+    var readonly: Bool
     /// `<shareable/>`: still leased, in shared mode.
-    public var shareable: Bool
+    var shareable: Bool
     /// `<target dev=...>`, for messages.
-    public var target: String?
+    var target: String?
     /// The pool and volume of a `type='volume'` disk.
-    public var volume: VolumeSource?
+    var volume: VolumeSource?
     /// The lease file name libvirt gives this disk, `nil` when it makes none.
-    public var leaseName: String?
+    var leaseName: String?
     /// The destination of a block job (`<mirror>`: copy destination, or the
     /// base of an active commit). libvirt attaches a lease to it while the
     /// job runs, so it is reported as a name to keep (see `leaseNames`).
-    public var mirrorPath: String?
-    public var mirrorLeaseName: String?
+    var mirrorPath: String?
+    var mirrorLeaseName: String?
     /// Paths of the `<backingStore>` chain below the top image, nearest
     /// first. libvirt names leases only for the top image when a guest
     /// starts; these are for telling where a lease file came from.
-    public var backingStorePaths: [String]
+    var backingStorePaths: [String]
 
-    public init(
+    init(
         type: String = "file", device: String = "disk", sourcePath: String?,
         readonly: Bool = false, shareable: Bool = false, target: String? = nil,
         volume: VolumeSource? = nil, mirrorPath: String? = nil, mirrorType: String? = nil,
@@ -56,7 +56,7 @@ public struct GuestDisk: Sendable, Hashable {
 
     /// The storage type libvirt locks by: the disk type, or for a volume the
     /// type it was translated to when the XML tells it (`nil` otherwise).
-    public var lockedStorageType: String? {
+    var lockedStorageType: String? {
         type == "volume" ? volume?.translatedType : type
     }
 
@@ -64,22 +64,22 @@ public struct GuestDisk: Sendable, Hashable {
     /// lease them at start; a lease file with one of these names was made
     /// when that image was a top image (before a snapshot or during a block
     /// job), so a caller may prefer to keep it while the guest runs.
-    public var backingStoreLeaseNames: [String] {
+    var backingStoreLeaseNames: [String] {
         backingStorePaths.map(DiskLeaseName.forSourcePath)
     }
 
     /// A writable volume disk whose lease cannot be named from the XML: the
     /// pool must be asked for the path (libvirt re-translates volumes when it
     /// reconnects and does not store the result in the status XML).
-    public var isUnmappedVolume: Bool {
+    var isUnmappedVolume: Bool {
         type == "volume" && !readonly && leaseName == nil && volume?.mode != "direct"
     }
 }
 
 /// `<source pool=... volume=... mode=...>` of a volume disk.
-public struct VolumeSource: Sendable, Hashable {
-    public var pool: String?
-    public var volume: String?
+struct VolumeSource: Sendable, Hashable {
+    var pool: String?
+    var volume: String?
     /// `host` or `direct` (iSCSI pools: `direct` makes it a network disk,
     /// which never has a lease); `nil` when not written.
     public var mode: String?
@@ -87,7 +87,7 @@ public struct VolumeSource: Sendable, Hashable {
     /// type's path attribute. libvirt 9.x does not write one
     /// (`virDomainDiskSourceFormat` formats only pool/volume/mode); it is
     /// honoured in case a version or tool does, since it can only add names.
-    public var translatedType: String?
+    var translatedType: String?
 
     public init(pool: String?, volume: String?, mode: String? = nil, translatedType: String? = nil) {
         self.pool = pool
@@ -100,31 +100,31 @@ public struct VolumeSource: Sendable, Hashable {
 /// A guest as one libvirt XML file describes it.
 public struct Guest: Sendable, Hashable {
     public var name: String
-    public var uuid: String?
+    var uuid: String?
     /// `<domain type=...>`: `kvm` or `qemu` for qemu guests, `xen` for libxl.
-    public var domainType: String?
+    var domainType: String?
     /// From `<domstatus state=...>`; `.shutoff` for a persistent definition.
     public var state: GuestState
-    public var stateReason: String?
+    var stateReason: String?
     /// `<domstatus><job async=...>`: the asynchronous job libvirt runs on
     /// the guest, such as `migration in` on a live migration's destination
     /// (nil for none).
-    public var asyncJob: String?
+    var asyncJob: String?
     /// From `<domstatus pid=...>`; `nil` when absent, unparsable or not
     /// positive (Xen guests have no qemu process).
     public var pid: Int32?
     /// The file this guest was read from.
     public var file: String
     /// Read from a status directory (a running or paused guest).
-    public var isStatus: Bool
+    var isStatus: Bool
     /// Status files only: whether `pid` names a live process (`nil` when
     /// there is no pid, and for Xen guests, whose status pid is not a
     /// per-guest process that can be judged). `false` means the status file
     /// is stale.
-    public var processAlive: Bool?
+    var processAlive: Bool?
     public var disks: [GuestDisk]
 
-    public init(
+    init(
         name: String, uuid: String? = nil, domainType: String? = nil, state: GuestState, stateReason: String? = nil,
         pid: Int32? = nil, file: String, isStatus: Bool, processAlive: Bool? = nil, disks: [GuestDisk]
     ) {
@@ -141,11 +141,11 @@ public struct Guest: Sendable, Hashable {
     }
 
     /// A status file whose qemu process is gone.
-    public var isStale: Bool { isStatus && processAlive == false }
+    var isStale: Bool { isStatus && processAlive == false }
 
     /// Every lease name this guest's XML accounts for: each disk's lease and
     /// each block-job destination's lease.
-    public var leaseNames: Set<String> {
+    var leaseNames: Set<String> {
         var names = Set<String>()
         for disk in disks {
             if let name = disk.leaseName { names.insert(name) }
@@ -155,7 +155,7 @@ public struct Guest: Sendable, Hashable {
     }
 
     /// The guest has a writable volume disk whose lease cannot be named.
-    public var hasUnmappedVolumes: Bool { disks.contains(where: \.isUnmappedVolume) }
+    var hasUnmappedVolumes: Bool { disks.contains(where: \.isUnmappedVolume) }
 }
 
 /// A file that could not be used, and why: in a status directory this keeps
@@ -163,8 +163,8 @@ public struct Guest: Sendable, Hashable {
 public struct GuestSourceError: Error, Sendable, Hashable, CustomStringConvertible {
     public var file: String
     public var line: Int?
-    public var column: Int?
-    public var message: String
+    var column: Int?
+    var message: String
 
     public init(file: String, line: Int? = nil, column: Int? = nil, message: String) {
         self.file = file

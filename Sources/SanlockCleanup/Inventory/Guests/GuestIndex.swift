@@ -40,16 +40,16 @@ public struct GuestIndex: Sendable, Hashable {
         /// or block-job lease of a guest whose status file says it is not
         /// shut off. Paused guests count: libvirt releases their leases and
         /// takes them again on resume.
-        public var protectsLease: Bool {
+        var protectsLease: Bool {
             fromStatus && state != .shutoff && role != .backingImage
         }
     }
 
     /// Every use of each lease name, most protective first.
-    public private(set) var uses: [String: [Use]] = [:]
+    private(set) var uses: [String: [Use]] = [:]
     /// Active guests with a writable storage-pool volume disk whose lease
     /// cannot be named from the XML.
-    public private(set) var guestsWithUnmappedVolumes: [String] = []
+    private(set) var guestsWithUnmappedVolumes: [String] = []
 
     public init() {}
 
@@ -62,10 +62,10 @@ public struct GuestIndex: Sendable, Hashable {
     }
 
     /// The use that best explains a lease name, if any guest accounts for it.
-    public func use(of leaseName: String) -> Use? { uses[leaseName]?.first }
+    func use(of leaseName: String) -> Use? { uses[leaseName]?.first }
 
     /// The use that forbids deleting the lease, if any.
-    public func protectingUse(of leaseName: String) -> Use? {
+    func protectingUse(of leaseName: String) -> Use? {
         uses[leaseName]?.first(where: \.protectsLease)
     }
 

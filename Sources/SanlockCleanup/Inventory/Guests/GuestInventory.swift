@@ -12,16 +12,16 @@ import SystemPackage
 public struct GuestInventory: Sendable {
     /// From status XML: running, paused or otherwise active guests (stale
     /// ones included, marked by `processAlive == false`).
-    public var active: [Guest]
+    var active: [Guest]
     /// From persistent definitions (state `.shutoff`).
-    public var defined: [Guest]
+    var defined: [Guest]
     /// A status directory or file that exists but could not be read or
     /// parsed. Any entry here means the inventory may miss a live guest: the
     /// janitor must delete nothing.
-    public var statusErrors: [GuestSourceError]
+    var statusErrors: [GuestSourceError]
     /// A config directory or definition that could not be used: it only
     /// names disks of stopped guests, so this is a warning.
-    public var definitionWarnings: [GuestSourceError]
+    var definitionWarnings: [GuestSourceError]
 
     public init(
         active: [Guest] = [], defined: [Guest] = [],
@@ -35,10 +35,10 @@ public struct GuestInventory: Sendable {
 
     /// The status files were all read: deleting is allowed as far as the
     /// guest inventory goes.
-    public var isComplete: Bool { statusErrors.isEmpty }
+    var isComplete: Bool { statusErrors.isEmpty }
 
     /// Status files whose qemu process is gone.
-    public var staleGuests: [Guest] { active.filter(\.isStale) }
+    var staleGuests: [Guest] { active.filter(\.isStale) }
 
     public static func load(statusDirectories: [String], configDirectories: [String]) -> GuestInventory {
         load(
@@ -147,12 +147,12 @@ public struct GuestInventory: Sendable {
 }
 
 /// Whether a status file's pid is still a process.
-public enum ProcessLiveness {
+enum ProcessLiveness {
     /// `kill(pid, 0)`: only ESRCH means gone; EPERM (another user's process)
     /// and anything unexpected count as alive. A reused pid therefore reads
     /// as alive, which errs on the side of keeping leases. This must run in
     /// the host's pid namespace: elsewhere every qemu looks gone.
-    public static func isAlive(_ pid: Int32) -> Bool {
+    static func isAlive(_ pid: Int32) -> Bool {
         guard pid > 0 else { return false }
         do throws(SystemCallError) {
             try Syscall.probeProcess(pid)

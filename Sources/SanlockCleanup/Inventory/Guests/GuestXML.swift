@@ -5,9 +5,9 @@ import LibXML
 /// `<domain>`). Only the disks directly under `<devices>` count: `<source>`
 /// elements also appear in backing chains, block-job mirrors, persistent
 /// reservations, interfaces, hostdevs and serial ports.
-public enum GuestXML {
-    public static let statusDiskPath = "/domstatus/domain/devices/disk"
-    public static let definitionDiskPath = "/domain/devices/disk"
+enum GuestXML {
+    static let statusDiskPath = "/domstatus/domain/devices/disk"
+    static let definitionDiskPath = "/domain/devices/disk"
 
     /// A status file. Fails when it is not a `<domstatus>` with exactly one
     /// `<domain>` that has a `<name>`: anything else means we cannot tell
@@ -35,7 +35,7 @@ public enum GuestXML {
     }
 
     /// A persistent definition (state `.shutoff`, no pid).
-    public static func definition(from document: XMLDocument) throws(GuestSourceError) -> Guest {
+    static func definition(from document: XMLDocument) throws(GuestSourceError) -> Guest {
         let root = document.root
         guard root.name == "domain" else {
             throw GuestSourceError(file: document.url, line: root.line, message: "root element is <\(root.name)>, not <domain>")

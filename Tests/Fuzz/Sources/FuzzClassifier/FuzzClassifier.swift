@@ -14,7 +14,7 @@
 // A file longer than its content reads as zeros there (a sparse file).
 import FuzzSupport
 import Sanlock
-import SanlockCleanup
+@testable import SanlockCleanup
 
 private let headerLength = 42
 /// The most a lease can need: the leader, the request record and 2000

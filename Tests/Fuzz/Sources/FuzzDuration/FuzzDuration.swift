@@ -4,7 +4,7 @@
 // Input: the whole input is the text; its first 8 bytes, read as a Double's
 // bit pattern, are also formatted.
 import FuzzSupport
-import SanlockCleanup
+@testable import SanlockCleanup
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzDuration(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {

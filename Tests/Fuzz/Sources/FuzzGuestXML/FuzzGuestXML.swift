@@ -2,7 +2,7 @@
 // and definition readers and the lease-name index built from them.
 import FuzzSupport
 import LibXML
-import SanlockCleanup
+@testable import SanlockCleanup
 
 private let url = "/run/libvirt/qemu/fuzz.xml"
 

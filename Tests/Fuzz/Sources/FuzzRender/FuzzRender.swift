@@ -172,7 +172,7 @@ private func pathState(_ input: inout FuzzReader) -> PathState {
     case 2: .replaced
     case 3: .gone
     // LeaseRemover describes what it found with Reason(describing:).
-    default: .unknown(Reason.describing(entryKind(&input)).sentence)
+    default: .unknown(Reason.describing(entryKind(&input)))
     }
 }
 

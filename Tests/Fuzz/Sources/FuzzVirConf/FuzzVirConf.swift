@@ -1,7 +1,7 @@
 // The virConf parser and the lock manager settings read from it
 // (qemu-sanlock.conf), over arbitrary bytes.
 import FuzzSupport
-import SanlockCleanup
+@testable import SanlockCleanup
 
 private let path = "/etc/libvirt/qemu-sanlock.conf"
 
