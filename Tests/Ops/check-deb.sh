@@ -81,9 +81,11 @@ else ok "lintian --pedantic $(lintian --version | cut -d' ' -f2) on both package
 
 # Sizes, against the limits of issue 22 (docs/performance.md, "Package size"). The stripped
 # binary's goal was 12 MB; 13.4 MB is the floor of any program using
-# swift-argument-parser with this toolchain, so the limit is today's size
-# plus about 1 %.
-deb_limit=4000000 installed_limit=15360 binary_limit=14600000
+# swift-argument-parser with this toolchain. The .deb goal, 4 MB, was met
+# at issue 22 and is missed by 0.5 % since issues 19-21 (0.12 MB of code);
+# each limit is the size measured on 2026-12-07 plus 1-2 %: they catch ICU
+# or a large dependency coming back.
+deb_limit=4100000 installed_limit=15360 binary_limit=14700000
 deb_size=$(stat -c %s "$deb")
 installed_size=$(dpkg-deb -f "$deb" Installed-Size)
 binary_size=$(dpkg-deb --fsys-tarfile "$deb" | tar -tvf - "./usr/sbin/$name" | awk '{print $3}')
