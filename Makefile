@@ -74,8 +74,9 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# The command only: the test fixtures' module is not part of it.
 release: deps
-	$(SWIFT) build $(RELEASE)
+	$(SWIFT) build $(RELEASE) --product $(NAME)
 
 # The fast tier, for every change: unit tests and the daemon tests (real
 # sanlock daemons, the built binary). Swift Testing would start all ~40

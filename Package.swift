@@ -83,10 +83,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Unit tests (no daemon), one target per module; TestFixtures holds
+        // the sectors sanlock wrote and the guest XML files they share.
+        .target(
+            name: "TestFixtures",
+            dependencies: ["Sanlock"],
+            path: "Tests/TestFixtures",
+            exclude: ["guests"]
+        ),
+        .testTarget(
+            name: "SystemCallsTests",
+            dependencies: ["SystemCalls", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        .testTarget(name: "SanlockTests", dependencies: ["Sanlock", "TestFixtures"]),
+        .testTarget(name: "LibXMLTests", dependencies: ["LibXML", "TestFixtures"]),
         .testTarget(
             name: "SanlockCleanupTests",
-            dependencies: ["SanlockCleanup", "Sanlock", "LibXML"],
-            exclude: ["Fixtures"]
+            dependencies: [
+                "SanlockCleanup", "Sanlock", "LibXML", "SystemCalls", "TestFixtures",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
         ),
         .testTarget(
             name: "IntegrationTests",

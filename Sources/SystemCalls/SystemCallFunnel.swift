@@ -31,12 +31,19 @@ public struct SystemCallError: Error, Sendable, Hashable, CustomStringConvertibl
 /// rare in practice, and fault injection tests both paths.
 ///
 /// `failure` says how the call reports an error: the errno value, or nil
-/// when the result is a success.
+/// when the result is a success. In debug builds a test can fail any call
+/// here without making it (`InjectedFaults`).
 func systemCall<Value>(
     _ name: StaticString, retryOnInterrupt: Bool = false,
     failure: (Value) -> Int32?, _ call: () -> Value
 ) -> Result<Value, SystemCallError> {
     while true {
+        #if DEBUG
+        if let code = InjectedFaults.current?.errnoToInject(for: "\(name)") {
+            if retryOnInterrupt, code == EINTR { continue }
+            return .failure(SystemCallError("\(name)", errno: Errno(rawValue: code)))
+        }
+        #endif
         let value = call()
         guard let code = failure(value) else { return .success(value) }
         if retryOnInterrupt, code == EINTR { continue }

@@ -1,5 +1,6 @@
 import Foundation
 @testable import SanlockCleanup
+import TestFixtures
 import Testing
 
 @Suite("DiskLeaseName: libvirt's MD5 naming of auto disk leases")

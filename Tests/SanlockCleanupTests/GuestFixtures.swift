@@ -1,50 +1,14 @@
 import Foundation
+import TestFixtures
 
-/// The XML fixtures under `Fixtures/guests/`, found next to this source file
-/// (no package resources needed).
+/// The XML fixtures (Tests/TestFixtures/guests).
 enum GuestFixtures {
-    static let directory: String = {
-        let thisFile = "\(#filePath)"
-        let folder = thisFile[..<thisFile.lastIndex(of: "/")!]
-        return folder + "/Fixtures/guests"
-    }()
+    static let directory = GuestFixtureFiles.directory
 
-    static func path(_ name: String) -> String { directory + "/" + name }
+    static func path(_ name: String) -> String { GuestFixtureFiles.path(name) }
 
     static func text(_ name: String) throws -> String {
         try String(contentsOfFile: path(name), encoding: .utf8)
-    }
-}
-
-/// A private directory under the system temp dir, removed on deinit.
-final class GuestTemporaryDirectory {
-    let path: String
-
-    init() throws {
-        var base = NSTemporaryDirectory()
-        while base.hasSuffix("/") { base.removeLast() }
-        var template = Array((base + "/guest-tests.XXXXXX").utf8CString)
-        guard let made = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
-        path = String(cString: made)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    /// Creates `relative` (and its parent folders) holding `contents`.
-    @discardableResult
-    func write(_ relative: String, _ contents: String) throws -> String {
-        let full = path + "/" + relative
-        try FileManager.default.createDirectory(
-            atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try contents.write(toFile: full, atomically: false, encoding: .utf8)
-        return full
-    }
-
-    @discardableResult
-    func makeDirectory(_ relative: String) throws -> String {
-        let full = path + "/" + relative
-        try FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: true)
-        return full
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import LibXML
 @testable import SanlockCleanup
+import TestFixtures
 import Testing
 
 @Suite("GuestInventory: status and config directories")

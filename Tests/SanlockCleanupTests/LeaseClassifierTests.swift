@@ -1,5 +1,6 @@
 @testable import Sanlock
 @testable import SanlockCleanup
+import TestFixtures
 import Testing
 
 @Suite("Classifying lease-directory entries")

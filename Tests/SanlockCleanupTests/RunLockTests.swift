@@ -1,5 +1,7 @@
 import Foundation
 @testable import SanlockCleanup
+import SystemCalls
+import SystemPackage
 import Testing
 
 /// The run lock lives under /run, and its file is truncated and rewritten:
@@ -25,6 +27,30 @@ struct RunLockTests {
         }
         withExtendedLifetime(first) {}
         #expect(try String(contentsOfFile: directory + "/" + Self.name, encoding: .utf8) == "pid \(getpid())\n")
+    }
+
+    /// flock answers EWOULDBLOCK when another run holds the lock, and other
+    /// errors when the file system fails: only the first means "another run".
+    @Test("flock failing with EIO is a file system error, not another run")
+    func lockFailureIsNotAnotherRun() throws {
+        let directory = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for (errno, expectHeld) in [(Errno.ioError, false), (Errno.wouldBlock, true)] {
+            let faults = InjectedFaults([.init("flock", errno)])
+            let failure = #expect(throws: RunLock.Failure.self) {
+                _ = try faults.during { () throws(RunLock.Failure) in
+                    try RunLock.acquire(in: directory, leaseDirectory: Self.leaseDirectory, daemon: "run-3-4")
+                }
+            }
+            #expect(faults.injected == ["flock"])
+            switch failure {
+            case .held?: #expect(expectHeld, "\(errno) was taken for another run")
+            case .failed(let error)?: #expect(!expectHeld && "\(error)".hasPrefix("lock "), "\(error)")
+            default: Issue.record("\(String(describing: failure))")
+            }
+        }
+        // Nothing was left locked: a run can take it now.
+        _ = try RunLock.acquire(in: directory, leaseDirectory: Self.leaseDirectory, daemon: "run-3-4")
     }
 
     @Test("A hard-linked lock file is refused, and the other file is not truncated")

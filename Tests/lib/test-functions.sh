@@ -14,8 +14,8 @@
 #
 # Functions that talk to a sanlock daemon take its run directory (its
 # SANLOCK_RUN_DIR) as their first argument, not one global, so that a harness
-# with several "hosts" (two daemons sharing a lease directory, see domain.md
-# §9) can drive each by name.
+# with several "hosts" (two daemons sharing a lease directory, see docs/testing.md,
+# "Two hosts") can drive each by name.
 #
 # Run rather than sourced, it is a command for callers that are not bash (the
 # Swift integration tests' SanlockTestHost), so that the daemon recipe exists
@@ -148,7 +148,7 @@ _tf_close_fds() {
 }
 
 # ------------------------------------------------------------ sanlock -----
-# A private sanlock daemon (domain.md §6): its own SANLOCK_RUN_DIR (socket and
+# A private sanlock daemon (docs/testing.md, "Daemon tests"): its own SANLOCK_RUN_DIR (socket and
 # pid file), no watchdog (-w 0), SANLOCK_PRIVILEGED=0 (else it fails to set
 # the memlock limit here), and its own /var/log through a mount namespace:
 # the log path /var/log/sanlock.log is hard-coded, and daemons must not
@@ -445,7 +445,7 @@ qemu_sanlock_conf() {
 
 # ------------------------------------------------------------ libvirt hosts
 # (Added with the two-host test, Tests/EndToEnd/libvirt-two-hosts.sh.)
-# A libvirt "host" on this machine (domain.md §7, §9), for tests that run one
+# A libvirt "host" on this machine (docs/testing.md, "End to end with libvirt", "Two hosts"), for tests that run one
 # libvirtd or several sharing a lease directory. Host NAME, made in DIR, is:
 #   - a mount and UTS namespace (hostname NAME) whose /etc/libvirt, /run and
 #     /var are private (DIR/etc-libvirt, DIR/run, DIR/var), with copies of
@@ -516,8 +516,8 @@ _tf_free_id() {
     echo "$id"
 }
 
-# libvirt_qemu_conf: /etc/libvirt/qemu.conf for a test libvirtd (domain.md
-# §7): the sanlock lock manager, qemu as root with no security driver,
+# libvirt_qemu_conf: /etc/libvirt/qemu.conf for a test libvirtd
+# (docs/testing.md, "End to end with libvirt"): the sanlock lock manager, qemu as root with no security driver,
 # cgroups, namespaces or ownership changes, qemu's output to a file.
 libvirt_qemu_conf() {
     cat <<'CONF'
@@ -534,7 +534,7 @@ CONF
 }
 
 # libvirt_guest_xml NAME DISK_XML...: a guest definition libvirtd can run
-# here (domain.md §7): TCG (<domain type='qemu'>), 64 MiB, one vCPU, no OS,
+# here (docs/testing.md, "End to end with libvirt"): TCG (<domain type='qemu'>), 64 MiB, one vCPU, no OS,
 # no USB controller or balloon, with the <disk> elements given (see
 # libvirt_disk_xml). Not the status XML of guest_xml: a real definition for
 # virsh define.

@@ -15,6 +15,8 @@ public struct FileSystemError: Error, Sendable, Hashable, CustomStringConvertibl
         case read
         case write
         case unlink
+        case makeDirectory = "create directory"
+        case lock
     }
 
     public enum Code: Sendable, Hashable {

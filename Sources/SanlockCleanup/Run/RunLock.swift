@@ -49,13 +49,13 @@ final class RunLock: Sendable {
     /// file with one name owned by us, are refused rather than written
     /// through.
     static func acquire(in directory: String, leaseDirectory: FileIdentity, daemon: String) throws(Failure) -> RunLock {
-        func failure(_ path: String, _ error: SystemCallError) -> Failure {
-            .failed(FileSystemError(.open, path: path, cause: error))
+        func failure(_ path: String, _ error: SystemCallError, _ operation: FileSystemError.Operation = .open) -> Failure {
+            .failed(FileSystemError(operation, path: path, cause: error))
         }
         do throws(SystemCallError) {
             try Syscall.makeDirectory(atPath: directory.utf8, permissions: [.ownerReadWriteExecute])
         } catch {
-            if error.errno != .fileExists { throw failure(directory, error) }
+            if error.errno != .fileExists { throw failure(directory, error, .makeDirectory) }
         }
         let directoryFD: FileDescriptor
         let status: Stat
@@ -68,7 +68,7 @@ final class RunLock: Sendable {
         do throws(SystemCallError) {
             status = try directoryFD.status()
         } catch {
-            throw failure(directory, error)
+            throw failure(directory, error, .stat)
         }
         guard status.userID == Syscall.effectiveUserID(), status.permissions.isDisjoint(with: [.groupWrite, .otherWrite]) else {
             throw .failed(FileSystemError(.open, path: directory, condition: .untrustedDirectory))
@@ -89,7 +89,7 @@ final class RunLock: Sendable {
             lockStatus = try fd.status()
         } catch {
             fd.closeIgnoringErrors()
-            throw failure(path, error)
+            throw failure(path, error, .stat)
         }
         guard lockStatus.type == .regular, lockStatus.linkCount == 1, lockStatus.userID == Syscall.effectiveUserID() else {
             fd.closeIgnoringErrors()
@@ -101,7 +101,7 @@ final class RunLock: Sendable {
             let holder = Self.holder(fd)
             fd.closeIgnoringErrors()
             if error.errno == .wouldBlock { throw .held(by: holder) }
-            throw failure(path, error)
+            throw failure(path, error, .lock)
         }
         // Say who holds it, for the message a second run prints.
         let text = Array("pid \(Syscall.processID())\n".utf8)

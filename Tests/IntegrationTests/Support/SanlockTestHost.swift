@@ -67,7 +67,7 @@ struct TestLeaseDirectory: Sendable {
     }
 }
 
-/// A private sanlock daemon standing in for one host (domain.md §6): its own
+/// A private sanlock daemon standing in for one host (docs/testing.md, "Daemon tests"): its own
 /// SANLOCK_RUN_DIR, no watchdog, its own /var/log through a mount namespace,
 /// a fixed host name so a rejoin after a crash is not delayed. The recipe is
 /// the shell scripts' one, Tests/lib/test-functions.sh.

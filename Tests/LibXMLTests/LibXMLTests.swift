@@ -1,5 +1,6 @@
 import Foundation
 import LibXML
+import TestFixtures
 import Testing
 
 @Suite("LibXML: the safe libxml2 wrapper")
@@ -64,11 +65,11 @@ struct LibXMLTests {
 
     @Test func truncatedFixtureIsRejectedAtItsEnd() throws {
         let error = try #require(throws: XMLError.self) {
-            try XMLDocument.parse(file: GuestFixtures.path("status-truncated.xml"))
+            try XMLDocument.parse(file: GuestFixtureFiles.path("status-truncated.xml"))
         }
         #expect(error.kind == .malformed)
-        #expect(error.file == GuestFixtures.path("status-truncated.xml"))
-        let lineCount = try GuestFixtures.text("status-truncated.xml").split(separator: "\n", omittingEmptySubsequences: false).count
+        #expect(error.file == GuestFixtureFiles.path("status-truncated.xml"))
+        let lineCount = try String(contentsOfFile: GuestFixtureFiles.path("status-truncated.xml"), encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).count
         #expect(error.line == lineCount)
     }
 
@@ -88,7 +89,7 @@ struct LibXMLTests {
         let passwd = (try? String(contentsOfFile: "/etc/passwd", encoding: .utf8)) ?? "root:"
         let firstLine = String(passwd.prefix(while: { $0 != "\n" }))
         let error = try #require(throws: XMLError.self) {
-            try XMLDocument.parse(file: GuestFixtures.path("status-xxe.xml"))
+            try XMLDocument.parse(file: GuestFixtureFiles.path("status-xxe.xml"))
         }
         #expect(error.kind == .doctypeForbidden)
         #expect(error.line == 7)
@@ -125,7 +126,7 @@ struct LibXMLTests {
     @Test(.timeLimit(.minutes(1)))
     func billionLaughsIsRefusedBeforeExpansion() throws {
         let error = try #require(throws: XMLError.self) {
-            try XMLDocument.parse(file: GuestFixtures.path("status-billion-laughs.xml"))
+            try XMLDocument.parse(file: GuestFixtureFiles.path("status-billion-laughs.xml"))
         }
         #expect(error.kind == .doctypeForbidden)
     }
@@ -169,7 +170,7 @@ struct LibXMLTests {
     }
 
     @Test func hundredsOfCapabilityFlagsParse() throws {
-        let document = try XMLDocument.parse(file: GuestFixtures.path("status-demo-paused.xml"))
+        let document = try XMLDocument.parse(file: GuestFixtureFiles.path("status-demo-paused.xml"))
         #expect(try document.select("/domstatus/qemuCaps/flag").count == 300)
     }
 

@@ -1,5 +1,6 @@
 import Glibc
 @testable import Sanlock
+import TestFixtures
 import Testing
 
 @Suite("On-disk leader decoder (sectors written by sanlock)")
