@@ -152,7 +152,7 @@ other=$base/other
 make --no-print-directory -s install-units install-cron DESTDIR="$other" PREFIX=/opt/vsc >/dev/null
 [ "$(setting "$other/opt/vsc/lib/systemd/system/$name.service" ExecStart)" = /opt/vsc/sbin/$name ] \
     && [ "$(setting "$other/opt/vsc/lib/systemd/system/$name-audit.service" ExecStart)" = "/opt/vsc/sbin/$name --audit" ] \
-    && [ "$(grep -cF "[ -x /opt/vsc/sbin/$name ] && /opt/vsc/sbin/$name -q" "$other/etc/cron.d/$name")" = 2 ] \
+    && [ "$(grep -cF "[ -x /opt/vsc/sbin/$name ] && timeout 1h /opt/vsc/sbin/$name -q" "$other/etc/cron.d/$name")" = 2 ] \
     && ! grep -rq /usr/local "$other" \
     && ok "PREFIX=/opt/vsc: unit and cron entry name /opt/vsc/sbin/$name" || fail "PREFIX=/opt/vsc: paths not rewritten"
 
