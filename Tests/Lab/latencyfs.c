@@ -1165,23 +1165,6 @@ static void lfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offse
     free(buf);
 }
 
-static void lfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-    (void)ino;
-    wait_delay();
-    free_handle(get_handle(fi));
-    fuse_reply_err(req, 0);
-}
-
-static void lfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
-{
-    (void)ino;
-    wait_delay();
-    int fd = handle_fd(fi);
-    int rv = backing_sync(fd, datasync);
-    fuse_reply_err(req, rv < 0 ? errno : 0);
-}
-
 static void lfs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
     struct statvfs st;
@@ -1223,8 +1206,10 @@ static const struct fuse_lowlevel_ops operations = {
     .fallocate = lfs_fallocate,
     .opendir = lfs_opendir,
     .readdir = lfs_readdir,
-    .releasedir = lfs_releasedir,
-    .fsyncdir = lfs_fsyncdir,
+    // A directory handle is released and synced as a file handle is (the
+    // stats count requests by opcode, not by callback).
+    .releasedir = lfs_release,
+    .fsyncdir = lfs_fsync,
     .statfs = lfs_statfs,
     .access = lfs_access,
 };
