@@ -84,7 +84,8 @@ let package = Package(
             ]
         ),
         // Unit tests (no daemon), one target per module; TestFixtures holds
-        // the sectors sanlock wrote and the guest XML files they share.
+        // what they and the integration tests share: the sectors sanlock
+        // wrote, the guest XML files and the guest XML writer.
         .target(
             name: "TestFixtures",
             dependencies: ["Sanlock"],
@@ -108,7 +109,9 @@ let package = Package(
             name: "IntegrationTests",
             // CSanlock: the behaviour tests call two sanlock functions the
             // janitor never uses (SanlockDirectCalls.swift).
-            dependencies: ["SanlockCleanup", "Sanlock", "CSanlock", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "SanlockCleanup", "Sanlock", "CSanlock", "TestFixtures", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -553,13 +553,10 @@ class Slot:
         raise HarnessError(f"slot {self.index}: could not hold {name}: {read_text(output)[-300:]}")
 
     def write_guest(self, guest, disk, state, reason, pid):
-        xml = (f"<domstatus state='{state}' reason='{reason}' pid='{pid}'><domain type='kvm' id='1'>"
-               f"<name>{guest}</name><devices><disk type='file' device='disk'><source file='{disk}'/>"
-               f"<target dev='vda'/></disk></devices></domain></domstatus>\n")
-        temporary = os.path.join(self.status_dir, f".{guest}.tmp")
-        with open(temporary, "w") as file:
-            file.write(xml)
-        os.rename(temporary, os.path.join(self.status_dir, f"{guest}.xml"))
+        # The one guest XML writer every harness shares; -o writes NAME.xml.new
+        # and renames it, as libvirt does.
+        run([TEST_FUNCTIONS, "guest-xml", "--state", state, "--reason", reason, "--pid", str(pid),
+             "--disk", disk, "-o", os.path.join(self.status_dir, f"{guest}.xml"), guest])
 
     # -- fixture -------------------------------------------------------------
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestFixtures
 import Testing
 
 /// `--audit` against real daemons: holder processes stand in for qemu, and
@@ -59,11 +60,9 @@ struct AuditTests {
             try TestGuest(name: "c", pid: guestC.processIdentifier, disks: [.init(path: removed)]).writeStatus(in: status)
             try TestGuest(name: "d", pid: guestD.processIdentifier, disks: [.init(path: shared, shareable: true)])
                 .writeStatus(in: status)
-            try """
-                <domstatus state='running' pid='\(guestA.processIdentifier)'><domain type='kvm' id='9'><name>e</name><devices>
+            try TestGuest(name: "e", pid: guestA.processIdentifier, rawDisks: """
                 <disk type='volume' device='disk'><source pool='default' volume='e.qcow2'/><target dev='vda'/></disk>
-                </devices></domain></domstatus>
-                """.write(toFile: status + "/e.xml", atomically: true, encoding: .utf8)
+                """).writeStatus(in: status)
 
             let run = try await Self.audit(cluster, status: status)
             #expect(run.status == 4, "\(run.result.stderr)")

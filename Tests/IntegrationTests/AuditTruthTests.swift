@@ -1,6 +1,7 @@
 import Foundation
 import Sanlock
 import Synchronization
+import TestFixtures
 import Testing
 
 /// The audit must never vouch for a lease nobody holds, and never alarm on a
@@ -147,7 +148,12 @@ extension SanlockBehaviourTests {
             for index in 0..<guests {
                 let resource = SanlockResource(lockspace: TestLeaseDirectory.lockspace, name: leases[index],
                                                path: cluster.leases.path(of: leases[index]))
+                // Written once here: the threads below only swap the files.
                 let guest = TestGuest(name: "churn-\(index)", pid: getpid(), disks: [.init(path: "/images/churn-\(index).qcow2")])
+                var paused = guest
+                paused.state = "paused"
+                let runningXML = try guest.statusXML(), pausedXML = try paused.statusXML()
+                let file = status + "/\(guest.name).xml"
                 done.enter()
                 Thread {
                     defer { done.leave() }
@@ -157,15 +163,11 @@ extension SanlockBehaviourTests {
                         while !stop.load(ordering: .relaxed) {
                             try qemu.acquire(resource)
                             usleep(20_000)
-                            var running = guest
-                            running.state = "running"
-                            try running.writeStatus(in: status)
+                            try TestGuest.write(runningXML, to: file)
                             usleep(UInt32.random(in: 50_000...400_000, using: &generator))
                             try qemu.release(resource)
                             usleep(20_000)
-                            var paused = guest
-                            paused.state = "paused"
-                            try paused.writeStatus(in: status)
+                            try TestGuest.write(pausedXML, to: file)
                             transitions.add(2, ordering: .relaxed)
                             usleep(UInt32.random(in: 50_000...400_000, using: &generator))
                         }

@@ -1,4 +1,5 @@
 import Foundation
+import TestFixtures
 import Testing
 
 /// Guests described by libvirt's XML protect their leases, whatever sanlock

@@ -1,4 +1,5 @@
 import Foundation
+import TestFixtures
 import Testing
 
 /// What monitoring and scripts read: metrics through a real Prometheus

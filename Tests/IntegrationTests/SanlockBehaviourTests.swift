@@ -3,6 +3,7 @@ import Logging
 import Sanlock
 import Synchronization
 @testable import SanlockCleanup
+import TestFixtures
 import Testing
 
 /// The facts about sanlock this tool relies on, checked in-process through

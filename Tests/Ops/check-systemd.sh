@@ -139,7 +139,7 @@ free2=$(lease_name /var/lib/libvirt/images/old2.qcow2); lease "$free2"
 # "qemu" belongs to another user, and only kill(pid, 0) can see it.
 guest=$(lease_name /var/lib/libvirt/images/web1.qcow2); lease "$guest"
 qemu=$(in_ns sh -c 'setpriv --reuid=65534 --regid=65534 --clear-groups sleep 600 >/dev/null 2>&1 & echo $!')
-guest_xml web1 /var/lib/libvirt/images/web1.qcow2 "state='running' reason='booted' pid='$qemu'" | in_ns sh -c "cat >/run/libvirt/qemu/web1.xml"
+guest_xml --pid "$qemu" --disk /var/lib/libvirt/images/web1.qcow2 web1 | in_ns sh -c "cat >/run/libvirt/qemu/web1.xml"
 chmod 0755 "$base/leases"; chown root:root "$base/leases"
 touch -d '2 hours ago' "$base/leases"/*
 present() { [ -e "$base/leases/$1" ]; }
@@ -201,7 +201,7 @@ audit
 [ "$audit_result" = exit-code ] && [ "$audit_status" = 4 ] && grep -q 'web1.*not-held' <<<"$audit_report" \
     && ok "$name-audit.service: a running guest without its lease: exit status 4, the unit failed" \
     || fail "$name-audit.service: Result=$audit_result, exit status $audit_status"
-guest_xml web1 /var/lib/libvirt/images/web1.qcow2 "state='paused' reason='user' pid='$qemu'" | in_ns sh -c "cat >/run/libvirt/qemu/web1.xml"
+guest_xml --state paused --pid "$qemu" --disk /var/lib/libvirt/images/web1.qcow2 web1 | in_ns sh -c "cat >/run/libvirt/qemu/web1.xml"
 audit
 [ "$audit_result" = success ] && [ "$audit_status" = 0 ] && grep -q 'released-while-paused' <<<"$audit_report" \
     && ok "$name-audit.service: the guest paused: exit status 0" || fail "$name-audit.service: Result=$audit_result, exit status $audit_status"

@@ -30,8 +30,8 @@ struct GuestInventoryTests {
 
     @Test func readsStatusAndDefinitionsAndSkipsWhatLibvirtKeepsBeside() throws {
         let host = try Host()
-        try host.status("alive.xml", GuestXMLBuilder.status(name: "alive", pid: 100, capabilityCount: 5, diskPaths: ["/img/alive.qcow2"]))
-        try host.status("stale.xml", GuestXMLBuilder.status(name: "stale", pid: 200, capabilityCount: 5, diskPaths: ["/img/stale.qcow2"]))
+        try host.status("alive.xml", TestGuest(name: "alive", pid: 100, disks: [.init(path: "/img/alive.qcow2")], capabilities: 5).statusXML())
+        try host.status("stale.xml", TestGuest(name: "stale", pid: 200, disks: [.init(path: "/img/stale.qcow2")], capabilities: 5).statusXML())
         try host.status("demo.xml", GuestFixtures.text("status-demo-paused.xml"))
         // What else lives in /run/libvirt/qemu and /etc/libvirt/qemu.
         try host.status("alive.pid", "100\n")
@@ -71,7 +71,7 @@ struct GuestInventoryTests {
 
     @Test func unparsableStatusFileFailsClosedWithFileLineAndMessage() throws {
         let host = try Host()
-        try host.status("good.xml", GuestXMLBuilder.status(name: "good", capabilityCount: 1, diskPaths: ["/img/good"]))
+        try host.status("good.xml", TestGuest(name: "good", pid: 4000, disks: [.init(path: "/img/good")], capabilities: 1).statusXML())
         let truncated = try host.status("cut.xml", GuestFixtures.text("status-truncated.xml"))
         let inventory = host.load()
 
@@ -96,7 +96,7 @@ struct GuestInventoryTests {
 
     @Test func brokenDefinitionsAreWarningsOnly() throws {
         let host = try Host()
-        try host.config("good.xml", GuestXMLBuilder.definition(name: "good", diskPaths: ["/img/good"]))
+        try host.config("good.xml", TestGuest(name: "good", disks: [.init(path: "/img/good")]).definitionXML())
         let broken = try host.config("broken.xml", "<domain>\n<name>broken</name>\n<devices>\n</domain>\n")
         let network = try host.config("net.xml", "<network><name>default</name></network>")
         let inventory = host.load()
@@ -140,7 +140,7 @@ struct GuestInventoryTests {
     @Test(.timeLimit(.minutes(1)))
     func oddEntriesInTheStatusDirectory() throws {
         let host = try Host()
-        let outside = try host.root.write("elsewhere/target.xml", GuestXMLBuilder.status(name: "linked", capabilityCount: 1, diskPaths: ["/img/l"]))
+        let outside = try host.root.write("elsewhere/target.xml", TestGuest(name: "linked", pid: 4000, disks: [.init(path: "/img/l")], capabilities: 1).statusXML())
         try host.root.makeDirectory("run/qemu")
         let statusDirectory = host.statusDirectories[0]
         try FileManager.default.createSymbolicLink(atPath: statusDirectory + "/linked.xml", withDestinationPath: outside)
@@ -165,7 +165,7 @@ struct GuestInventoryTests {
         try host.root.makeDirectory("run/qemu")
         let name: [UInt8] = Array("bad".utf8) + [0xFF] + Array(".xml".utf8)
         let path = Array(host.statusDirectories[0].utf8) + [UInt8(ascii: "/")] + name + [0]
-        let xml = GuestXMLBuilder.status(name: "bytes", capabilityCount: 1, diskPaths: ["/img/b"])
+        let xml = try TestGuest(name: "bytes", pid: 4000, disks: [.init(path: "/img/b")], capabilities: 1).statusXML()
         let fd = path.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_WRONLY | O_CREAT | O_EXCL, 0o600) }
         }
@@ -181,7 +181,7 @@ struct GuestInventoryTests {
 
     @Test func oversizedStatusFileFailsClosed() throws {
         let host = try Host()
-        let path = try host.status("big.xml", GuestXMLBuilder.status(name: "big", capabilityCount: 300, diskPaths: ["/img/x"]))
+        let path = try host.status("big.xml", TestGuest(name: "big", pid: 4000, disks: [.init(path: "/img/x")], capabilities: 300).statusXML())
         let inventory = host.load(limits: XMLParseLimits(maxBytes: 4096))
         #expect(inventory.statusErrors.map(\.file) == [path])
         #expect(inventory.statusErrors.first?.message.contains("4096-byte limit") == true)
@@ -207,7 +207,7 @@ struct GuestInventoryTests {
 
     @Test func defaultLoadChecksTheRealProcessTable() throws {
         let host = try Host()
-        try host.status("me.xml", GuestXMLBuilder.status(name: "me", pid: getpid(), capabilityCount: 1, diskPaths: ["/img/me"]))
+        try host.status("me.xml", TestGuest(name: "me", pid: getpid(), disks: [.init(path: "/img/me")], capabilities: 1).statusXML())
         try host.status("nopid.xml", "<domstatus state='running'><domain><name>nopid</name></domain></domstatus>")
         let inventory = GuestInventory.load(statusDirectories: host.statusDirectories, configDirectories: host.configDirectories)
         #expect(inventory.active.map(\.name) == ["me", "nopid"])
@@ -243,12 +243,11 @@ struct GuestInventoryTests {
     /// time printed here is for a reader, never asserted.
     @Test func fiveHundredStatusFiles() throws {
         let host = try Host()
-        for guest in 0..<500 {
+        try TestGuest.writeStatuses((0..<500).map { guest in
             let paths = (0..<10).map { "/var/lib/libvirt/images/guest-\(guest)-disk-\($0).qcow2" }
-            try host.status(
-                String(format: "guest-%03d.xml", guest),
-                GuestXMLBuilder.status(name: "guest-\(guest)", pid: Int32(10_000 + guest), diskPaths: paths))
-        }
+            return (TestGuest(name: "guest-\(guest)", pid: Int32(10_000 + guest), disks: paths.map { .init(path: $0) }),
+                    host.statusDirectories[0] + String(format: "/guest-%03d.xml", guest))
+        })
         let clock = ContinuousClock()
         var inventory = GuestInventory()
         let elapsed = clock.measure { inventory = host.load(livePids: Set((10_000..<10_500).map { Int32($0) })) }

@@ -1,5 +1,6 @@
 import LibXML
 @testable import SanlockCleanup
+import TestFixtures
 import Testing
 
 @Suite("GuestXML: guests and disks from libvirt's status and definition XML")
@@ -11,7 +12,7 @@ struct GuestXMLTests {
     /// One `<disk>` inside a minimal status file, read back.
     static func disk(_ xml: String) throws -> GuestDisk {
         let document = try XMLDocument.parse(
-            string: GuestXMLBuilder.status(name: "variant", disks: xml), url: "variant.xml")
+            string: TestGuest(name: "variant", pid: 4000, rawDisks: xml).statusXML(), url: "variant.xml")
         let guest = try GuestXML.status(from: document)
         try #require(guest.disks.count == 1)
         return guest.disks[0]
@@ -207,10 +208,10 @@ struct GuestXMLTests {
     }
 
     @Test func leaseElementsAreNotDisks() throws {
-        let document = try XMLDocument.parse(string: GuestXMLBuilder.status(name: "leases", disks: """
+        let document = try XMLDocument.parse(string: TestGuest(name: "leases", pid: 4000, rawDisks: """
             <lease><lockspace>space</lockspace><key>key</key><target path='/var/lib/libvirt/sanlock/admin'/></lease>
             <disk type='file' device='disk'><source file='\(Self.demo)'/><target dev='vda'/></disk>
-            """), url: "leases.xml")
+            """).statusXML(), url: "leases.xml")
         let guest = try GuestXML.status(from: document)
         #expect(guest.disks.count == 1)
         #expect(guest.leaseNames == [Self.demoLease])
@@ -239,7 +240,7 @@ struct GuestXMLTests {
         ("hibernating-in-2030", .unknown), ("unknown", .unknown),
     ])
     func stateStrings(raw: String, state: GuestState) throws {
-        let xml = GuestXMLBuilder.status(name: "s", disks: "", state: raw)
+        let xml = try TestGuest(name: "s", state: raw, pid: 4000).statusXML()
         #expect(try GuestXML.status(from: XMLDocument.parse(string: xml, url: "s.xml")).state == state)
     }
 

@@ -25,6 +25,8 @@
 #       the daemon itself, and the caller reaps it); output in RUN_DIR/daemon.out
 #   test-functions.sh wait-sanlock RUN_DIR [PID]
 #       returns once that daemon answers; fails at once if PID dies, or after 60 s
+#   test-functions.sh guest-xml [OPTION...] NAME
+#       libvirt's status XML (or definition) of a guest (see guest_xml)
 
 # libvirt's lockspace: every lease of auto_disk_leases lives in it.
 ls_name=__LIBVIRT__DISKS__
@@ -423,17 +425,207 @@ forget_holder() {
 }
 
 # ------------------------------------------------------------ libvirt -----
-# guest_xml NAME DISK_PATH DOMSTATUS_ATTRIBUTES: a guest with one file disk,
-# as libvirt's status XML (/run/libvirt/qemu/NAME.xml) says it, e.g.
-# "state='running' reason='booted' pid='123'"; with "" the persistent
-# definition (/etc/libvirt/qemu/NAME.xml).
+# guest_xml [OPTION...] NAME: the guest XML every harness writes (these
+# scripts, the fault harness, the bench and the Swift tests, through the
+# command form below), so that there is one idea of what libvirt's files look
+# like. By default the status XML of a guest libvirt runs
+# (/run/libvirt/qemu/NAME.xml) in its real shape: the comment banner,
+# <domstatus> with the private data (monitor, vcpus, a <qemuCaps> block as
+# long as a real qemu's, libDir), then the live <domain> with each disk's
+# backing chain.
+#   --state STATE       <domstatus state=...> (default running)
+#   --reason REASON     its reason (default booted when running, else user)
+#   --pid PID           qemu's pid (a number; required for a status file)
+#   --id N              the domain id (default 1)
+#   --async-job JOB     <job async=JOB>: "migration in" on a live migration's
+#                       destination
+#   --capabilities N    <qemuCaps> flags (default 300)
+#   --disk PATH         a file disk, vda, vdb, ... in order; the next three
+#                       apply to the disk before them:
+#   --readonly          <readonly/>
+#   --shareable         <shareable/>
+#   --backing PATH      a raw backing file (<backingStore> with a source)
+#   --disk-xml XML      <disk> (or other device) elements written as given,
+#                       after the --disk ones: a parser test's variants
+#   --definition        the persistent definition (/etc/libvirt/qemu/NAME.xml)
+#                       instead: no <domstatus>, no private data, no indexes
+#   -- NAME             a name that begins with "-"
+#   -o FILE             write FILE as libvirt does: FILE.new, then rename, so
+#                       a reader sees the old file or the new one, never half
+#                       (FILE.new does not end in .xml: libvirt and the tool
+#                       skip it); default standard output
+# Every name and path is escaped for XML, so a hostile one is written as
+# libvirt would write it.
 guest_xml() {
-    local disks="<disk type='file' device='disk'><source file='$2'/><target dev='vda'/></disk>"
-    if [ -n "$3" ]; then
-        echo "<domstatus $3><domain type='kvm' id='1'><name>$1</name><devices>$disks</devices></domain></domstatus>"
+    local state=running reason="" pid="" id=1 job="" capabilities=300 definition=no output=""
+    local raw_disks="" name="" disk_count=0
+    local -a disk_path=() disk_flags=() disk_backing=()
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --state | --reason | --pid | --id | --async-job | --capabilities | --disk | --backing | --disk-xml | -o)
+                [ $# -ge 2 ] || { echo "guest_xml: $1 needs a value" >&2; return 2; } ;;
+        esac
+        case $1 in
+            --state) state=$2; shift ;;
+            --reason) reason=$2; shift ;;
+            --pid) pid=$2; shift ;;
+            --id) id=$2; shift ;;
+            --async-job) job=$2; shift ;;
+            --capabilities) capabilities=$2; shift ;;
+            --disk) disk_path+=("$2") disk_flags+=("") disk_backing+=(""); disk_count=$((disk_count + 1)); shift ;;
+            --readonly | --shareable)
+                [ "$disk_count" -gt 0 ] || { echo "guest_xml: $1 before any --disk" >&2; return 2; }
+                disk_flags[disk_count - 1]+="<${1#--}/>" ;;
+            --backing)
+                [ "$disk_count" -gt 0 ] || { echo "guest_xml: --backing before any --disk" >&2; return 2; }
+                disk_backing[disk_count - 1]=$2; shift ;;
+            --disk-xml) raw_disks+=$2$'\n'; shift ;;
+            --definition) definition=yes ;;
+            -o) output=$2; shift ;;
+            --) [ $# -eq 2 ] || { echo "guest_xml: -- takes the name, last" >&2; return 2; }
+                set -- "$2" ;&
+            [!-]* | -)
+                [ -z "$name" ] || { echo "guest_xml: two names, '$name' and '$1'" >&2; return 2; }
+                name=$1 ;;
+            *) echo "guest_xml: unknown option $1" >&2; return 2 ;;
+        esac
+        shift
+    done
+    [ -n "$name" ] || { echo "guest_xml: no guest name" >&2; return 2; }
+    local number
+    for number in "$id" "$capabilities" ${pid:+"$pid"}; do
+        [[ $number =~ ^[0-9]{1,9}$ ]] || { echo "guest_xml: '$number' is not a number" >&2; return 2; }
+    done
+    if [ "$definition" = no ] && [ -z "$pid" ]; then echo "guest_xml: a status file needs --pid" >&2; return 2; fi
+    [ -n "$reason" ] || { [ "$state" = running ] && reason=booted || reason=user; }
+
+    local xml_name indent="      " index disks="" devices=""
+    _tf_xml_escape "$name"
+    xml_name=$_tf_escaped
+    [ "$definition" = no ] || indent="    "
+    for ((index = 0; index < disk_count; index++)); do
+        # vda..vdz, then vdaa..: libvirt's own naming past 26 disks.
+        _tf_disk_letters "$index"
+        _tf_xml_escape "${disk_path[index]}"
+        disks+="$indent<disk type='file' device='disk'>"$'\n'
+        disks+="$indent  <driver name='qemu' type='qcow2'/>"$'\n'
+        if [ "$definition" = yes ]; then
+            disks+="$indent  <source file='$_tf_escaped'/>"$'\n'
+        else
+            disks+="$indent  <source file='$_tf_escaped' index='$((index * 2 + 2))'/>"$'\n'
+            if [ -n "${disk_backing[index]}" ]; then
+                _tf_xml_escape "${disk_backing[index]}"
+                disks+="$indent  <backingStore type='file' index='$((index * 2 + 1))'><format type='raw'/>"
+                disks+="<source file='$_tf_escaped'/><backingStore/></backingStore>"$'\n'
+            else
+                disks+="$indent  <backingStore/>"$'\n'
+            fi
+        fi
+        disks+="$indent  <target dev='vd$_tf_letters' bus='virtio'/>"$'\n'
+        [ -z "${disk_flags[index]}" ] || disks+="$indent  ${disk_flags[index]}"$'\n'
+        [ "$definition" = yes ] || disks+="$indent  <alias name='virtio-disk$index'/>"$'\n'
+        disks+="$indent</disk>"$'\n'
+        devices+="    <device alias='virtio-disk$index'/>"$'\n'
+    done
+    [ -z "$raw_disks" ] || disks+=$raw_disks
+
+    local xml
+    # The banner is libvirt's; a name with "--" would end the comment.
+    xml="<!--
+WARNING: THIS IS AN AUTO-GENERATED FILE. CHANGES TO IT ARE LIKELY TO BE
+OVERWRITTEN AND LOST. Changes to this xml configuration should be made using:
+  virsh edit ${xml_name//--/- -}
+or other application using the libvirt API.
+-->
+
+"
+    if [ "$definition" = yes ]; then
+        xml+="<domain type='kvm'>
+  <name>$xml_name</name>
+  <memory unit='KiB'>65536</memory>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+  </os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+$disks  </devices>
+</domain>
+"
     else
-        echo "<domain type='kvm'><name>$1</name><devices>$disks</devices></domain>"
+        _tf_xml_escape "$state"
+        xml+="<domstatus state='$_tf_escaped'"
+        _tf_xml_escape "$reason"
+        xml+=" reason='$_tf_escaped' pid='$pid'>
+  <taint flag='high-privileges'/>
+  <monitor path='/var/lib/libvirt/qemu/domain-$id-$xml_name/monitor.sock' type='unix'/>
+  <vcpus>
+    <vcpu id='0' pid='$((pid + 1))'/>
+  </vcpus>
+"
+        if [ -n "$job" ]; then
+            _tf_xml_escape "$job"
+            xml+="  <job type='none' async='$_tf_escaped' phase='begin'/>"$'\n'
+        fi
+        _tf_capabilities "$capabilities"
+        xml+="  <qemuCaps>
+$_tf_capabilities_xml  </qemuCaps>
+  <devices>
+$devices  </devices>
+  <libDir path='/var/lib/libvirt/qemu/domain-$id-$xml_name'/>
+  <blockjobs active='no'/>
+  <domain type='kvm' id='$id'>
+    <name>$xml_name</name>
+    <memory unit='KiB'>65536</memory>
+    <os>
+      <type arch='x86_64' machine='pc'>hvm</type>
+    </os>
+    <devices>
+      <emulator>/usr/bin/qemu-system-x86_64</emulator>
+$disks    </devices>
+  </domain>
+</domstatus>
+"
     fi
+    if [ -z "$output" ]; then
+        printf %s "$xml"
+    else
+        printf %s "$xml" >"$output.new" && mv -f "$output.new" "$output"
+    fi
+}
+
+# The helpers below set a variable instead of printing: $(...) would fork
+# once per name and path, and a bench writes thousands.
+
+# _tf_xml_escape TEXT: _tf_escaped is TEXT as XML text or a quoted attribute.
+_tf_xml_escape() {
+    # Quoted replacements: bash 5.2 reads a bare & there as "the match".
+    _tf_escaped=${1//&/"&amp;"}
+    _tf_escaped=${_tf_escaped//</"&lt;"} _tf_escaped=${_tf_escaped//>/"&gt;"}
+    _tf_escaped=${_tf_escaped//\'/"&apos;"} _tf_escaped=${_tf_escaped//\"/"&quot;"}
+}
+
+# _tf_disk_letters INDEX: _tf_letters is a, b, ..., z, aa, ab, ... (vdX).
+_tf_disk_letters() {
+    local index=$1 alphabet=abcdefghijklmnopqrstuvwxyz
+    _tf_letters=""
+    while :; do
+        _tf_letters=${alphabet:index % 26:1}$_tf_letters
+        index=$((index / 26 - 1))
+        [ "$index" -ge 0 ] || break
+    done
+}
+
+# _tf_capabilities COUNT: _tf_capabilities_xml is that many <flag>s, made
+# once per count (a bench writes hundreds of guests with the same block).
+_tf_capabilities_count="" _tf_capabilities_xml=""
+_tf_capabilities() {
+    [ "$1" != "$_tf_capabilities_count" ] || return 0
+    local index
+    _tf_capabilities_xml=""
+    for ((index = 0; index < $1; index++)); do
+        _tf_capabilities_xml+="    <flag name='qemu-capability-$index'/>"$'\n'
+    done
+    _tf_capabilities_count=$1
 }
 
 # qemu_sanlock_conf LEASE_DIR HOST_ID [LINE...]: /etc/libvirt/qemu-sanlock.conf
@@ -766,6 +958,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     case ${1:-} in
         sanlock-daemon) shift; exec_sanlock "$@" ;;
         wait-sanlock) shift; wait_sanlock "$@" ;;
-        *) echo "usage: $0 sanlock-daemon [-N] [-u USER] [-l LOG_DIR] RUN_DIR HOST_NAME | wait-sanlock RUN_DIR [PID]" >&2; exit 2 ;;
+        guest-xml) shift; guest_xml "$@" ;;
+        *) echo "usage: $0 sanlock-daemon [-N] [-u USER] [-l LOG_DIR] RUN_DIR HOST_NAME | wait-sanlock RUN_DIR [PID] | guest-xml [OPTION...] NAME" >&2; exit 2 ;;
     esac
 fi

@@ -118,3 +118,10 @@ struct TimeoutError: Error, CustomStringConvertible {
     var seconds: Double
     var description: String { "timed out after \(seconds) s waiting for \(what)" }
 }
+
+/// What libvirt names a disk's lease: MD5 of the path, as the tests compute
+/// it independently of the code under test (coreutils' md5sum).
+func leaseName(forDisk path: String) async throws -> String {
+    let result = try await Command.run(["sh", "-c", "printf %s \"$0\" | md5sum", path])
+    return String(result.stdout.prefix(32))
+}
