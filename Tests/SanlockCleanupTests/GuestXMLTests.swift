@@ -232,6 +232,38 @@ struct GuestXMLTests {
         #expect(disk.mirrorPath == nil && disk.mirrorLeaseName == nil)
     }
 
+    // MARK: The tests' own writer
+
+    /// Every harness writes guest XML with test-functions.sh guest-xml
+    /// (TestGuest): what it writes must read back as the guest it describes,
+    /// hostile names and paths included, or every test built on it proves
+    /// less than it says.
+    @Test func theTestWriterReadsBackAsTheGuestItDescribes() throws {
+        let odd = "/var/lib/libvirt/images/a'b\"c&d<e>-- f.qcow2"
+        let guest = TestGuest(
+            name: "web-<1>&'--", state: "paused", reason: "migration", pid: 4242,
+            disks: [.init(path: odd, backing: "/base & <x>.img"), .init(path: "/ro", readonly: true),
+                    .init(path: "/shared", shareable: true)] + (0..<27).map { .init(path: "/many/\($0)") },
+            asyncJob: "migration in")
+        let status = try GuestXML.status(from: XMLDocument.parse(string: guest.statusXML(), url: "s.xml"))
+        #expect(status.name == guest.name && status.state == .paused && status.stateReason == "migration")
+        #expect(status.pid == 4242 && status.asyncJob == "migration in")
+        #expect(status.disks.map(\.sourcePath) == guest.disks.map(\.path))
+        #expect(status.disks[0].backingStorePaths == ["/base & <x>.img"])
+        #expect(status.disks.map(\.readonly).prefix(3) == [false, true, false])
+        #expect(status.disks.map(\.shareable).prefix(3) == [false, false, true])
+        #expect(Set(status.disks.compactMap(\.target)).count == 30, "vda ... vdz, vdaa ...: no two disks share a target")
+
+        let definition = try GuestXML.definition(from: XMLDocument.parse(string: guest.definitionXML(), url: "d.xml"))
+        #expect(definition.name == guest.name && definition.state == .shutoff)
+        #expect(definition.disks.map(\.sourcePath) == guest.disks.map(\.path))
+    }
+
+    @Test func theTestWriterRefusesWhatItCannotWrite() {
+        #expect(throws: GuestXMLWriterError.self) { try TestGuest(name: "nopid").statusXML() }
+        #expect(throws: GuestXMLWriterError.self) { try TestGuest(name: "-", pid: 1, capabilities: -1).statusXML() }
+    }
+
     // MARK: Status wrapper
 
     @Test(arguments: [
