@@ -499,10 +499,12 @@ guest_xml() {
     if [ "$definition" = no ] && [ -z "$pid" ]; then echo "guest_xml: a status file needs --pid" >&2; return 2; fi
     [ -n "$reason" ] || { [ "$state" = running ] && reason=booted || reason=user; }
 
-    local xml_name indent="      " index disks="" devices=""
+    # A status file nests the <domain> one level deeper, and names its id.
+    local xml_name pad="" domain_id="" indent index disks="" devices=""
+    [ "$definition" = yes ] || pad="  " domain_id=" id='$id'"
+    indent="$pad    "
     _tf_xml_escape "$name"
     xml_name=$_tf_escaped
-    [ "$definition" = no ] || indent="    "
     for ((index = 0; index < disk_count; index++)); do
         # vda..vdz, then vdaa..: libvirt's own naming past 26 disks.
         _tf_disk_letters "$index"
@@ -539,18 +541,21 @@ or other application using the libvirt API.
 -->
 
 "
-    if [ "$definition" = yes ]; then
-        xml+="<domain type='kvm'>
-  <name>$xml_name</name>
-  <memory unit='KiB'>65536</memory>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-  </os>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-$disks  </devices>
-</domain>
+    # The <domain>: the whole definition, or the last child of <domstatus>.
+    local domain
+    domain="$pad<domain type='kvm'$domain_id>
+$pad  <name>$xml_name</name>
+$pad  <memory unit='KiB'>65536</memory>
+$pad  <os>
+$pad    <type arch='x86_64' machine='pc'>hvm</type>
+$pad  </os>
+$pad  <devices>
+$pad    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+$disks$pad  </devices>
+$pad</domain>
 "
+    if [ "$definition" = yes ]; then
+        xml+=$domain
     else
         _tf_xml_escape "$state"
         xml+="<domstatus state='$_tf_escaped'"
@@ -573,17 +578,7 @@ $_tf_capabilities_xml  </qemuCaps>
 $devices  </devices>
   <libDir path='/var/lib/libvirt/qemu/domain-$id-$xml_name'/>
   <blockjobs active='no'/>
-  <domain type='kvm' id='$id'>
-    <name>$xml_name</name>
-    <memory unit='KiB'>65536</memory>
-    <os>
-      <type arch='x86_64' machine='pc'>hvm</type>
-    </os>
-    <devices>
-      <emulator>/usr/bin/qemu-system-x86_64</emulator>
-$disks    </devices>
-  </domain>
-</domstatus>
+$domain</domstatus>
 "
     fi
     if [ -z "$output" ]; then
