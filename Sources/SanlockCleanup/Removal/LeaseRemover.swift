@@ -84,42 +84,61 @@ struct LeaseRemover: Sendable {
         }
         // From here on we hold the lease: every path must release it.
         defer { release(resource, on: connection) }
-        // The leader through our descriptor, as our acquire left it. It must
-        // name this host, at its generation, holding the lease (timestamp
-        // set): only this host's daemon can have written that, and only for
-        // us (it grants a lease to one process of a host at a time). So the
-        // file we hold open is the one the daemon acquired by path: no path
-        // check is needed, and no rename can slip one in.
+        let sector: [UInt8]
+        switch leaderWeHold(entry, through: file) {
+        case .success(let leader): sector = leader
+        case .failure(let refusal): return refusal.outcome
+        }
+        // Invalidate, then unlink: nothing may end the process in between
+        // (see RunControl), or the next run of this host finishes the job.
+        guard control.beginUnfinishableWork() else { return .kept(.interrupted(signal: control.signalNumber ?? 0)) }
+        defer { control.endUnfinishableWork() }
+        return invalidateAndUnlink(entry, through: file, leader: sector)
+    }
+
+    /// The leader sector through our descriptor, as our acquire left it,
+    /// provided the lease is still the one to delete.
+    private func leaderWeHold(_ entry: LeaseEntry, through file: LeaseFile) -> Result<[UInt8], Refusal> {
+        // It must name this host, at its generation, holding the lease
+        // (timestamp set): only this host's daemon can have written that,
+        // and only for us (it grants a lease to one process of a host at a
+        // time). So the file we hold open is the one the daemon acquired by
+        // path: no path check is needed, and no rename can slip one in.
         let sector: [UInt8]
         do {
             sector = try file.leaderSector()
         } catch {
-            return .failed(.invalidateFailed(error, now: .intact))
+            return .failure(Refusal(.failed(.invalidateFailed(error, now: .intact))))
         }
         guard let record = sector.withUnsafeBytes({ LeaderRecord(sector: $0) }),
               record.isPaxosLeader, record.checksumIsValid, record.isHeld,
               thisHost.map({ record.ownerID == $0.id && ($0.generation ?? record.ownerGeneration) == record.ownerGeneration }) ?? true
         else {
-            return .failed(.replacedBeforeDeletion(FileSystemError(.read, path: entry.path, condition: .pathMoved)))
+            return .failure(Refusal(.failed(
+                .replacedBeforeDeletion(FileSystemError(.read, path: entry.path, condition: .pathMoved)))))
         }
         // Our acquire made the lease version one more than the scan saw. If
         // it grew further, someone held the lease since we looked: maybe a
         // guest that started after the guest list was read and has paused
         // since, which that list cannot protect. Leave it for the next run.
         if let scanned = entry.leaseState?.lver, record.lver != scanned &+ 1 {
-            return .kept(.usedDuringRun(scannedLVer: scanned, lver: record.lver))
+            return .failure(Refusal(.kept(.usedDuringRun(scannedLVer: scanned, lver: record.lver))))
         }
         // A name made since the scan (checked there) would carry the write
         // outside the directory: what the kernel knows of the file, free.
-        if let links = (try? file.cachedLinkCount()), links > 1 { return .kept(.hardLinked(links: links)) }
+        if let links = (try? file.cachedLinkCount()), links > 1 {
+            return .failure(Refusal(.kept(.hardLinked(links: links))))
+        }
+        return .success(sector)
+    }
+
+    /// Clears the leader we hold (`sector`), then unlinks the name; on a
+    /// failure puts the leader back where it can, and says what is left.
+    private func invalidateAndUnlink(_ entry: LeaseEntry, through file: LeaseFile, leader sector: [UInt8]) -> RemovalOutcome {
         guard let cleared = LeaderRecord.invalidating(sector: sector) else {
             return .failed(.invalidateFailed(
                 FileSystemError(.read, path: entry.path, condition: .shortSector), now: .intact))
         }
-        // Invalidate, then unlink: nothing may end the process in between
-        // (see RunControl), or the next run of this host finishes the job.
-        guard control.beginUnfinishableWork() else { return .kept(.interrupted(signal: control.signalNumber ?? 0)) }
-        defer { control.endUnfinishableWork() }
         do {
             try file.overwriteLeader(with: cleared)
         } catch {
