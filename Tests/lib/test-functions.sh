@@ -46,6 +46,8 @@ tf_patience=1200
 #                                 or "[  12.3s] FAIL: ...", and a count
 #   same ACTUAL EXPECTED          a COMMAND for check: on a difference, both
 #                                 values below the FAIL line
+#   quietly COMMAND...            a COMMAND for check: COMMAND's output only
+#                                 if it fails, below the FAIL line
 #   say TEXT / note TEXT          a line of the report, with the time / indented
 #   step NUMBER TITLE             a timed step (optional)
 #   skip MESSAGE                  this machine cannot run the test
@@ -104,6 +106,17 @@ fail() { echo "FAIL: $*" >&2; tf_failed=$((tf_failed + 1)); }
 
 # same ACTUAL EXPECTED: succeeds when they are equal, else notes both.
 same() { [ "$1" = "$2" ] || { note "expected: $2"; note "actual:   $1"; return 1; }; }
+
+# quietly COMMAND...: a COMMAND for check: COMMAND with its output (stdout
+# and stderr) held back in tf_output, for the script to read from, and its
+# last 40 lines below the FAIL line if it fails.
+tf_output=""
+quietly() {
+    local status=0
+    tf_output=$("$@" 2>&1) || status=$?
+    [ "$status" = 0 ] || note "$(tail -n 40 <<<"$tf_output")"
+    return "$status"
+}
 
 # check DESCRIPTION COMMAND...: DESCRIPTION says what must hold. It returns 0
 # whenever it returns: under set -e a failure must not end a script that goes
