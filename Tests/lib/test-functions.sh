@@ -100,10 +100,6 @@ _tf_line() {
     if [ "$_tf_checking" = "$BASHPID" ]; then _tf_held+=("$1"); else printf '%s\n' "$1" >&7; fi
 }
 
-# The ops scripts' old pair, until they use check.
-ok() { echo "ok: $*"; }
-fail() { echo "FAIL: $*" >&2; tf_failed=$((tf_failed + 1)); }
-
 # same ACTUAL EXPECTED: succeeds when they are equal, else notes both.
 same() { [ "$1" = "$2" ] || { note "expected: $2"; note "actual:   $1"; return 1; }; }
 
