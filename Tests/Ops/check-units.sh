@@ -72,7 +72,7 @@ check "installed with PREFIX=/usr/local: identical to cron/" as_shipped
 service=$units/$name.service timer=$units/$name.timer
 setting() { sed -n "s/^$2=//p" "$1"; }
 has_setting() {  # unit key value
-    setting "$1" "$2" | grep -qxF -- "$3" || { note "$2=$(setting "$1" "$2" | tr '\n' ' ')"; return 1; }
+    setting "$1" "$2" | grep -qxF -- "$3" || { note "$2=$(setting "$1" "$2" | paste -sd ' ')"; return 1; }
 }
 expect() { check "$(basename "$1"): $2=$3" has_setting "$@"; }  # unit key value
 check "$name.service: ExecStart=$sbin" same "$(setting "$service" ExecStart)" "$sbin"
