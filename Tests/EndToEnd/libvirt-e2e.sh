@@ -33,6 +33,8 @@ export LC_ALL=C
 # /var would be hidden.
 # shellcheck source=SCRIPTDIR/../lib/test-functions.sh
 . "$(dirname "$(realpath "$0")")/../lib/test-functions.sh"
+# Each step builds on the one before.
+tf_stop_at_first_failure=yes
 
 guest=vsc-e2e-guest
 
@@ -70,9 +72,8 @@ outside() {
 }
 
 # ------------------------------------------------------------------ helpers --
-# The step report (say, note, check, same, step) is the library's: it goes to
-# fd 7, the script's stdout as it was at the start, and a failed check ends
-# the test there.
+# The report (check, same, say, note, step, finish) is the library's, on
+# fd 7; a failed check ends the test there.
 # Every command that talks to a daemon is bounded in time.
 virsh() { timeout 60 virsh -q -c qemu:///system "$@"; }
 lease_files() { find "$leases" -mindepth 1 -maxdepth 1 ! -name "$ls_name" -printf '%f\n' | sort; }
@@ -140,7 +141,6 @@ protection() {  # lease name → its disk's protection in the last audit
 
 # ------------------------------------------------------------------- inside --
 inside() {
-    steps_begin
     base=$VSC_E2E_BASE binary=$VSC_E2E_BINARY tf_t0=$VSC_E2E_T0
     runs=0
     libvirtd_pid="" qemu_pid=""
@@ -181,7 +181,6 @@ inside() {
 
 cleanup_inside() {
     local status=$tf_exit_status pid log
-    steps_end "$status"
     step 6 "teardown"
     if [ -n "$libvirtd_pid" ] && alive "$libvirtd_pid"; then
         virsh destroy "$guest" >/dev/null 2>&1 || true
@@ -199,7 +198,7 @@ cleanup_inside() {
             tail -n 25 "$log"
         done
     fi
-    steps_summary "end-to-end test with libvirt" 180
+    finish "end-to-end test with libvirt" 180
 }
 
 # ------------------------------------------------------------------- step 1 --

@@ -49,6 +49,8 @@ set -euo pipefail
 export LC_ALL=C
 # shellcheck source=SCRIPTDIR/../lib/test-functions.sh
 . "$(dirname "$(realpath "$0")")/../lib/test-functions.sh"
+# Each step builds on the one before.
+tf_stop_at_first_failure=yes
 
 guest=vsc-2h-guest
 migrations=${VSC_2H_MIGRATIONS:-24}
@@ -82,9 +84,8 @@ outside() {
 }
 
 # ------------------------------------------------------------------ helpers --
-# The report (steps_begin, say, note, step, check, same, steps_end,
-# steps_summary) is the library's: on fd 7, the first failed check ends the
-# test.
+# The report (check, same, say, note, step, finish) is the library's, on
+# fd 7; the first failed check ends the test.
 other() { if [ "$1" = A ]; then echo B; else echo A; fi; }
 run_dir() { echo "$base/$1/run/sanlock"; }     # host X's sanlock daemon
 v() { virsh_at "${name[$1]}" "${@:2}"; }        # virsh on host X
@@ -165,7 +166,6 @@ leader() {
 
 # ------------------------------------------------------------------- inside --
 inside() {
-    steps_begin
     base=$VSC_2H_BASE tf_t0=$VSC_2H_T0
     binary=$base/bin/virt-sanlock-cleanup
     leases=$base/leases images=$base/images out=$base/out loops=$base/out/loops stop=$base/out/stop
@@ -185,7 +185,6 @@ inside() {
 
 cleanup_inside() {
     local status=$tf_exit_status X log
-    steps_end "$status"
     stop_loops
     if [ -n "${VSC_2H_KEEP:-}" ]; then   # for a closer look: every report, the migrations, libvirtd's logs
         cp -a "$out" "$VSC_2H_KEEP"
@@ -203,7 +202,7 @@ cleanup_inside() {
             done
         done
     fi
-    steps_summary "two-host test with libvirt" 360
+    finish "two-host test with libvirt" 360
 }
 
 # ------------------------------------------------------------------- step 1 --

@@ -15,16 +15,14 @@ cd "$(dirname "$0")/../.."
 rules=contrib/prometheus/virt-sanlock-cleanup.rules.yml
 tests=contrib/prometheus/virt-sanlock-cleanup.rules.test.yml
 
-if out=$(promtool check rules "$rules" 2>&1); then ok "promtool check rules: $(grep -o '[0-9]* rules found' <<<"$out")"
-else fail "promtool check rules:"; echo "$out" >&2; fi
-if out=$(promtool test rules "$tests" 2>&1); then ok "promtool test rules $(basename "$tests")"
-else fail "promtool test rules:"; echo "$out" >&2; fi
+check "promtool check rules $(basename "$rules")" quietly promtool check rules "$rules"
+note "$(grep -o '[0-9]* rules found' <<<"$tf_output" || true)"
+check "promtool test rules $(basename "$tests")" quietly promtool test rules "$tests"
 
 written=$(grep -o 'gauge("[a-z_]*"' Sources/SanlockCleanup/Report/MetricsFile.swift | sed 's/gauge("/virt_sanlock_cleanup_/; s/"$//' | sort -u)
-[ -n "$written" ] || fail "no gauge names found in MetricsFile.swift"
-for metric in $(grep -E '^ *expr:' "$rules" | grep -o 'virt_sanlock_cleanup_[a-z_]*' | sort -u); do
-    grep -qx "$metric" <<<"$written" && ok "$metric is written by --metrics-file" \
-        || fail "$rules names $metric, which MetricsFile.swift does not write"
-done
+check "MetricsFile.swift names the gauges it writes" test -n "$written"
+while read -r metric; do
+    check "$metric, which the rules name, is written by --metrics-file (MetricsFile.swift)" grep -qx "$metric" <<<"$written"
+done < <(grep -E '^ *expr:' "$rules" | grep -o 'virt_sanlock_cleanup_[a-z_]*' | sort -u)
 
 finish check-alert-rules

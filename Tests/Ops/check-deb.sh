@@ -63,21 +63,22 @@ sums_before=$(sha256sum "$sbin" "$man8")
 find "${search[@]}" -name "*$name*" 2>/dev/null | sort >"$base/found-before"
 
 # --- 1. make deb, lintian, size, what is linked in ----------------------------
-echo "-- make deb"
-started=$(date +%s)
-make --no-print-directory deb >"$base/deb.log" 2>&1 || { tail -40 "$base/deb.log" >&2; echo "make deb failed" >&2; exit 1; }
 version=$(dpkg-parsechangelog -S Version)
 deb=dist/${name}_${version}_$(dpkg --print-architecture).deb
 dbgsym=dist/${name}-dbgsym_${version}_$(dpkg --print-architecture).deb
-[ -f "$deb" ] && [ -f "$dbgsym" ] || { echo "make deb made no $deb or no $dbgsym" >&2; exit 1; }
-ok "make deb: $deb, $(du -h "$deb" | cut -f1) in $(($(date +%s) - started)) s; Depends: $(dpkg-deb -f "$deb" Depends)"
+started=$(date +%s)
+check "make deb" quietly make --no-print-directory deb
+check "make deb made $deb and $dbgsym" test -f "$deb" -a -f "$dbgsym"
+# Nothing to check without them.
+if [ ! -f "$deb" ] || [ ! -f "$dbgsym" ]; then finish check-deb; fi
+note "$(du -h "$deb" | cut -f1) in $(($(date +%s) - started)) s; Depends: $(dpkg-deb -f "$deb" Depends)"
 
 # --pedantic too. What the toolchain's static libraries bring is overridden in
 # debian/virt-sanlock-cleanup.lintian-overrides, each with its reason.
 lintian_out=$(lintian --pedantic --display-info "$deb" "$dbgsym" 2>&1 | grep -v '^running with root privileges' || true)
-[ -z "$lintian_out" ] || sed 's/^/   | /' <<<"$lintian_out"
-if grep -qE '^[EWP]: ' <<<"$lintian_out"; then fail "lintian --pedantic: errors, warnings or pedantic tags (above)"
-else ok "lintian --pedantic $(lintian --version | cut -d' ' -f2) on both packages: no error, warning or pedantic tag"; fi
+check "lintian --pedantic $(lintian --version | cut -d' ' -f2) on both packages: no error, warning or pedantic tag" \
+    same "$(grep -E '^[EWP]: ' <<<"$lintian_out" || true)" ""
+[ -z "$lintian_out" ] || note "$lintian_out"
 
 # Sizes, against the limits of issue 22 (docs/performance.md, "Package size"). The stripped
 # binary's goal was 12 MB; 13.4 MB is the floor of any program using
@@ -89,10 +90,8 @@ deb_limit=4100000 installed_limit=15360 binary_limit=14700000
 deb_size=$(stat -c %s "$deb")
 installed_size=$(dpkg-deb -f "$deb" Installed-Size)
 binary_size=$(dpkg-deb --fsys-tarfile "$deb" | tar -tvf - "./usr/sbin/$name" | awk '{print $3}')
-sizes="binary $binary_size bytes (limit $binary_limit), .deb $deb_size bytes (limit $deb_limit), Installed-Size $installed_size KiB (limit $installed_limit)"
-if [ "$binary_size" -le "$binary_limit" ] && [ "$deb_size" -le "$deb_limit" ] && [ "$installed_size" -le "$installed_limit" ]; then
-    ok "sizes: $sizes"
-else fail "too large: $sizes"; fi
+check "sizes: binary $binary_size bytes (limit $binary_limit), .deb $deb_size bytes (limit $deb_limit), Installed-Size $installed_size KiB (limit $installed_limit)" \
+    test "$binary_size" -le "$binary_limit" -a "$deb_size" -le "$deb_limit" -a "$installed_size" -le "$installed_limit"
 
 # No ICU and no swift-corelibs-foundation: one `import Foundation` anywhere in
 # what the binary links, even in a dependency, brings both back (43 MB). The
@@ -100,53 +99,50 @@ else fail "too large: $sizes"; fi
 mkdir -p "$base/dbgsym"
 dpkg-deb -x "$dbgsym" "$base/dbgsym"
 debug=$(find "$base/dbgsym/usr/lib/debug" -name '*.debug' | head -1)
-nm "$debug" >"$base/symbols" 2>&1 || fail "nm $debug: $(head -3 "$base/symbols")"
+symbols() { nm "$debug" >"$base/symbols" 2>&1 || { note "$(head -3 "$base/symbols")"; return 1; }; }
+check "nm $(basename "$debug"): the shipped binary's symbol table" symbols
 icu=$(grep -cE ' (icudt[0-9]+_dat|swift_u(col|brk|loc|cal|num|trans)_open)$' "$base/symbols" || true)
+# shellcheck disable=SC2016  # Swift's mangled names start with $s
 foundation=$(grep -cE ' \$s(10Foundation|30FoundationInternationalization|14FoundationXML|19FoundationNetworking)' "$base/symbols" || true)
+# shellcheck disable=SC2016  # the same
 essentials=$(grep -c ' \$s20FoundationEssentials' "$base/symbols" || true)
-if [ "$icu" = 0 ] && [ "$foundation" = 0 ] && [ "$essentials" -gt 0 ]; then
-    ok "linked in: FoundationEssentials ($essentials symbols), no ICU, no Foundation (corelibs) symbol ($(basename "$debug"))"
-else fail "ICU symbols: $icu, Foundation (corelibs) symbols: $foundation (both must be 0; FoundationEssentials: $essentials)"; fi
+check "linked in: FoundationEssentials ($essentials symbols), no ICU ($icu), no Foundation (corelibs: $foundation) symbol" \
+    test "$icu" = 0 -a "$foundation" = 0 -a "$essentials" -gt 0
 
 # --- 2. install over libvirt-sanlock -------------------------------------------
-echo "-- apt-get install ./$deb"
 # apt reads a local .deb as the _apt user where it can: a copy it may read.
 cp "$deb" "$base/" && chmod 755 "$base" && chmod 644 "$base/$(basename "$deb")"
-apt-get install -y "$base/$(basename "$deb")" >"$base/install.log" 2>&1 \
-    || { cat "$base/install.log" >&2; echo "apt-get install failed" >&2; exit 1; }
-installed && ok "installed $name $version" || fail "$name is not installed"
+check "apt-get install ./$deb" quietly apt-get install -y "$base/$(basename "$deb")"
+check "installed $name $version" installed
+installed || finish check-deb
 dpkg -L "$name" | sort >"$base/files"
 
 # --- 3. the installed package --------------------------------------------------
 diversions=$(dpkg-divert --list "$name" | sort)
 expected=$(printf 'diversion of %s to %s by %s\n' "$man8" "$stock_man8" "$name" "$sbin" "$stock_sbin" "$name" | sort)
-[ "$diversions" = "$expected" ] && ok "dpkg-divert: $sbin and $man8 diverted to *.libvirt-sanlock*" \
-    || fail "diversions: '$diversions', expected '$expected'"
+check "dpkg-divert: $sbin and $man8 diverted to *.libvirt-sanlock*" same "$diversions" "$expected"
 sums_diverted=$(sha256sum "$stock_sbin" "$stock_man8" | sed "s|$stock_sbin|$sbin|; s|$stock_man8|$man8|")
-[ "$sums_diverted" = "$sums_before" ] && ok "libvirt-sanlock's script and man page kept byte for byte under the diverted names" \
-    || fail "the diverted files differ from libvirt-sanlock's: $sums_diverted"
-stock_intact && ok "dpkg --verify libvirt-sanlock: clean" || fail "dpkg --verify libvirt-sanlock: $(dpkg --verify libvirt-sanlock 2>&1)"
+check "libvirt-sanlock's script and man page kept byte for byte under the diverted names" same "$sums_diverted" "$sums_before"
+check "dpkg --verify libvirt-sanlock: clean" same "$(dpkg --verify libvirt-sanlock 2>&1)" ""
 
 # Run only what is ours: the stock script ignores its arguments and cleans.
-if [[ $(head -c 4 "$sbin") == $'\x7fELF' ]] && grep -qx "$sbin" "$base/files"; then
+ours() { [[ $(head -c 4 "$sbin") == $'\x7fELF' ]] && grep -qx "$sbin" "$base/files"; }
+check "$sbin is this package's binary" ours
+if ours; then
     said=$(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$name" --version 2>&1) || true
-    [ "$said" = "$version" ] && ok "env -i PATH=/usr/sbin:... $name --version: $said (debian/changelog)" \
-        || fail "$name --version said '$said', the package is $version"
-else
-    fail "$sbin is not this package's binary"
+    check "env -i PATH=/usr/sbin:... $name --version: $version (debian/changelog)" same "$said" "$version"
 fi
 
 toolchain=$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")
 libraries=$(ldd "$sbin" 2>&1)
 toolchain_libs=$(grep -E 'libswift|libFoundation|lib_Foundation|libdispatch|libBlocksRuntime|libXCTest|not found' <<<"$libraries" || true)
 toolchain_libs+=$(grep -F "$toolchain" <<<"$libraries" || true)
-[ -z "$toolchain_libs" ] && ok "ldd $sbin: nothing from the Swift toolchain ($toolchain): $(awk '/=>/ {print $1}' <<<"$libraries" | tr '\n' ' ')" \
-    || fail "ldd $sbin names the toolchain's libraries: $toolchain_libs"
+check "ldd $sbin: nothing from the Swift toolchain ($toolchain): $(awk '/=>/ {print $1}' <<<"$libraries" | tr '\n' ' ')" \
+    same "$toolchain_libs" ""
 
-warnings=$(LC_ALL=C.UTF-8 MANWIDTH=80 man -l --warnings "$man8" 2>&1 >/dev/null)
-[ -z "$warnings" ] && ok "man -l --warnings $man8: no warnings" || fail "man page warnings: $warnings"
-[ "$(man -w "$name" 2>&1)" = "$man8" ] && [ "$(man -w "$name.libvirt-sanlock" 2>&1)" = "$stock_man8" ] \
-    && ok "man $name finds ours, man $name.libvirt-sanlock libvirt's" || fail "man -w: $(man -w "$name" 2>&1), $(man -w "$name.libvirt-sanlock" 2>&1)"
+check "man -l --warnings $man8: no warnings" same "$(LC_ALL=C.UTF-8 MANWIDTH=80 man -l --warnings "$man8" 2>&1 >/dev/null)" ""
+check "man $name finds ours, man $name.libvirt-sanlock libvirt's" \
+    same "$(man -w "$name" 2>&1) $(man -w "$name.libvirt-sanlock" 2>&1)" "$man8 $stock_man8"
 
 # Completions: each shell finds the file where the package put it, and it
 # completes an option.
@@ -155,40 +151,41 @@ bash_file=/usr/share/bash-completion/completions/$name
 reply=$(bash -c 'source "$1" && complete -p "$2" && function=$(complete -p "$2" | sed -n "s/.* -F \([^ ]*\) .*/\1/p") &&
         COMP_LINE="$2 --dry" COMP_POINT=${#COMP_LINE} COMP_WORDS=("$2" --dry) COMP_CWORD=1 && { "$function" "$2" --dry "$2"; } ;
         echo "reply: ${COMPREPLY[*]}"' bash "$bash_file" "$name" 2>&1) || true
-[[ $reply == *"complete "*" $name"* && $reply == *"reply: --dry-run"* ]] \
-    && ok "bash: $(head -1 <<<"$reply"); '$name --dry<TAB>' completes --dry-run" || fail "bash completion: $reply"
+bash_completes() { [[ $reply == *"complete "*" $name"* && $reply == *"reply: --dry-run"* ]] || { note "$reply"; return 1; }; }
+check "bash: $(head -1 <<<"$reply"); '$name --dry<TAB>' completes --dry-run" bash_completes
 zsh_file=/usr/share/zsh/vendor-completions/_$name
 if ! command -v zsh >/dev/null; then echo "note: no zsh: $zsh_file not checked"
-elif out=$(zsh -n "$zsh_file" 2>&1 && zsh -f -c 'autoload -Uz compinit && compinit -u -D && print -r -- "$_comps[$1]"' zsh "$name" 2>&1) \
-        && [ "$out" = "_$name" ]; then ok "zsh: $zsh_file parses, compinit registers _$name"
-else fail "zsh completion: $out"; fi
+else
+    # shellcheck disable=SC2016  # expanded by zsh
+    out=$(zsh -n "$zsh_file" 2>&1 && zsh -f -c 'autoload -Uz compinit && compinit -u -D && print -r -- "$_comps[$1]"' zsh "$name" 2>&1) || true
+    check "zsh: $zsh_file parses, compinit registers _$name" same "$out" "_$name"
+fi
 fish_file=/usr/share/fish/vendor_completions.d/$name.fish
 if ! command -v fish >/dev/null; then echo "note: no fish: $fish_file not checked"
-elif out=$(fish --no-execute "$fish_file" 2>&1 && HOME=$base/home fish -c "complete -C'$name --format '" 2>&1) \
-        && [ "$(cut -f1 <<<"$out" | tr '\n' ' ')" = "text json " ]; then ok "fish: $fish_file parses, '$name --format <TAB>' completes text json"
-else fail "fish completion: $out"; fi
+else
+    out=$(fish --no-execute "$fish_file" 2>&1 && HOME=$base/home fish -c "complete -C'$name --format '" 2>&1) || true
+    check "fish: $fish_file parses, '$name --format <TAB>' completes text json" same "$(cut -f1 <<<"$out" | tr '\n' ' ')" "text json "
+fi
 
 # The cleanup's and the audit's service and timer.
 units=()
 for unit in "$name" "$name-audit"; do units+=("$unit.service" "$unit.timer"); done
-for unit in "${units[@]}"; do grep -qx "/lib/systemd/system/$unit" "$base/files" || fail "$unit not in the package"; done
+check "the package has ${units[*]} in /lib/systemd/system" \
+    same "$(grep -xE "/lib/systemd/system/($name|$name-audit)[.](service|timer)" "$base/files" | sort)" \
+    "$(printf '/lib/systemd/system/%s\n' "${units[@]}" | sort)"
 for unit in "$name" "$name-audit"; do
-    grep -qE "^ExecStart=$sbin( |\$)" "/lib/systemd/system/$unit.service" && ok "$unit.service: ExecStart=$sbin..." \
-        || fail "$unit.service does not run $sbin"
+    check "$unit.service: ExecStart=$sbin..." grep -qE "^ExecStart=$sbin( |\$)" "/lib/systemd/system/$unit.service"
 done
-! grep -q /usr/local "${units[@]/#//lib/systemd/system/}" || fail "the installed units name /usr/local"
-out=$(systemd-analyze verify "${units[@]}" 2>&1) && [ -z "$out" ] \
-    && ok "systemd-analyze verify ${units[*]} (found by name): clean" || fail "systemd-analyze verify: $out"
+check "the installed units name no /usr/local" same "$(grep -l /usr/local "${units[@]/#//lib/systemd/system/}" || true)" ""
+out=$(systemd-analyze verify "${units[@]}" 2>&1) && rc=0 || rc=$?
+check "systemd-analyze verify ${units[*]} (found by name): clean" same "exit $rc: $out" "exit 0: "
 # Shipped, not enabled: no symlink, and systemctl (offline) agrees.
-links=$(find /etc/systemd/system -name "$name*" 2>/dev/null)
-[ -z "$links" ] && ok "no unit of $name linked in /etc/systemd/system" || fail "enabled: $links"
+check "no unit of $name linked in /etc/systemd/system" same "$(find /etc/systemd/system -name "$name*" 2>/dev/null)" ""
 for unit in "${units[@]}"; do
     want=disabled; [[ $unit == *.service ]] && want=static   # services start from their timers only
-    state=$(systemctl is-enabled "$unit" 2>&1 || true)
-    [ "$state" = "$want" ] && ok "systemctl is-enabled $unit: $state" || fail "systemctl is-enabled $unit: $state, expected $want"
+    check "systemctl is-enabled $unit: $want" same "$(systemctl is-enabled "$unit" 2>&1 || true)" "$want"
 done
-[ -z "$(dpkg-query -W -f='${Conffiles}' "$name")" ] && ok "no conffiles (no cron file: README.Debian)" \
-    || fail "conffiles: $(dpkg-query -W -f='${Conffiles}' "$name")"
+check "no conffiles (no cron file: README.Debian)" same "$(dpkg-query -W -f='${Conffiles}' "$name")" ""
 
 # One dry run of the installed binary against a private sanlock daemon.
 echo "-- a dry run of $sbin against a private sanlock daemon"
@@ -205,36 +202,30 @@ status=0
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin SANLOCK_RUN_DIR="$run" "$name" --dry-run --config "$base/qemu-sanlock.conf" \
     --status-dir "$base/status" --config-dir "$base/definitions" --min-age 0 >"$base/dry.out" 2>&1 || status=$?
 sed 's/^/   | /' "$base/dry.out"
-[ "$status" = 0 ] && grep -q "^would-delete *$free " "$base/dry.out" && grep -q "^kept *$busy " "$base/dry.out" \
-    && [ -e "$leases/$free" ] && ok "dry run: exit 0, would delete the free lease, keeps the held one, deletes nothing" \
-    || fail "dry run: exit status $status"
+dry_run_as_expected() { grep -q "^would-delete *$free " "$base/dry.out" && grep -q "^kept *$busy " "$base/dry.out" && [ -e "$leases/$free" ]; }
+check "dry run: exit status 0" same "$status" 0
+check "dry run: would delete the free lease, keeps the held one, deletes nothing" dry_run_as_expected
 
 # --- 4. dpkg -r: the stock files back ------------------------------------------
-echo "-- dpkg -r $name"
-dpkg -r "$name" >"$base/remove.log" 2>&1 || { cat "$base/remove.log" >&2; fail "dpkg -r failed"; }
-[ "$(sha256sum "$sbin" "$man8")" = "$sums_before" ] && ok "dpkg -r: libvirt-sanlock's $sbin and $man8 back, same checksums" \
-    || fail "dpkg -r: $sbin or $man8 is not libvirt-sanlock's"
-[ -z "$(dpkg-divert --list "$name")" ] && [ ! -e "$stock_sbin" ] && [ ! -e "$stock_man8" ] \
-    && ok "dpkg -r: no diversion left, no *.libvirt-sanlock* file" || fail "dpkg -r: diversions or diverted files left: $(dpkg-divert --list "$name")"
-stock_intact && ok "dpkg --verify libvirt-sanlock: clean" || fail "dpkg --verify libvirt-sanlock: $(dpkg --verify libvirt-sanlock 2>&1)"
+check "dpkg -r $name" quietly dpkg -r "$name"
+check "dpkg -r: libvirt-sanlock's $sbin and $man8 back, same checksums" same "$(sha256sum "$sbin" "$man8")" "$sums_before"
+check "dpkg -r: no diversion left, no *.libvirt-sanlock* file" \
+    same "$(dpkg-divert --list "$name"; ls -d "$stock_sbin" "$stock_man8" 2>/dev/null)" ""
+check "dpkg --verify libvirt-sanlock: clean" same "$(dpkg --verify libvirt-sanlock 2>&1)" ""
 
 # --- 5. dpkg -P: nothing left --------------------------------------------------
-echo "-- dpkg -P $name"
-dpkg -P "$name" >"$base/purge.log" 2>&1 || { cat "$base/purge.log" >&2; fail "dpkg -P failed"; }
-installed && fail "dpkg -P: $name still known to dpkg: $(dpkg-query -W -f='${db:Status-Abbrev}' "$name")"
+check "dpkg -P $name" quietly dpkg -P "$name"
+check "dpkg -P: $name no longer known to dpkg" same "$(installed && dpkg-query -W -f='${db:Status-Abbrev}' "$name")" ""
 left=""
 while read -r path; do
     # Directories stay when another package uses them; the two diverted
     # paths are libvirt-sanlock's again (checked above).
     [ -d "$path" ] || [ "$path" = "$sbin" ] || [ "$path" = "$man8" ] || [ ! -e "$path" ] || left+=" $path"
 done <"$base/files"
-[ -z "$left" ] && ok "dpkg -P: none of the $(wc -l <"$base/files") paths of dpkg -L is left (but directories others use)" \
-    || fail "dpkg -P left:$left"
+check "dpkg -P: none of the $(wc -l <"$base/files") paths of dpkg -L is left (but directories others use)" same "$left" ""
 find "${search[@]}" -name "*$name*" 2>/dev/null | sort >"$base/found-after"
-[ -z "$(ls /var/lib/dpkg/info/"$name".* 2>/dev/null)" ] && ok "dpkg -P: nothing in /var/lib/dpkg/info" \
-    || fail "left in /var/lib/dpkg/info: $(ls /var/lib/dpkg/info/"$name".*)"
-cmp -s "$base/found-before" "$base/found-after" \
-    && ok "dpkg -P: the same files named *$name* as before the install in ${search[*]} (systemd's state, /etc included)" \
-    || fail "files named *$name* that were not there before: $(comm -13 "$base/found-before" "$base/found-after" | tr '\n' ' ')"
+check "dpkg -P: nothing in /var/lib/dpkg/info" same "$(ls /var/lib/dpkg/info/"$name".* 2>/dev/null)" ""
+check "dpkg -P: the same files named *$name* as before the install in ${search[*]} (systemd's state, /etc included)" \
+    same "$(comm -13 "$base/found-before" "$base/found-after" | tr '\n' ' ')" ""
 
 finish check-deb

@@ -24,13 +24,14 @@ host1=$base/run                       # the sanlock daemon's run directory
 export SANLOCK_RUN_DIR=$host1
 leases="$base/lease dir"
 lock_holder=""
+# shellcheck disable=SC2016  # expanded when the hook runs
 on_exit '[ -z "$lock_holder" ] || kill "$lock_holder" 2>/dev/null'
 
 # --- make install ------------------------------------------------------------
-echo "-- make install DESTDIR=$root PREFIX=$prefix"
-make --no-print-directory -s install DESTDIR="$root" PREFIX="$prefix" >"$base/install.log" 2>&1 \
-    || { cat "$base/install.log" >&2; echo "make install failed" >&2; exit 1; }
+check "make install DESTDIR=$root PREFIX=$prefix" quietly make --no-print-directory -s install DESTDIR="$root" PREFIX="$prefix"
 binary=$root$prefix/sbin/$name
+# Nothing to check without it.
+[ -x "$binary" ] || finish check-install
 service=$root$prefix/lib/systemd/system/$name.service
 timer=$root$prefix/lib/systemd/system/$name.timer
 cron=$root/etc/cron.d/$name
@@ -41,18 +42,15 @@ completions=("$root$prefix/share/bash-completion/completions/$name" "$root$prefi
              "$root$prefix/share/fish/vendor_completions.d/$name.fish")
 audit_units=("$root$prefix/lib/systemd/system/$name-audit.service" "$root$prefix/lib/systemd/system/$name-audit.timer")
 expected=("$binary" "$cron" "$manpage" "$schema" "$rules" "${completions[@]}" "$service" "$timer" "${audit_units[@]}")
-actual=$(find "$root" ! -type d | sort)
-[ "$actual" = "$(printf '%s\n' "${expected[@]}" | sort)" ] && ok "installed exactly: ${expected[*]#"$root"}" \
-    || fail "installed files: $(tr '\n' ' ' <<<"$actual"), expected ${expected[*]}"
-[ "$(stat -c %a "$binary")" = 755 ] || fail "$binary is not mode 0755"
-for f in "${expected[@]:1}"; do [ "$(stat -c %a "$f")" = 644 ] || fail "$f is not mode 0644"; done
-if ldd "$binary" | grep -q 'libswift'; then fail "$binary links the Swift runtime dynamically: $(ldd "$binary" | grep -m1 libswift)"
-else ok "$binary: Swift runtime linked statically ($(du -h "$binary" | cut -f1))"; fi
+check "installed exactly: ${expected[*]#"$root"}" \
+    same "$(find "$root" ! -type d | sort)" "$(printf '%s\n' "${expected[@]}" | sort)"
+check "${binary#"$root"}: mode 0755" same "$(stat -c %a "$binary")" 755
+check "the other files: mode 0644" same "$(stat -c '%a %n' "${expected[@]:1}" | grep -v '^644 ' || true)" ""
+check "${binary#"$root"}: Swift runtime linked statically ($(du -h "$binary" | cut -f1))" \
+    same "$(ldd "$binary" | grep libswift || true)" ""
 
-warnings=$(LC_ALL=C.UTF-8 MANWIDTH=80 man -l --warnings "$manpage" 2>&1 >/dev/null)
-[ -z "$warnings" ] && ok "man -l --warnings $name.8: no warnings" || fail "man page warnings: $warnings"
-found=$(MANPATH=$root$prefix/share/man man -w $name 2>&1)
-[ "$found" = "$manpage" ] && ok "man -w $name finds the installed page" || fail "man -w $name: $found"
+check "man -l --warnings $name.8: no warnings" same "$(LC_ALL=C.UTF-8 MANWIDTH=80 man -l --warnings "$manpage" 2>&1 >/dev/null)" ""
+check "man -w $name finds the installed page" same "$(MANPATH=$root$prefix/share/man man -w $name 2>&1)" "$manpage"
 
 # --- a sandbox: private sanlock daemon, lease directory, configuration --------
 echo "-- a private sanlock daemon (SANLOCK_RUN_DIR=$SANLOCK_RUN_DIR)"
@@ -72,34 +70,39 @@ free2=$(lease_name /var/lib/libvirt/images/old2.qcow2); lease "$free2"
 busy=$(lease_name /var/lib/libvirt/images/busy.qcow2); lease "$busy"; hold_lease "$host1" "$leases" "$busy"
 echo notes >"$leases/README.txt"
 present() { [ -e "$leases/$1" ]; }
+all_present() {
+    local file
+    for file; do present "$file" || { note "$file is gone"; return 1; }; done
+}
+all_gone() {
+    local file
+    for file; do ! present "$file" || { note "$file is still there"; return 1; }; done
+}
 
 # --- the installed unit's ExecStart ----------------------------------------
 mapfile -t execstarts < <(sed -n 's/^ExecStart=//p' "$service")
-if [ "${#execstarts[@]}" != 1 ]; then
-    fail "$name.service: expected one ExecStart=, found ${#execstarts[@]}"; execstarts=("$prefix/sbin/$name")
-fi
+check "$name.service: one ExecStart=" same "${#execstarts[@]}" 1
+[ "${#execstarts[@]}" = 1 ] || execstarts=("$prefix/sbin/$name")
 read -r -a command <<<"${execstarts[0]}"
-[[ ${command[0]} == "$prefix/sbin/$name" ]] || fail "ExecStart runs ${command[0]}, not $prefix/sbin/$name"
-[[ ${execstarts[0]} != *[\"\'\$%\\]* ]] || fail "ExecStart has quoting or specifiers this check does not parse: ${execstarts[0]}"
+check "ExecStart runs $prefix/sbin/$name" same "${command[0]}" "$prefix/sbin/$name"
+plain() { [[ $1 != *[\"\'\$%\\]* ]]; }
+check "ExecStart has no quoting or specifiers (this check does not parse them): ${execstarts[0]}" plain "${execstarts[0]}"
 success_statuses=" 0 $(sed -n 's/^SuccessExitStatus=//p' "$service" | tr '\n' ' ') "
 echo "-- ExecStart=${execstarts[0]}  (+ ${sandbox_args[*]})"
 status=0
 "$root${command[0]}" "${command[@]:1}" "${sandbox_args[@]}" >"$base/unit.out" 2>"$base/unit.err" || status=$?
 sed 's/^/   | /' "$base/unit.out"
-[ "$status" = 0 ] && ok "exit status 0" || fail "exit status $status: $(cat "$base/unit.err")"
-[ ! -s "$base/unit.err" ] || fail "unexpected stderr: $(cat "$base/unit.err")"
-! present "$free1" && ! present "$free2" && ok "the free leases were deleted" || fail "a free lease is still there"
-present "$busy" && present README.txt && present "$ls_name" && ok "the held lease, the lockspace and README.txt were kept" \
-    || fail "the held lease, the lockspace or README.txt is gone"
-[ "$(grep -c '^deleted ' "$base/unit.out")" = 2 ] && ok "the report lists 2 deletions" || fail "the report does not list 2 deletions"
+check "exit status 0, nothing on stderr" same "$status $(cat "$base/unit.err")" "0 "
+check "the free leases were deleted" all_gone "$free1" "$free2"
+check "the held lease, the lockspace and README.txt were kept" all_present "$busy" README.txt "$ls_name"
+check "the report lists 2 deletions" same "$(grep -c '^deleted ' "$base/unit.out")" 2
 
 # --- exit status 3 counts as a success for the unit ------------------------
 # Another janitor for this directory and host holds the run lock file, which
 # the run above left in /run/virt-sanlock-cleanup.
 lockfile=$(find /run/$name -maxdepth 1 -name "lease-dir-*-$(stat -c %i "$leases")-run-*.lock" 2>/dev/null | head -1)
-if [ -z "$lockfile" ]; then
-    fail "no run lock file for the sandbox directory in /run/$name"
-else
+check "the run left its lock file for the sandbox directory in /run/$name" test -n "$lockfile"
+if [ -n "$lockfile" ]; then
     # One process holds the lock and is the one killed afterwards (flock(1)
     # would leave its child holding the lock).
     (exec 9<>"$lockfile"; flock -x 9; touch "$base/locked"; exec sleep 600) &
@@ -107,16 +110,16 @@ else
     for _ in $(seq "$tf_patience"); do [ -e "$base/locked" ] && break; sleep 0.05; done
     status=0; "$root${command[0]}" "${command[@]:1}" "${sandbox_args[@]}" >/dev/null 2>&1 || status=$?
     kill "$lock_holder" 2>/dev/null || true; wait "$lock_holder" 2>/dev/null || true; lock_holder=""
-    [ "$status" = 3 ] && ok "a second janitor exits 3" || fail "a second janitor exited $status, expected 3"
-    [[ $success_statuses == *" $status "* ]] && ok "the unit counts exit status $status as success (SuccessExitStatus)" \
-        || fail "exit status $status is a failure for the unit (success:$success_statuses)"
+    check "a second janitor exits 3" same "$status" 3
+    check "the unit counts exit status $status as success (SuccessExitStatus; success:$success_statuses)" \
+        grep -qF " $status " <<<"$success_statuses"
 fi
 
 # --- the cron entry's command ----------------------------------------------
 entry=$(grep -E '^#[[:space:]]*[0-9*]' "$cron" | head -1 | sed 's/^#//')
 read -r -a fields <<<"$entry"
 cron_command=$(sed -E 's/^[[:space:]]*([^[:space:]]+[[:space:]]+){6}//' <<<"$entry")
-[ "${fields[5]}" = root ] || fail "the cron entry does not run as root"
+check "the cron entry runs as root" same "${fields[5]}" root
 # Run as cron would (sh -c, a minimal environment), with the installed path
 # under DESTDIR and the sandbox arguments appended to the janitor's command.
 sandbox_quoted=$(printf ' %q' "${sandbox_args[@]}")
@@ -126,26 +129,24 @@ echo "-- cron: $cron_command  (+${sandbox_quoted})"
 status=0
 env -i PATH=/usr/bin:/bin SHELL=/bin/sh HOME=/root LOGNAME=root SANLOCK_RUN_DIR="$SANLOCK_RUN_DIR" \
     /bin/sh -c "$cron_sandboxed" >"$base/cron.out" 2>&1 || status=$?
-[ "$status" = 0 ] && ok "cron command: exit status 0" || fail "cron command: exit status $status: $(cat "$base/cron.out")"
-[ ! -s "$base/cron.out" ] && ok "cron command: quiet (nothing for cron to mail)" || fail "cron command printed: $(cat "$base/cron.out")"
-! present "$free3" && present "$busy" && ok "cron command: deleted the free lease, kept the held one" \
-    || fail "cron command: free lease still there or held lease gone"
+check "cron command: exit status 0" same "$status" 0
+check "cron command: quiet (nothing for cron to mail)" same "$(cat "$base/cron.out")" ""
+check "cron command: deleted the free lease" all_gone "$free3"
+check "cron command: kept the held one" all_present "$busy"
 # With the binary gone, the entry is silent (cron mails any output).
 rm "$root$prefix/sbin/$name"
 out=$(env -i PATH=/usr/bin:/bin /bin/sh -c "$cron_sandboxed" 2>&1) || true
-[ -z "$out" ] && ok "cron command: silent when the binary is not installed" || fail "cron command without the binary printed: $out"
+check "cron command: silent when the binary is not installed" same "$out" ""
 make --no-print-directory -s install-bin DESTDIR="$root" PREFIX="$prefix" >/dev/null 2>&1
 
 # --- reinstalling keeps an enabled cron entry --------------------------------
 sed -i 's/^#\([0-9*]\)/\1/' "$cron"
 make --no-print-directory -s install DESTDIR="$root" PREFIX="$prefix" >/dev/null 2>&1
-grep -qE '^[0-9*]' "$cron" && ok "make install again keeps the administrator's enabled cron entry" \
-    || fail "make install again disabled the cron entry"
+check "make install again keeps the administrator's enabled cron entry" grep -qE '^[0-9*]' "$cron"
 
 # --- make uninstall ----------------------------------------------------------
 make --no-print-directory -s uninstall DESTDIR="$root" PREFIX="$prefix" >/dev/null
-left=$(find "$root" ! -type d)
-[ -z "$left" ] && ok "make uninstall removed every installed file" || fail "left after make uninstall: $left"
+check "make uninstall removed every installed file" same "$(find "$root" ! -type d)" ""
 
 # --- make install into the real root, seen through overlays --------------------
 # In a private mount namespace /usr/local and /etc are overlays whose writes
@@ -153,6 +154,7 @@ left=$(find "$root" ! -type d)
 # then use the standard search paths: PATH, man, systemd's unit path.
 echo "-- make install (DESTDIR empty), /usr/local and /etc overlaid in a private mount namespace"
 mkdir -p "$base/overlay/usr-local" "$base/overlay/usr-local.work" "$base/overlay/etc" "$base/overlay/etc.work"
+# shellcheck disable=SC2016  # expanded by that bash
 real_root=$(unshare -m --propagation private bash -c '
     set -u
     overlay=$1 man=$2
@@ -168,20 +170,19 @@ real_root=$(unshare -m --propagation private bash -c '
     echo "left=$(find "$overlay/usr-local" "$overlay/etc" ! -type d -printf "%P " )"
 ' sh "$base/overlay" "$([ -f man/$name.8 ] && echo yes || echo no)") || real_root="unshare-failed=$?"
 value() { sed -n "s/^$1=//p" <<<"$real_root"; }
-if [[ $real_root == unshare-failed=* || $real_root == install-failed* ]]; then
-    fail "make install into the overlaid real root: $real_root"
-else
-    [ "$(value which)" = /usr/local/sbin/$name ] && ok "on PATH: /usr/local/sbin/$name (ahead of the stock /usr/sbin one)" \
-        || fail "command -v $name: $(value which)"
+failure=""
+case $real_root in unshare-failed=*|install-failed*) failure=$real_root ;; esac
+check "make install into the overlaid real root" same "$failure" ""
+if [ -z "$failure" ]; then
+    check "on PATH: /usr/local/sbin/$name (ahead of the stock /usr/sbin one)" same "$(value which)" /usr/local/sbin/$name
     if [ -f man/$name.8 ]; then
-        [[ $(value man) == /usr/local/*/man8/$name.8 ]] && ok "man -w $name: $(value man)" || fail "man -w $name: $(value man)"
+        man_found() { [[ $(value man) == /usr/local/*/man8/$name.8 ]]; }
+        check "man -w $name: $(value man)" man_found
     fi
-    [ "$(value verify)" = ok ] && ok "systemd finds and verifies $name.service and .timer by name in /usr/local/lib/systemd/system" \
-        || fail "systemd-analyze verify by name: $(value verify)"
-    [ "$(value enabled)" = enabled ] || fail "systemctl enable $name.timer (offline) did not work"
-    [ "$(value uninstall)" = ok ] || fail "make uninstall failed"
-    [ -z "$(value left | tr -d ' ')" ] && ok "make uninstall: no file left in /usr/local or /etc (timer enablement removed too)" \
-        || fail "left after make uninstall: $(value left)"
+    check "systemd finds and verifies $name.service and .timer by name in /usr/local/lib/systemd/system" same "$(value verify)" ok
+    check "systemctl enable $name.timer (offline)" same "$(value enabled)" enabled
+    check "make uninstall" same "$(value uninstall)" ok
+    check "make uninstall: no file left in /usr/local or /etc (timer enablement removed too)" same "$(value left | tr -d ' ')" ""
 fi
 
 finish check-install

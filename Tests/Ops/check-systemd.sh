@@ -50,8 +50,9 @@ cleanup_namespace() {
 on_exit cleanup_namespace
 in_ns() { nsenter -t "$pid1" -m -p -u -C -- "$@"; }
 
-make --no-print-directory -s install DESTDIR="$base/root" >"$base/install.log" 2>&1 \
-    || { cat "$base/install.log" >&2; echo "make install failed" >&2; exit 1; }
+check "make install DESTDIR=$base/root" quietly make --no-print-directory -s install DESTDIR="$base/root"
+# Nothing to start without it.
+[ -x "$base/root/usr/local/sbin/$name" ] || finish check-systemd
 mkdir -p "$base/leases" "$base/stubs" "$base/etc" "$base/etc.work"
 for target in sysinit basic sockets timers paths slices local-fs remote-fs shutdown; do
     printf '[Unit]\nDescription=stand-in for %s.target\n' "$target" >"$base/stubs/$target.target"
@@ -106,7 +107,7 @@ SETUP
 ) >"$base/systemd.log" 2>&1 </dev/null &
 launcher=$!
 for _ in $(seq "$tf_patience"); do
-    pid1=$(cat "/proc/$launcher/task/$launcher/children" 2>/dev/null | awk '{print $1}')
+    pid1=$(awk '{ print $1 }' "/proc/$launcher/task/$launcher/children" 2>/dev/null) || true
     [ -n "$pid1" ] && break; sleep 0.05
 done
 [ -n "$pid1" ] || skip "the namespace did not start: $(cat "$base/systemd.log" "$base/console" 2>/dev/null)"
@@ -117,16 +118,19 @@ for _ in $(seq "$tf_patience"); do
     sleep 0.05
 done
 case ${state:-} in
-    running|degraded) ok "a private systemd is up ($(in_ns systemctl --version | head -1), state $state)";;
+    running|degraded) ;;
     *) skip "systemd did not start in a namespace (state '${state:-}'): $(tail -5 "$base/systemd.log" "$base/console" 2>/dev/null)";;
 esac
+say "a private systemd is up ($(in_ns systemctl --version | head -1), state $state)"
 
 # sanlock, as its package runs it: as the sanlock user; a sandbox lockspace.
 # Its run directory, log directory and lease directory are paths inside the
 # namespace; the library reaches them through in_ns.
 dir=/var/lib/libvirt/sanlock
-start_sanlock -x in_ns -u sanlock -l /run/vsc-log -o "$base/daemon.log" /run/sanlock check-systemd-host1 \
-    || { fail "sanlock did not start"; exit 1; }
+check "sanlock starts in the namespace, as the sanlock user" \
+    start_sanlock -x in_ns -u sanlock -l /run/vsc-log -o "$base/daemon.log" /run/sanlock check-systemd-host1
+# Nothing to clean without it.
+sanlock_at /run/sanlock status >/dev/null 2>&1 || finish check-systemd
 socket=$(in_ns stat -c '%A %U:%G' /run/sanlock/sanlock.sock)
 echo "-- sanlock daemon up, /run/sanlock/sanlock.sock $socket"
 # Lease files as libvirt makes them with user/group = sanlock: sanlock-owned, 0600.
@@ -143,6 +147,14 @@ guest_xml --pid "$qemu" --disk /var/lib/libvirt/images/web1.qcow2 web1 | in_ns s
 chmod 0755 "$base/leases"; chown root:root "$base/leases"
 touch -d '2 hours ago' "$base/leases"/*
 present() { [ -e "$base/leases/$1" ]; }
+all_present() {
+    local file
+    for file; do present "$file" || { note "$file is gone"; return 1; }; done
+}
+all_gone() {
+    local file
+    for file; do ! present "$file" || { note "$file is still there"; return 1; }; done
+}
 show() { in_ns systemctl show -P "$1" $name.service; }
 dropin() {   # name, text ("" removes it) [unit]: a drop-in for the service, then daemon-reload
     local directory=/run/vsc-units/${3:-$name}.service.d
@@ -160,31 +172,28 @@ report() { in_ns sh -c 'cat /run/vsc-log/report 2>/dev/null; : >/run/vsc-log/rep
 # exit status can be read after each run.
 in_ns systemctl start $name.timer
 next=$(in_ns systemctl show -P NextElapseUSecRealtime $name.timer)
-[ "$(in_ns systemctl is-active $name.timer)" = active ] && [ -n "$next" ] \
-    && ok "$name.timer: active, next run $next" || fail "$name.timer: not active ($next)"
+check "$name.timer: active, next run ${next:-(none)}" same "$(in_ns systemctl is-active $name.timer) ${next:+next}" "active next"
 
 # --- the service, unmodified -------------------------------------------------
 echo "-- systemctl start $name.service"
 started=0; in_ns systemctl start $name.service || started=$?
 result=$(show Result) status=$(show ExecMainStatus)
 report
-[ "$started" = 0 ] && [ "$result" = success ] && [ "$status" = 0 ] && ok "$name.service: Result=$result, exit status $status" \
-    || fail "$name.service: Result=$result, exit status $status"
-! present "$free1" && ! present "$free2" && ok "the free leases (sanlock-owned, 0600) were deleted" || fail "a free lease is still there"
-present "$guest" && ok "the running guest's lease was kept (its qemu seen through kill(pid, 0))" || fail "the running guest's lease was deleted"
-present $ls_name || fail "the lockspace file is gone"
-in_ns test -d /run/$name && ok "/run/$name is kept after the run (RuntimeDirectoryPreserve=yes)" || fail "/run/$name was removed"
+check "$name.service: started, Result=success, exit status 0" same "$started $result $status" "0 success 0"
+check "the free leases (sanlock-owned, 0600) were deleted" all_gone "$free1" "$free2"
+check "the running guest's lease was kept (its qemu seen through kill(pid, 0))" all_present "$guest"
+check "the lockspace file was kept" all_present "$ls_name"
+check "/run/$name is kept after the run (RuntimeDirectoryPreserve=yes)" in_ns test -d /run/$name
 
 # --- exit status 3 is a success ----------------------------------------------
 lockfile=$(in_ns sh -c "ls /run/$name/lease-dir-*-run-*.lock" | head -1)
 holder=$(in_ns sh -c "(exec 9<>'$lockfile'; flock -x 9; touch /run/vsc-log/locked; exec sleep 600) >/dev/null 2>&1 & echo \$!")
 for _ in $(seq "$tf_patience"); do in_ns test -e /run/vsc-log/locked && break; sleep 0.05; done
-in_ns test -e /run/vsc-log/locked || fail "could not hold the run lock '$lockfile'"
+check "another janitor holds the run lock $lockfile" in_ns test -e /run/vsc-log/locked
 started=0; in_ns systemctl start $name.service || started=$?
 result=$(show Result) status=$(show ExecMainStatus)
 report
-[ "$started" = 0 ] && [ "$result" = success ] && [ "$status" = 3 ] && ok "another janitor running: exit status 3, Result=success" \
-    || fail "another janitor running: Result=$result, exit status $status"
+check "another janitor running: started, Result=success, exit status 3" same "$started $result $status" "0 success 3"
 in_ns kill "$holder"
 
 # --- the audit unit, with all its hardening ------------------------------------
@@ -195,25 +204,27 @@ audit() {
     in_ns systemctl start $name-audit.service 2>/dev/null || true
     audit_result=$(in_ns systemctl show -P Result $name-audit.service) audit_status=$(in_ns systemctl show -P ExecMainStatus $name-audit.service)
     audit_report=$(in_ns sh -c 'cat /run/vsc-log/report 2>/dev/null; : >/run/vsc-log/report')
+    # shellcheck disable=SC2001  # a prefix on each line
     sed 's/^/   | /' <<<"$audit_report"
 }
 audit
-[ "$audit_result" = exit-code ] && [ "$audit_status" = 4 ] && grep -q 'web1.*not-held' <<<"$audit_report" \
-    && ok "$name-audit.service: a running guest without its lease: exit status 4, the unit failed" \
-    || fail "$name-audit.service: Result=$audit_result, exit status $audit_status"
+check "$name-audit.service: a running guest without its lease: web1 not-held, exit status 4, the unit failed" \
+    same "$(grep -q 'web1.*not-held' <<<"$audit_report" && echo "web1 not-held") $audit_result $audit_status" "web1 not-held exit-code 4"
 guest_xml --state paused --pid "$qemu" --disk /var/lib/libvirt/images/web1.qcow2 web1 | in_ns sh -c "cat >/run/libvirt/qemu/web1.xml"
 audit
-[ "$audit_result" = success ] && [ "$audit_status" = 0 ] && grep -q 'released-while-paused' <<<"$audit_report" \
-    && ok "$name-audit.service: the guest paused: exit status 0" || fail "$name-audit.service: Result=$audit_result, exit status $audit_status"
-present "$guest" || fail "the audit removed a lease"
+check "$name-audit.service: the guest paused: released-while-paused, exit status 0" \
+    same "$(grep -q 'released-while-paused' <<<"$audit_report" && echo released-while-paused) $audit_result $audit_status" \
+    "released-while-paused success 0"
+check "the audit removed no lease" all_present "$guest"
 
 # --- CAP_DAC_OVERRIDE is what lets root reach sanlock's socket ---------------
 dropin nocaps "$(printf '[Service]\nCapabilityBoundingSet=\n')"
 free3=$(lease_name /var/lib/libvirt/images/old3.qcow2); lease "$free3"; touch -d '2 hours ago' "$base/leases/$free3"
 in_ns systemctl start $name.service 2>/dev/null && started=0 || started=$?
 result=$(show Result) status=$(show ExecMainStatus)
-present "$free3" && [ "$started" != 0 ] && [ "$result" = exit-code ] && [ "$status" = 1 ] && ok "without CAP_DAC_OVERRIDE it fails closed (exit 1, nothing deleted)" \
-    || fail "without capabilities: exit status $status, lease $(present "$free3" && echo kept || echo deleted)"
+check "without CAP_DAC_OVERRIDE it fails closed: the start fails, exit status 1, nothing deleted" \
+    same "$([ "$started" != 0 ] && echo failed || echo started) $result $status $(present "$free3" && echo kept || echo deleted)" \
+    "failed exit-code 1 kept"
 report
 dropin nocaps ""
 

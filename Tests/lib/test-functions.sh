@@ -1,16 +1,20 @@
 #!/bin/bash
 # Tests/lib/test-functions.sh: what the test scripts share, in the manner of
 # systemd's test/test-functions. Every script that needs a sandbox, a private
-# sanlock daemon, leases or ok/FAIL counting sources it:
+# sanlock daemon, leases or checks (check, finish: see "checks" below)
+# sources it:
 #
 #   # shellcheck source=SCRIPTDIR/../lib/test-functions.sh
 #   . "$(dirname "$0")/../lib/test-functions.sh"
 #
 # Sourcing defines functions and a few variables (ls_name, sandbox, held_pid,
-# tf_failed) and changes no shell option: each script keeps its own
-# `set -euo pipefail`. The functions report failures by their exit status
-# and a message on stderr, never by exiting, so they also work inside
-# `if`/`||`, where bash ignores set -e.
+# tf_passed, tf_failed, tf_stop_at_first_failure), opens fds 7 and 8 (the
+# report) and changes no shell option: each script keeps its own
+# `set -euo pipefail`. (Arming the EXIT trap, which make_sandbox, on_exit,
+# start_sanlock and check do, adds set -E for the ERR trap.) The functions
+# report failures by their exit status and a message on stderr, never by
+# exiting (but check, skip and finish, which end tests), so they also work
+# inside `if`/`||`, where bash ignores set -e.
 #
 # Functions that talk to a sanlock daemon take its run directory (its
 # SANLOCK_RUN_DIR) as their first argument, not one global, so that a harness
@@ -39,26 +43,170 @@ ls_name=__LIBVIRT__DISKS__
 tf_patience=1200
 
 # ------------------------------------------------------------ checks ------
-# fail counts and goes on, so a run reports every failure at once; finish
-# turns the count into the exit status. The output lines are the ones the
-# scripts have always printed ("ok: ...", "FAIL: ..." on stderr).
+# One convention for every script that asserts:
+#   check DESCRIPTION COMMAND...  runs COMMAND; one line, "[  12.3s] ok: ..."
+#                                 or "[  12.3s] FAIL: ...", and a count
+#   same ACTUAL EXPECTED          a COMMAND for check: on a difference, both
+#                                 values below the FAIL line
+#   quietly COMMAND...            a COMMAND for check: COMMAND's output only
+#                                 if it fails, below the FAIL line
+#   say TEXT / note TEXT          a line of the report, with the time / indented
+#   step NUMBER TITLE             a timed step (optional)
+#   skip MESSAGE                  this machine cannot run the test
+#   finish NAME [SECONDS]         the ending: each step's time, a warning past
+#                                 SECONDS, "NAME: N passed, M failed", exit 1 if
+#                                 a check failed
+# One setting, tf_stop_at_first_failure: "no" counts a failure and goes on,
+# so that one run shows every failure (the ops checks); "yes" ends the script
+# at its first failed check, for a test whose later checks build on the
+# earlier ones (the end-to-end tests). Such a script calls finish last in
+# its on_exit hook, which every way out runs, so the summary comes after the
+# teardown, and is there however the script ended.
+#
+# The report goes to fd 7, a copy of the script's stdout made when it sources
+# this file (fd 8 keeps stderr): a check inside a function whose output is
+# redirected (`check ... >/dev/null`), and the EXIT trap, still reach the log.
+# The ERR trap (with set -E: in functions too) notes where a command last
+# failed, so that an exit no check explains (set -e) is a "FAIL: unexpected
+# error at line N" rather than a silent stop.
+tf_stop_at_first_failure=no
+tf_passed=0
 tf_failed=0
+tf_t0=$EPOCHREALTIME
+tf_timings=""                   # ", step 1 2.0 s, ..."
+_tf_step="" _tf_step_start=""
+_tf_reporting="" _tf_ended="" _tf_finished="" _tf_exiting="" _tf_last_error=""
+_tf_checking="" _tf_held=()
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then exec 7>&1 8>&2; fi
 
-ok() { echo "ok: $*"; }
-fail() { echo "FAIL: $*" >&2; tf_failed=$((tf_failed + 1)); }
+# Microseconds since SINCE (an EPOCHREALTIME, whose decimal separator is the
+# locale's; default tf_t0): integers, so no awk per line.
+_tf_us() {
+    local now=${EPOCHREALTIME//[!0-9]/} since=${1:-$tf_t0}
+    since=${since//[!0-9]/}
+    echo $((10#$now - 10#$since))
+}
+# elapsed [SINCE]: seconds since SINCE, as printf %5.1f writes them.
+elapsed() {
+    local tenths=$((($(_tf_us "${1:-}") + 50000) / 100000))
+    printf '%3d.%d' $((tenths / 10)) $((tenths % 10))
+}
+say() { _tf_line "[$(elapsed)s] $*"; }
+note() {
+    local line
+    while IFS= read -r line; do _tf_line "         $line"; done <<<"$*"
+}
+# While a check's command runs, its notes (same's expected and actual) wait
+# for the check's own line, so that they read as its explanation.
+_tf_line() {
+    if [ "$_tf_checking" = "$BASHPID" ]; then _tf_held+=("$1"); else printf '%s\n' "$1" >&7; fi
+}
+
+# same ACTUAL EXPECTED: succeeds when they are equal, else notes both.
+same() { [ "$1" = "$2" ] || { note "expected: $2"; note "actual:   $1"; return 1; }; }
+
+# quietly COMMAND...: a COMMAND for check: COMMAND with its output (stdout
+# and stderr) held back in tf_output, for the script to read from, and its
+# last 40 lines below the FAIL line if it fails.
+tf_output=""
+quietly() {
+    local status=0
+    tf_output=$("$@" 2>&1) || status=$?
+    [ "$status" = 0 ] || note "$(tail -n 40 <<<"$tf_output")"
+    return "$status"
+}
+
+# check DESCRIPTION COMMAND...: DESCRIPTION says what must hold. It returns 0
+# whenever it returns: under set -e a failure must not end a script that goes
+# on; a script that needs the outcome tests the condition itself.
+check() {
+    local description=$1 status=0 line
+    shift
+    _tf_report
+    _tf_checking=$BASHPID _tf_held=()
+    "$@" || status=$?
+    _tf_checking=""
+    if [ "$status" = 0 ]; then
+        tf_passed=$((tf_passed + 1))
+        say "ok: $description"
+    else
+        tf_failed=$((tf_failed + 1))
+        say "FAIL: $description"
+    fi
+    for line in "${_tf_held[@]}"; do printf '%s\n' "$line" >&7; done
+    _tf_held=()
+    # (Never from the EXIT trap: an exit there would skip the cleanup.)
+    if [ "$status" != 0 ] && [ "$tf_stop_at_first_failure" = yes ] && [ -z "$_tf_exiting" ]; then
+        _tf_ended=1
+        exit 1
+    fi
+    return 0
+}
+
+# step NUMBER TITLE: starts a step (and ends the one before); finish lists
+# each step's time.
+step() {
+    _tf_report
+    _tf_end_step
+    _tf_step="step $1" _tf_step_start=$EPOCHREALTIME
+    say "step $1: $2"
+}
+_tf_end_step() {
+    local took
+    [ -n "$_tf_step" ] || return 0
+    took=$(elapsed "$_tf_step_start")
+    tf_timings="$tf_timings, $_tf_step ${took// /} s"
+    _tf_step=""
+}
+
+# The first check or step: from here on every exit ends with a summary.
+_tf_report() {
+    _tf_reporting=1
+    [ -n "$_tf_exiting" ] || _tf_arm
+}
+
+# An exit status no check, finish or skip accounts for is a failure. STATUS
+_tf_unexpected() {
+    [ "$1" != 0 ] && [ -z "$_tf_ended" ] || return 0
+    _tf_ended=1
+    tf_failed=$((tf_failed + 1))
+    case $1 in
+        129|130|141|143) say "FAIL: interrupted (exit $1)" ;;
+        *) say "FAIL: unexpected error at ${_tf_last_error:-an unknown place (exit $1)}" ;;
+    esac
+}
 
 # skip MESSAGE: this machine cannot run the test: exit 0 with a message. Under
 # CI (CI=true) a skip would hide a broken setup, so it is a failure there.
 skip() {
-    if [ "${CI:-}" = true ]; then echo "FAIL: $*" >&2; exit 1; fi
-    echo "skipped: $*"
+    _tf_ended=1
+    if [ "${CI:-}" = true ]; then
+        tf_failed=$((tf_failed + 1))
+        say "FAIL: $*"
+        exit 1
+    fi
+    _tf_finished=1
+    say "skipped: $*"
     exit 0
 }
 
-# finish NAME: the last line of a script: exit 1 if any check failed.
+# finish NAME [SECONDS]: the summary; SECONDS is a budget whose excess is
+# reported, never failed (speed is not asserted: see tf_patience). At the end
+# of a script it exits, 1 if a check failed; in an on_exit hook the EXIT
+# trap's exit status says so.
 finish() {
-    if [ "$tf_failed" != 0 ]; then echo "$1: $tf_failed failure(s)" >&2; exit 1; fi
-    echo "$1: all passed"
+    local name=$1 limit=${2:-} total
+    [ -z "$_tf_finished" ] || return 0
+    [ -z "$_tf_exiting" ] || _tf_unexpected "$tf_exit_status"
+    _tf_finished=1 _tf_ended=1
+    _tf_end_step
+    total=$(elapsed)
+    [ -z "$tf_timings" ] || say "timings: ${tf_timings#, }; total ${total// /} s"
+    if [ -n "$limit" ] && [ "$(_tf_us)" -gt $((limit * 1000000)) ]; then
+        say "warning: the $name took more than its $limit s"
+    fi
+    say "$name: $tf_passed passed, $tf_failed failed"
+    [ -n "$_tf_exiting" ] || exit $((tf_failed > 0))
 }
 
 # need_root WHY: the tests start daemons and use mount namespaces.
@@ -70,7 +218,9 @@ need_root() {
 # One directory per run under /var/tmp (sanlock opens leases with O_DIRECT,
 # which tmpfs refuses), and one EXIT trap that undoes everything: the
 # scripts' own steps (on_exit), then the lease holders and sanlock daemons
-# this shell started, then the sandbox. The exit status is kept. The daemons
+# this shell started, then the sandbox. Once checks have run, it first
+# reports an exit no check explains, and last the summary if finish did not
+# run; the exit status is kept, but 0 becomes 1 if a check failed. The daemons
 # get SIGKILL, not an orderly shutdown (1-2 s each): their lockspace and
 # leases are removed with the sandbox, and without a watchdog (-w 0) a killed
 # daemon harms nothing.
@@ -99,6 +249,8 @@ _tf_arm() {
     [ -z "$_tf_armed" ] || return 0
     _tf_armed=1
     trap _tf_exit EXIT
+    set -E
+    trap '_tf_last_error="line $LINENO: $BASH_COMMAND (exit $?)"' ERR
     # A signal ends the script through the EXIT trap too (SIGPIPE: a reader
     # such as `| head` went away).
     trap 'exit 129' HUP
@@ -108,13 +260,19 @@ _tf_arm() {
 }
 
 _tf_exit() {
-    local status=$? hook pid run
-    # shellcheck disable=SC2034  # for the hooks
+    local status=$? hook pid run name=${0##*/}
     tf_exit_status=$status
-    trap - EXIT
+    trap - EXIT ERR
     trap '' HUP INT PIPE TERM
-    set +eu
+    set +eEu
+    _tf_exiting=1
+    # An exit from inside a redirected function (a failed check's
+    # `>/dev/null`) would take the hooks' output and the summary with it.
+    exec 1>&7 2>&8
+    [ -z "$_tf_reporting" ] || _tf_unexpected "$status"
     for hook in "${_tf_hooks[@]}"; do eval "$hook"; done
+    [ -z "$_tf_reporting" ] || finish "${name%.sh}"
+    [ "$status" != 0 ] || [ "$tf_failed" = 0 ] || status=1
     for pid in "${_tf_holders[@]}"; do
         kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null    # reaped: no "Killed" line from bash
@@ -139,8 +297,8 @@ _tf_alive() {
 }
 
 # A daemon or a holder started by a script must not keep the script's other
-# descriptors open (the e2e test's report on fd 7, a pipe to make): only 0,
-# 1 and 2 go along.
+# descriptors open (the report on fds 7 and 8, a pipe to make): only 0, 1
+# and 2 go along.
 _tf_close_fds() {
     local fd
     for fd in /proc/"$BASHPID"/fd/*; do
@@ -866,85 +1024,6 @@ stop_libvirt_host() {
 _tf_stop_libvirt_hosts() {
     local name
     for name in "${!_tf_host_dir[@]}"; do stop_libvirt_host "$name"; done
-}
-
-# ------------------------------------------------------------ steps -------
-# (Added with the two-host test; libvirt-e2e.sh has its own copies.) The
-# end-to-end tests' report: numbered steps, each line with the seconds since
-# tf_t0, on fd 7, the script's stdout as it was at the start (`exec 7>&1`): a
-# check may fail, and the EXIT trap report, while a function's own
-# redirection has fd 1 pointing elsewhere. Unlike ok/fail, a check ends the
-# script at the first failure. Counts in tf_passed and tf_failed, each
-# step's duration in tf_timings (", step 1 2.0 s, ...").
-tf_t0=$EPOCHREALTIME
-tf_passed=0
-tf_timings=""
-_tf_step="" _tf_step_start=""
-
-# elapsed [SINCE]: seconds since SINCE (an EPOCHREALTIME; default tf_t0).
-elapsed() { awk -v now="$EPOCHREALTIME" -v t0="${1:-$tf_t0}" 'BEGIN { printf "%5.1f", now - t0 }'; }
-say() { printf '[%ss] %s\n' "$(elapsed)" "$*" >&7; }
-note() { printf '%s\n' "$*" | sed 's/^/         /' >&7; }
-
-# same ACTUAL EXPECTED: succeeds when they are equal, else shows both.
-same() { [ "$1" = "$2" ] || { note "expected: $2"; note "actual:   $1"; return 1; }; }
-
-# check DESCRIPTION COMMAND...: COMMAND must succeed; if not, the script ends
-# here (exit 1) with DESCRIPTION.
-check() {
-    local description=$1
-    shift
-    if "$@"; then
-        tf_passed=$((tf_passed + 1))
-        return 0
-    fi
-    tf_failed=$((tf_failed + 1))
-    say "FAILED: $description"
-    exit 1
-}
-
-# steps_begin: before the first step: fd 7 and 8 keep the script's stdout
-# and stderr, and the ERR trap notes where an unexpected error happened
-# (set -E: in functions too).
-steps_begin() {
-    exec 7>&1 8>&2
-    set -E
-    _tf_last_error=""
-    trap '_tf_last_error="line $LINENO: $BASH_COMMAND (exit $?)"' ERR
-}
-
-# steps_end STATUS: first in the script's EXIT hook (on_exit; STATUS is
-# $tf_exit_status): stdout and stderr back, and a failed exit that no check
-# reported is reported, with where the ERR trap saw it.
-steps_end() {
-    exec 1>&7 2>&8
-    trap - ERR
-    if [ "$1" != 0 ] && [ "$tf_failed" = 0 ]; then
-        tf_failed=1
-        say "FAILED: unexpected error at ${_tf_last_error:-an unknown place} (exit $1)"
-    fi
-}
-
-# steps_summary NAME SECONDS: the last lines: each step's duration, a warning
-# if the test took more than SECONDS, the counts.
-steps_summary() {
-    end_step
-    say "timings: ${tf_timings#, }; total $(elapsed | tr -d ' ') s"
-    if awk -v now="$EPOCHREALTIME" -v t0="$tf_t0" -v limit="$2" 'BEGIN { exit !(now - t0 > limit) }'; then
-        say "warning: the $1 took more than its $2 s"
-    fi
-    say "$1: $tf_passed passed, $tf_failed failed"
-}
-
-# step NUMBER TITLE: starts a step (and ends the one before).
-step() {
-    end_step
-    _tf_step="step $1" _tf_step_start=$EPOCHREALTIME
-    say "step $1: $2"
-}
-end_step() {
-    [ -z "$_tf_step" ] || tf_timings="$tf_timings, $_tf_step $(elapsed "$_tf_step_start" | tr -d ' ') s"
-    _tf_step=""
 }
 
 # ------------------------------------------------------------ as a command
