@@ -459,7 +459,11 @@ check_cleaning_runs() {
 # released-while-paused, held (the destination acquired before it starts
 # the CPUs), or, on the destination (<job async='migration in'>, which the
 # audit reports as async_job), migrating-in with the other host (the source,
-# still running it) as the holder. Measured here (libvirt 9.0), the
+# still running it) as the holder, or, on the source (<job async='migration
+# out'>), migrating-out with the other host (the destination, running it
+# now) as the holder: an audit that reads the source's status file just
+# before libvirt ends the guest there (seen under load, where an audit takes
+# seconds). Measured here (libvirt 9.0), the
 # destination is paused with reason "starting up" from its qemu's start (pid
 # 0 for a moment) until the source is about to pause, ~200 ms with the source
 # running and holding the leases, then with reason "migration" (both ends)
@@ -476,7 +480,8 @@ check_audits() {
             if .state == "running" then .protection == "held"
             elif .state == "paused" and (.reason | IN("migration", "starting up")) then
                 (.protection | IN("released-while-paused", "held")) or
-                (.protection == "migrating-in" and .job == "migration in" and .holder == $other)
+                (.protection == "migrating-in" and .job == "migration in" and .holder == $other) or
+                (.protection == "migrating-out" and .job == "migration out" and .holder == $other)
             else .protection | IN("held", "released-while-paused") end;
         (input_filename | capture("-(?<n>[0-9]+)[.]json$").n) as $n
         | [.guests[] | {state, reason: .state_reason, job: .async_job} + (.disks[] | {protection, holder: .holder_host_id})] as $d

@@ -43,6 +43,31 @@ struct HolderTests {
         #expect(facts.isThisHost(1) && facts.identityConflict == nil)
     }
 
+    /// After a join sanlock answers sanlock_get_hosts with EAGAIN until its
+    /// first renewal: no host table. The join wrote this host's generation
+    /// into its delta lease, which the lockspace file gives.
+    @Test("No host table yet: this host's generation from its delta lease, unless the lockspace names another host")
+    func generationFromTheLockspaceFile() {
+        var facts = LockspaceFacts(thisHostID: 1, joined: true, thisHostName: "a", hosts: nil,
+                                   hostNames: [1: "a", 2: "b"], generationsOnDisk: [1: 4, 2: 3])
+        #expect(facts.thisGeneration == 4)
+        #expect(facts.holder(id: 1, generation: 4) == .thisHost)
+        #expect(facts.holder(id: 1, generation: 3) == .thisHostsEarlierIncarnation(generation: 3))
+        // Another host's: sanlock cannot say whether it lives, so it stands.
+        #expect(facts.holder(id: 2, generation: 3) == .otherHost(2, nil))
+        // sanlock's word wins over the file's.
+        facts.hosts = Dictionary(uniqueKeysWithValues: [Self.host(1, generation: 5, .live)])
+        #expect(facts.thisGeneration == 5)
+        // The file gives this host's id to another host: not ours to read.
+        facts.hosts = nil
+        facts.hostNames[1] = "b"
+        #expect(facts.thisGeneration == nil)
+        // Not joined: no current generation at all.
+        facts.hostNames[1] = "a"
+        facts.joined = false
+        #expect(facts.thisGeneration == nil)
+    }
+
     @Test("The cleaning run judges holders as the audit does")
     func decisionUsesTheSameJudgement() {
         let context = DecisionContext(lockspace: Self.joined)

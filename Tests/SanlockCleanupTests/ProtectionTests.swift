@@ -22,23 +22,23 @@ struct ProtectionTests {
 
     /// This host joined as `me` at `generation`; `hosts`: other hosts' states
     /// (at generation 1, unless `generations` says otherwise).
-    static func judge(paused: Bool = false, migratingIn: Bool = false, mode: LeaseMode = .exclusive, leaseName: String? = name,
-                      own: [DaemonStatus.Token] = [], other: [DaemonStatus.Token] = [], file: EntryKind,
+    static func judge(paused: Bool = false, migratingIn: Bool = false, migratingOut: Bool = false, mode: LeaseMode = .exclusive,
+                      leaseName: String? = name, own: [DaemonStatus.Token] = [], other: [DaemonStatus.Token] = [], file: EntryKind,
                       hosts: [UInt64: HostState] = [:], generations: [UInt64: UInt64] = [:]) -> ProtectionFinding {
         var table = hosts.map { id, state in
             (id, SanlockHost(hostID: id, generation: generations[id] ?? 1, timestamp: 1, ioTimeout: 10, state: state))
         }
         table.append((me, SanlockHost(hostID: me, generation: generation, timestamp: 1, ioTimeout: 10, state: .live)))
-        return judge(paused: paused, migratingIn: migratingIn, mode: mode, leaseName: leaseName, own: own, other: other, file: file,
-                     lockspace: LockspaceFacts(thisHostID: me, joined: true, hosts: Dictionary(uniqueKeysWithValues: table)))
+        return judge(paused: paused, migratingIn: migratingIn, migratingOut: migratingOut, mode: mode, leaseName: leaseName,
+                     own: own, other: other, file: file, lockspace: LockspaceFacts(thisHostID: me, joined: true, hosts: Dictionary(uniqueKeysWithValues: table)))
     }
 
-    static func judge(paused: Bool = false, migratingIn: Bool = false, mode: LeaseMode = .exclusive, leaseName: String? = name,
-                      own: [DaemonStatus.Token] = [], other: [DaemonStatus.Token] = [], file: EntryKind,
+    static func judge(paused: Bool = false, migratingIn: Bool = false, migratingOut: Bool = false, mode: LeaseMode = .exclusive,
+                      leaseName: String? = name, own: [DaemonStatus.Token] = [], other: [DaemonStatus.Token] = [], file: EntryKind,
                       lockspace: LockspaceFacts) -> ProtectionFinding {
         Protection.judge(ProtectionFacts(
-            guestPaused: paused, migratingIn: migratingIn, mode: mode, leaseName: leaseName, ownTokens: own, otherTokens: other,
-            file: file, lockspace: lockspace))
+            guestPaused: paused, migratingIn: migratingIn, migratingOut: migratingOut, mode: mode, leaseName: leaseName,
+            ownTokens: own, otherTokens: other, file: file, lockspace: lockspace))
     }
 
     @Test func heldWhenTheFileIsTheHeldLease() {
@@ -109,8 +109,8 @@ struct ProtectionTests {
         #expect(Self.judge(leaseName: nil, file: .vanished).protection == .unmappedVolume)
     }
 
-    @Test func onlyHeldReleasedWhilePausedAndMigratingInAreProtected() {
-        #expect(Protection.allCases.filter(\.isProtected) == [.held, .releasedWhilePaused, .migratingIn])
+    @Test func onlyHeldReleasedWhilePausedAndMigratingAreProtected() {
+        #expect(Protection.allCases.filter(\.isProtected) == [.held, .releasedWhilePaused, .migratingIn, .migratingOut])
     }
 
     @Test("A migration's destination: the source host holds the lease until the guest resumes here")
@@ -121,6 +121,29 @@ struct ProtectionTests {
         #expect(Self.judge(migratingIn: true, file: Self.lease(owner: 2, generation: 9)).protection == .heldByOtherHost)
         #expect(Self.judge(paused: true, file: Self.lease(owner: 2, generation: 9)).protection == .heldByOtherHost)
         #expect(Self.judge(paused: true, migratingIn: true, file: Self.lease(held: false)).protection == .releasedWhilePaused)
+    }
+
+    /// Found by the two-host test under load: an audit of the source, slow
+    /// enough to read the guest still paused with `migration out` after the
+    /// destination had acquired the lease and started the CPUs, said
+    /// held-by-other-host and exit status 4 for a migration that went well.
+    @Test("A migration's source: the destination holds the lease, and the guest ends here next")
+    func migrationSource() {
+        let finding = Self.judge(paused: true, migratingOut: true, file: Self.lease(owner: 2, generation: 9))
+        #expect(finding.protection == .migratingOut && finding.holderHostID == 2)
+        #expect(finding.detail.contains("the source of a live migration: host 2"), "\(finding.detail)")
+        // Running here again (the migration failed and the guest resumed
+        // here) while host 2 holds it: two hosts may write the disk.
+        #expect(Self.judge(migratingOut: true, file: Self.lease(owner: 2, generation: 9)).protection == .heldByOtherHost)
+        // Nobody holds it yet (between the source's release and the
+        // destination's acquire): released.
+        #expect(Self.judge(paused: true, migratingOut: true, file: Self.lease(held: false)).protection == .releasedWhilePaused)
+        // A hold that does not stand (the destination's daemon restarted): no hold.
+        #expect(Self.judge(paused: true, migratingOut: true, file: Self.lease(owner: 2, generation: 1),
+                           hosts: [2: .live], generations: [2: 2]).protection == .releasedWhilePaused)
+        // Another process of this host holds it: not the migration's handover.
+        #expect(Self.judge(paused: true, migratingOut: true, other: [Self.token(pid: 99)], file: Self.lease())
+            .protection == .heldByOtherProcess)
     }
 
     @Test("Not joined: a lease this host's earlier incarnation holds is not another host's (found by the two-host test)")

@@ -24,11 +24,16 @@ public enum Protection: String, Sendable, Hashable, CaseIterable, Codable {
     /// (the source, where it still runs) holds the lease until the guest
     /// resumes here.
     case migratingIn = "migrating-in"
+    /// A paused guest that is a live migration's source: the destination,
+    /// where it now runs, holds the lease; libvirt ends the guest here next.
+    case migratingOut = "migrating-out"
     /// A volume disk whose lease cannot be named from the status XML.
     case unmappedVolume = "unmapped-volume"
 
     /// The values that mean the disk is safe.
-    public var isProtected: Bool { self == .held || self == .releasedWhilePaused || self == .migratingIn }
+    public var isProtected: Bool {
+        self == .held || self == .releasedWhilePaused || self == .migratingIn || self == .migratingOut
+    }
 }
 
 /// How libvirt leases a disk: shareable disks in shared mode.
@@ -44,6 +49,8 @@ struct ProtectionFacts: Sendable, Hashable {
     var guestPaused: Bool
     /// The guest is the destination of a live migration (`<job async='migration in'>`).
     var migratingIn: Bool = false
+    /// The guest is the source of a live migration (`<job async='migration out'>`).
+    var migratingOut: Bool = false
     public var mode: LeaseMode
     /// The lease's name; nil for a volume disk the XML does not map.
     var leaseName: String?
@@ -64,11 +71,12 @@ struct ProtectionFacts: Sendable, Hashable {
     var thisGeneration: UInt64? { lockspace.thisGeneration }
 
     public init(
-        guestPaused: Bool, migratingIn: Bool = false, mode: LeaseMode, leaseName: String?, ownTokens: [DaemonStatus.Token],
-        otherTokens: [DaemonStatus.Token], file: EntryKind, lockspace: LockspaceFacts
+        guestPaused: Bool, migratingIn: Bool = false, migratingOut: Bool = false, mode: LeaseMode, leaseName: String?,
+        ownTokens: [DaemonStatus.Token], otherTokens: [DaemonStatus.Token], file: EntryKind, lockspace: LockspaceFacts
     ) {
         self.guestPaused = guestPaused
         self.migratingIn = migratingIn
+        self.migratingOut = migratingOut
         self.mode = mode
         self.leaseName = leaseName
         self.ownTokens = ownTokens
@@ -110,6 +118,8 @@ enum ProtectionEvidence: Sendable, Hashable {
     case invalidFile(EntryKind)
     /// A migration's source holds it until the guest resumes here.
     case migrationSource(host: UInt64)
+    /// A migration's destination holds it: the guest runs there now.
+    case migrationDestination(host: UInt64)
     /// Another host's hold stands; `claimsThisHostsID`: that host has the id
     /// this host claims.
     case otherHostHolds(host: UInt64, guestPaused: Bool, claimsThisHostsID: Bool)
@@ -162,8 +172,16 @@ extension Protection {
         if let problem = fileProblem(facts.file) { return problem }
         guard case .autoLease(let state) = facts.file else { return ProtectionFinding(.notHeld, evidence: .notHeld(lapsed: nil)) }
         if let host = standingHolder(of: state, facts) {
+            // A live migration hands the lease from host to host: the
+            // source releases it when it pauses the guest at the end, the
+            // destination acquires it before it starts the CPUs. A paused
+            // end of a migration whose other end holds the lease is that
+            // handover, not a disk in use elsewhere.
             if facts.guestPaused && facts.migratingIn {
                 return ProtectionFinding(.migratingIn, holderHostID: host, evidence: .migrationSource(host: host))
+            }
+            if facts.guestPaused && facts.migratingOut {
+                return ProtectionFinding(.migratingOut, holderHostID: host, evidence: .migrationDestination(host: host))
             }
             return ProtectionFinding(
                 .heldByOtherHost, holderHostID: host,

@@ -12,6 +12,7 @@ struct AuditSiteFacts: Sendable {
     var thisHostName: String?
     var configuredHostID: UInt64?
     var hostNames: [UInt64: String]
+    var generationsOnDisk: [UInt64: UInt64] = [:]
 
     init(site: Site, configuration: RunConfiguration) {
         directoryPath = site.directory.path
@@ -21,6 +22,7 @@ struct AuditSiteFacts: Sendable {
         thisHostName = site.sanlock.hostName
         configuredHostID = configuration.configuredHostID
         hostNames = site.hostNames
+        generationsOnDisk = site.generationsOnDisk
     }
 
     init(directoryPath: String, thisHostID: UInt64?, joined: Bool, pending: JoinedLockspace.Phase? = nil,
@@ -35,7 +37,8 @@ struct AuditSiteFacts: Sendable {
     }
 
     func lockspaceFacts(hosts: [UInt64: SanlockHost]?) -> LockspaceFacts {
-        LockspaceFacts(thisHostID: thisHostID, joined: joined, thisHostName: thisHostName, hosts: hosts, hostNames: hostNames)
+        LockspaceFacts(thisHostID: thisHostID, joined: joined, thisHostName: thisHostName, hosts: hosts, hostNames: hostNames,
+                       generationsOnDisk: generationsOnDisk)
     }
 
     func leasePath(_ name: String) -> String {
@@ -73,7 +76,7 @@ struct Snapshot: Sendable {
                 let entry = disk.leaseName.flatMap { reading.files[$0] }
                 let facts = ProtectionFacts(
                     guestPaused: guest.state == .paused || guest.state == .pmsuspended,
-                    migratingIn: guest.asyncJob == "migration in",
+                    migratingIn: guest.asyncJob == "migration in", migratingOut: guest.asyncJob == "migration out",
                     mode: disk.shareable ? .shared : .exclusive, leaseName: disk.leaseName,
                     ownTokens: holders.filter { ownPIDs.contains($0.pid) },
                     otherTokens: holders.filter { !ownPIDs.contains($0.pid) },

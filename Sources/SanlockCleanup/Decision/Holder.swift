@@ -19,26 +19,36 @@ struct LockspaceFacts: Sendable, Hashable {
     /// The name each host id last joined with, from its delta lease in the
     /// lockspace file.
     var hostNames: [UInt64: String]
+    /// The generation each host id last joined at, from the same delta leases.
+    var generationsOnDisk: [UInt64: UInt64]
 
     public init(thisHostID: UInt64?, joined: Bool, thisHostName: String? = nil,
-                hosts: [UInt64: SanlockHost]?, hostNames: [UInt64: String] = [:]) {
+                hosts: [UInt64: SanlockHost]?, hostNames: [UInt64: String] = [:],
+                generationsOnDisk: [UInt64: UInt64] = [:]) {
         self.thisHostID = thisHostID
         self.joined = joined
         self.thisHostName = thisHostName
         self.hosts = hosts
         self.hostNames = hostNames
+        self.generationsOnDisk = generationsOnDisk
     }
 
     /// What the site says of this host, with `hosts` as sanlock's liveness.
     public init(site: Site, hosts: [UInt64: SanlockHost]?) {
         self.init(thisHostID: site.thisHostID, joined: site.sanlock.joined != nil, thisHostName: site.sanlock.hostName,
-                  hosts: hosts, hostNames: site.hostNames)
+                  hosts: hosts, hostNames: site.hostNames, generationsOnDisk: site.generationsOnDisk)
     }
 
-    /// This host's current generation (joined only).
+    /// This host's current generation (joined only). sanlock's, else the
+    /// one this host's delta lease in the lockspace file records: after a
+    /// join sanlock cannot list the hosts (EAGAIN) until its first renewal
+    /// has read the others' delta leases, up to 2 × io_timeout (docs/design.md,
+    /// "sanlock"), while the join itself wrote this host's generation. Without
+    /// it every lease a guest here holds would pass for another generation's.
     var thisGeneration: UInt64? {
         guard joined, let thisHostID else { return nil }
-        return hosts?[thisHostID]?.generation
+        if let generation = hosts?[thisHostID]?.generation { return generation }
+        return identityConflict == nil ? generationsOnDisk[thisHostID] : nil
     }
 
     /// sanlock's state of `host`, nil when unknown.

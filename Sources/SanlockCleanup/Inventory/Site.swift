@@ -26,6 +26,11 @@ struct Site: Sendable {
     /// host name): known without a daemon too.
     var hostNames: [UInt64: String] { lockspaceImage?.hostNames ?? [:] }
 
+    /// The generation each host id last joined at, from the lockspace file.
+    var generationsOnDisk: [UInt64: UInt64] {
+        Dictionary((lockspaceImage?.joinedHosts ?? []).map { ($0.hostID, $0.generation) }, uniquingKeysWith: max)
+    }
+
     /// What the site says about a problem depends on the mode: a cleaning
     /// run stops at any (it must be sure), a dry run reports it, an audit
     /// stops only when the daemon cannot be asked at all (whether this host

@@ -226,6 +226,8 @@ extension ProtectionEvidence {
             return "the file at the lease path: \(Reason.describing(kind).sentence)"
         case .migrationSource(let host):
             return "the destination of a live migration: host \(host), where the guest still runs, holds it until it resumes here"
+        case .migrationDestination(let host):
+            return "the source of a live migration: host \(host), where the guest runs now, holds it; libvirt ends the guest here"
         case .otherHostHolds(let host, let paused, let claimsThisHostsID):
             let whose = claimsThisHostsID ? " (this host's id, in the lockspace another host's)" : ""
             return paused
