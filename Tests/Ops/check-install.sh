@@ -69,15 +69,6 @@ free1=$(lease_name /var/lib/libvirt/images/old1.qcow2); lease "$free1"
 free2=$(lease_name /var/lib/libvirt/images/old2.qcow2); lease "$free2"
 busy=$(lease_name /var/lib/libvirt/images/busy.qcow2); lease "$busy"; hold_lease "$host1" "$leases" "$busy"
 echo notes >"$leases/README.txt"
-present() { [ -e "$leases/$1" ]; }
-all_present() {
-    local file
-    for file; do present "$file" || { note "$file is gone"; return 1; }; done
-}
-all_gone() {
-    local file
-    for file; do ! present "$file" || { note "$file is still there"; return 1; }; done
-}
 
 # --- the installed unit's ExecStart ----------------------------------------
 mapfile -t execstarts < <(sed -n 's/^ExecStart=//p' "$service")
@@ -93,8 +84,8 @@ status=0
 "$root${command[0]}" "${command[@]:1}" "${sandbox_args[@]}" >"$base/unit.out" 2>"$base/unit.err" || status=$?
 sed 's/^/   | /' "$base/unit.out"
 check "exit status 0, nothing on stderr" same "$status $(cat "$base/unit.err")" "0 "
-check "the free leases were deleted" all_gone "$free1" "$free2"
-check "the held lease, the lockspace and README.txt were kept" all_present "$busy" README.txt "$ls_name"
+check "the free leases were deleted" files_gone "$leases" "$free1" "$free2"
+check "the held lease, the lockspace and README.txt were kept" files_present "$leases" "$busy" README.txt "$ls_name"
 check "the report lists 2 deletions" same "$(grep -c '^deleted ' "$base/unit.out")" 2
 
 # --- exit status 3 counts as a success for the unit ------------------------
@@ -131,8 +122,8 @@ env -i PATH=/usr/bin:/bin SHELL=/bin/sh HOME=/root LOGNAME=root SANLOCK_RUN_DIR=
     /bin/sh -c "$cron_sandboxed" >"$base/cron.out" 2>&1 || status=$?
 check "cron command: exit status 0" same "$status" 0
 check "cron command: quiet (nothing for cron to mail)" same "$(cat "$base/cron.out")" ""
-check "cron command: deleted the free lease" all_gone "$free3"
-check "cron command: kept the held one" all_present "$busy"
+check "cron command: deleted the free lease" files_gone "$leases" "$free3"
+check "cron command: kept the held one" files_present "$leases" "$busy"
 # With the binary gone, the entry is silent (cron mails any output).
 rm "$root$prefix/sbin/$name"
 out=$(env -i PATH=/usr/bin:/bin /bin/sh -c "$cron_sandboxed" 2>&1) || true

@@ -147,14 +147,6 @@ guest_xml --pid "$qemu" --disk /var/lib/libvirt/images/web1.qcow2 web1 | in_ns s
 chmod 0755 "$base/leases"; chown root:root "$base/leases"
 touch -d '2 hours ago' "$base/leases"/*
 present() { [ -e "$base/leases/$1" ]; }
-all_present() {
-    local file
-    for file; do present "$file" || { note "$file is gone"; return 1; }; done
-}
-all_gone() {
-    local file
-    for file; do ! present "$file" || { note "$file is still there"; return 1; }; done
-}
 show() { in_ns systemctl show -P "$1" $name.service; }
 dropin() {   # name, text ("" removes it) [unit]: a drop-in for the service, then daemon-reload
     local directory=/run/vsc-units/${3:-$name}.service.d
@@ -180,9 +172,9 @@ started=0; in_ns systemctl start $name.service || started=$?
 result=$(show Result) status=$(show ExecMainStatus)
 report
 check "$name.service: started, Result=success, exit status 0" same "$started $result $status" "0 success 0"
-check "the free leases (sanlock-owned, 0600) were deleted" all_gone "$free1" "$free2"
-check "the running guest's lease was kept (its qemu seen through kill(pid, 0))" all_present "$guest"
-check "the lockspace file was kept" all_present "$ls_name"
+check "the free leases (sanlock-owned, 0600) were deleted" files_gone "$base/leases" "$free1" "$free2"
+check "the running guest's lease was kept (its qemu seen through kill(pid, 0))" files_present "$base/leases" "$guest"
+check "the lockspace file was kept" files_present "$base/leases" "$ls_name"
 check "/run/$name is kept after the run (RuntimeDirectoryPreserve=yes)" in_ns test -d /run/$name
 
 # --- exit status 3 is a success ----------------------------------------------
@@ -215,7 +207,7 @@ audit
 check "$name-audit.service: the guest paused: released-while-paused, exit status 0" \
     same "$(grep -q 'released-while-paused' <<<"$audit_report" && echo released-while-paused) $audit_result $audit_status" \
     "released-while-paused success 0"
-check "the audit removed no lease" all_present "$guest"
+check "the audit removed no lease" files_present "$base/leases" "$guest"
 
 # --- CAP_DAC_OVERRIDE is what lets root reach sanlock's socket ---------------
 dropin nocaps "$(printf '[Service]\nCapabilityBoundingSet=\n')"

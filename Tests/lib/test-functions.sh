@@ -573,6 +573,19 @@ release_lease() {
     return 1
 }
 
+# files_present DIR NAME... / files_gone DIR NAME...: COMMANDs for check: each
+# NAME in DIR is there (is not), with a note for each that is not (is).
+files_present() {
+    local dir=$1 name
+    shift
+    for name; do [ -e "$dir/$name" ] || { note "$name is gone"; return 1; }; done
+}
+files_gone() {
+    local dir=$1 name
+    shift
+    for name; do [ ! -e "$dir/$name" ] || { note "$name is still there"; return 1; }; done
+}
+
 # track_holder PID / forget_holder PID: a lease holder the EXIT trap kills
 # (hold_lease's, or a script's own, such as the bench's C holder).
 track_holder() { _tf_holders+=("$1"); }
