@@ -54,7 +54,7 @@ public struct Janitor: Sendable {
         if cleaning {
             control.enter(.removingLeases)
             let candidates = verdicts.indices.filter { verdicts[$0].disposition == .delete }
-            let thisHost = site.thisHostID.map { id in (id: id, generation: inventory.hosts?[id]?.generation) }
+            let thisHost = site.thisHostID.map { id in (id: id, generation: context.lockspace.thisGeneration) }
             let removal = RemovalRun(
                 remover: LeaseRemover(
                     directory: site.directory, hosts: inventory.hosts, thisHost: thisHost, classifier: site.classifier),
