@@ -234,7 +234,7 @@ extension SanlockBehaviourTests {
                                                       daemon: host)
                 audits += 1
                 let unprotected = (run.document?.guests?.elements ?? []).flatMap { $0.disks?.elements ?? [] }
-                    .filter { !["held", "released-while-paused", "migrating-in"].contains($0.protection?.text ?? "") }
+                    .filter { !["held", "released-while-paused", "migrating-in", "migrating-out"].contains($0.protection?.text ?? "") }
                 if unprotected.contains(where: { $0.path?.text == broken }) { caught += 1 }
                 let others = unprotected.filter { $0.path?.text != broken }
                 if !others.isEmpty {
