@@ -686,6 +686,25 @@ static void free_handle(struct handle *h)
     free(h);
 }
 
+/* A handle for `fd`, or NULL after closing `fd` and answering ENOMEM. */
+static struct handle *handle_or_reply(fuse_req_t req, int fd)
+{
+    struct handle *h = new_handle(req, fd);
+    if (!h) {
+        close(fd);
+        fuse_reply_err(req, ENOMEM);
+    }
+    return h;
+}
+
+/* A file's handle as the kernel gets it: every read and write reaches us. */
+static void set_file_handle(struct fuse_file_info *fi, struct handle *h)
+{
+    fi->fh = (uint64_t)(uintptr_t)h;
+    fi->direct_io = 1;
+    fi->keep_cache = 0;
+}
+
 /* Drops `n` lookups of an inode; the last one closes and frees it. */
 static void unref_inode(struct inode *inode, uint64_t n)
 {
@@ -961,15 +980,9 @@ static void lfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, errno);
         return;
     }
-    struct handle *h = new_handle(req, fd);
-    if (!h) {
-        close(fd);
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    fi->fh = (uint64_t)(uintptr_t)h;
-    fi->direct_io = 1;
-    fi->keep_cache = 0;
+    struct handle *h = handle_or_reply(req, fd);
+    if (!h) return;
+    set_file_handle(fi, h);
     tl_open_reply = true;
     int rv = fuse_reply_open(req, fi);
     tl_open_reply = false;
@@ -993,16 +1006,12 @@ static void lfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
         fuse_reply_err(req, err);
         return;
     }
-    struct handle *h = new_handle(req, fd);
+    struct handle *h = handle_or_reply(req, fd);
     if (!h) {
-        close(fd);
         unref_inode(get_inode(e.ino), 1);
-        fuse_reply_err(req, ENOMEM);
         return;
     }
-    fi->fh = (uint64_t)(uintptr_t)h;
-    fi->direct_io = 1;
-    fi->keep_cache = 0;
+    set_file_handle(fi, h);
     tl_open_reply = true;
     int rv = fuse_reply_create(req, &e, fi);
     tl_open_reply = false;
@@ -1108,12 +1117,8 @@ static void lfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
         fuse_reply_err(req, errno);
         return;
     }
-    struct handle *h = new_handle(req, fd);
-    if (!h) {
-        close(fd);
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
+    struct handle *h = handle_or_reply(req, fd);
+    if (!h) return;
     if (!(h->dp = fdopendir(fd))) {
         int err = errno;
         free_handle(h);
